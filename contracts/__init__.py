@@ -1,0 +1,22 @@
+"""Message schemas and AMQP names shared by every Intake service. Imports only pydantic."""
+
+from contracts.messages import (
+    SCHEMA_VERSION,
+    FileDiscovered,
+    FileDownloaded,
+    FileReady,
+    FileStored,
+    ServerRef,
+)
+from contracts.topology import Stage, Topology
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "FileDiscovered",
+    "FileDownloaded",
+    "FileReady",
+    "FileStored",
+    "ServerRef",
+    "Stage",
+    "Topology",
+]

@@ -1,0 +1,70 @@
+"""Versioned pydantic models for every message Intake sends.
+
+Pipeline messages carry only the file id plus what the next stage needs to sanity-check
+its work; the database row is the source of truth. ``FileReady`` is the external contract
+that partners' systems consume, so it carries everything about the stored object.
+"""
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    version: Literal[1] = SCHEMA_VERSION
+    file_id: UUID
+
+
+class FileDiscovered(_Message):
+    """A stable file version was recorded; the downloader should fetch it."""
+
+    server_id: int
+    remote_path: str
+    size: int = Field(ge=0)
+
+
+class FileDownloaded(_Message):
+    """The file sits complete and verified in the spool; the uploader should store it."""
+
+    size: int = Field(ge=0)
+    sha256: str
+    md5: str
+
+
+class FileStored(_Message):
+    """The object is in the bucket and verified; the notifier should announce it."""
+
+    bucket: str
+    object_key: str
+
+
+class ServerRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None
+    name: str
+
+
+class FileReady(_Message):
+    """External notification: the file is stored and may be imported.
+
+    Published with ``message_id`` equal to ``file_id`` so consumers can deduplicate.
+    """
+
+    server: ServerRef
+    remote_path: str
+    filename: str
+    size: int
+    sha256: str
+    md5: str
+    bucket: str
+    object_key: str
+    etag: str
+    discovered_at: datetime
+    stored_at: datetime

@@ -1,0 +1,1 @@
+"""Adapters shared by the Intake services, one module per capability."""

@@ -1,0 +1,66 @@
+"""PostgreSQL connection pool and schema migrations (psycopg 3, no ORM)."""
+
+import logging
+from importlib import resources
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+
+# Any constant works; it only has to be the same in every replica.
+_MIGRATION_LOCK = 0x1A7A4E
+
+
+def create_pool(settings: Settings) -> Pool:
+    """A pool that is opened by the service's lifespan, not at construction."""
+    return AsyncConnectionPool(
+        settings.database_url.get_secret_value(),
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        connection_class=AsyncConnection[DictRow],
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        name="intake",
+    )
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    files = resources.files("infra") / "migrations"
+    found = []
+    for entry in files.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def migrate(pool: Pool) -> None:
+    """Apply pending migrations; safe when several replicas start at once.
+
+    The advisory lock serialises concurrent starters, and each migration commits together
+    with its row in ``schema_migrations`` so a crash never leaves one half applied.
+    """
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cur = await conn.execute("SELECT version FROM schema_migrations")
+        applied = {row["version"] for row in await cur.fetchall()}
+        for version, name, sql in _migrations():
+            if version in applied:
+                continue
+            await conn.execute(sql.encode())
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name)
+            )
+            log.info("applied migration %s", name)

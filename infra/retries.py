@@ -1,0 +1,51 @@
+"""What a stage does when its work on a file fails.
+
+The claim is handed back (or the file failed for good) in one transaction with its event,
+and a retry is scheduled through the broker's delay queue: no handler ever sleeps while
+holding a message.
+"""
+
+import logging
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from contracts import Stage
+from infra import file_states
+from infra.broker import StagePublisher, backoff_seconds
+from infra.file_states import Status
+from infra.postgres import Pool
+
+log = logging.getLogger(__name__)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for the journal: the error's own message, never a traceback."""
+    text = str(exc) or exc.__class__.__name__
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+async def retry_later(
+    pool: Pool,
+    publisher: StagePublisher,
+    *,
+    file_id: UUID,
+    stage: Stage,
+    message: BaseModel,
+    claimed: Status,
+    back_to: Status,
+    event: str,
+    error: BaseException,
+    transient: bool,
+    max_attempts: int,
+) -> None:
+    row = await file_states.release(
+        pool, file_id, expect=claimed, back_to=back_to, event=event,
+        error=describe(error), permanent=not transient, max_attempts=max_attempts,
+    )
+    if row is None or row["status"] != back_to:
+        return
+    delay = backoff_seconds(row["attempts"])
+    await publisher.send_later(stage, message, message_id=f"{file_id}:{stage}", delay=delay)
+    log.info("retry scheduled in %.1fs", delay,
+             extra={"file_id": str(file_id), "event": "retry_scheduled"})

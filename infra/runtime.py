@@ -1,0 +1,114 @@
+"""Wiring shared by the four pipeline services: pool, broker, metrics, health routes.
+
+A service's ``create_app`` builds a :class:`ServiceRuntime`, registers its subscribers on
+``runtime.broker``, and returns ``runtime.asgi_app()``. Start order matters: the database
+is migrated and the whole broker topology declared before any subscriber consumes; the
+pool closes only after the broker has drained in-flight messages.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import Scope
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from prometheus_client import CollectorRegistry, make_asgi_app
+
+from infra.broker import StagePublisher, create_broker, declare_topology
+from infra.postgres import create_pool, migrate
+from infra.settings import Settings
+from infra.telemetry import StageMetrics, configure_logging
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, settings: Settings) -> None:
+        configure_logging(name, settings.log_level)
+        self.name = name
+        self.settings = settings
+        self.registry = CollectorRegistry()
+        self.metrics = StageMetrics(self.registry)
+        self.pool = create_pool(settings)
+        self.broker = create_broker(
+            settings.amqp_url.get_secret_value(),
+            prefetch=settings.prefetch,
+            middlewares=[RabbitPrometheusMiddleware(registry=self.registry, app_name=name)],
+        )
+        self.publisher = StagePublisher(self.broker, settings.topology)
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self._background: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def on_start(self, hook: Hook) -> None:
+        """Run after the database and broker are ready, before consuming starts."""
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Hook) -> None:
+        """Run after the broker stopped consuming, before the database pool closes."""
+        self._on_stop.append(hook)
+
+    def run_in_background(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """A long-running task (a poll loop) started with the app and cancelled on stop."""
+        self._background.append(loop)
+
+    async def _startup(self) -> None:
+        await self.pool.open(wait=True, timeout=60)
+        await migrate(self.pool)
+        await self.broker.connect()
+        await declare_topology(self.broker, self.settings.topology)
+        for hook in self._on_start:
+            await hook()
+
+    async def _after_startup(self) -> None:
+        self._tasks = [asyncio.create_task(loop()) for loop in self._background]
+
+    async def _shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _after_shutdown(self) -> None:
+        for hook in self._on_stop:
+            await hook()
+        await self.pool.close()
+
+    async def ready(self) -> bool:
+        if not await self.broker.ping(timeout=2.0):
+            return False
+        try:
+            async with asyncio.timeout(2.0), self.pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        except Exception:
+            log.warning("readiness check: database unavailable", exc_info=True)
+            return False
+        return True
+
+    def asgi_app(self) -> AsgiFastStream:
+        @get(include_in_schema=False)
+        async def healthz(scope: Scope) -> AsgiResponse:
+            return AsgiResponse(b"ok", 200)
+
+        @get(include_in_schema=False)
+        async def readyz(scope: Scope) -> AsgiResponse:
+            if await self.ready():
+                return AsgiResponse(b"ready", 200)
+            return AsgiResponse(b"not ready", 503)
+
+        return AsgiFastStream(
+            self.broker,
+            asgi_routes=[
+                ("/healthz", healthz),
+                ("/readyz", readyz),
+                ("/metrics", make_asgi_app(self.registry)),
+            ],
+            logger=logging.getLogger("intake.app"),
+            on_startup=[self._startup],
+            after_startup=[self._after_startup],
+            on_shutdown=[self._shutdown],
+            after_shutdown=[self._after_shutdown],
+        )

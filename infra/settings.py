@@ -1,0 +1,51 @@
+"""Settings read from the environment (``INTAKE_*``) by pydantic-settings.
+
+Each service builds its settings in ``create_app``; nothing here is read at import.
+"""
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts import Topology
+
+
+class Settings(BaseSettings):
+    """What every service needs: where the database, broker, storage and spool are."""
+
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", env_file=None, extra="ignore")
+
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/intake")
+    db_pool_min: int = Field(1, ge=1)
+    db_pool_max: int = Field(8, ge=1)
+
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    amqp_prefix: str = Field("intake", pattern=r"^[A-Za-z0-9_.-]+$")
+    prefetch: int = Field(4, ge=1, le=1000, description="Messages one replica works on at once")
+
+    s3_endpoint: str = "127.0.0.1:8333"
+    s3_access_key: SecretStr = SecretStr("minioadmin")
+    s3_secret_key: SecretStr = SecretStr("minioadmin")
+    s3_secure: bool = False
+    s3_region: str | None = None
+    s3_bucket: str = "intake"
+
+    secret_key: SecretStr = Field(
+        description="Fernet key that encrypts SFTP passwords and private keys at rest",
+    )
+    spool_dir: Path = Path(".state/spool")
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8100, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    max_attempts: int = Field(5, ge=1, description="Attempts per stage before a file is failed")
+    lease_seconds: int = Field(900, ge=10, description="How long a claim on a file lasts")
+
+    sftp_connect_timeout: float = Field(15.0, gt=0)
+    sftp_io_timeout: float = Field(60.0, gt=0)
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(self.amqp_prefix)

@@ -1,0 +1,195 @@
+"""SFTP with paramiko: host-key checked sessions, streamed listings, bounded-memory reads.
+
+paramiko is synchronous; callers run these functions in a worker thread.
+"""
+
+import errno
+import fnmatch
+import io
+import posixpath
+import socket
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import paramiko
+
+# Names that are still being written by most upload clients; never picked up.
+DEFAULT_IGNORED = ("*.part", "*.tmp", "*.filepart", ".*")
+
+_KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
+
+
+class SftpError(Exception):
+    """Base of the errors this module raises. ``transient`` says whether a retry may help."""
+
+    transient = True
+
+
+class HostKeyMismatch(SftpError):
+    """The server presented a key other than the pinned one: possible interception."""
+
+    transient = False
+
+
+class HostKeyUnknown(SftpError):
+    """No key is pinned and trust-on-first-use is off for this server."""
+
+    transient = False
+
+
+class AuthenticationFailed(SftpError):
+    transient = False
+
+
+class RemoteFileGone(SftpError):
+    """The file no longer exists on the server."""
+
+    transient = False
+
+
+class RemoteFileChanged(SftpError):
+    """Size or mtime moved while we read: a new version is being written."""
+
+    transient = False
+
+
+class RemotePermissionDenied(SftpError):
+    transient = False
+
+
+@dataclass(frozen=True)
+class SftpTarget:
+    host: str
+    port: int
+    username: str
+    password: str | None = None
+    private_key: str | None = None
+    host_key: str | None = None
+    trust_on_first_use: bool = False
+
+    def __repr__(self) -> str:  # never print credentials
+        return f"SftpTarget({self.username}@{self.host}:{self.port})"
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    path: str
+    size: int
+    mtime: int
+
+
+class SftpSession:
+    """One authenticated transport with its SFTP channel."""
+
+    def __init__(self, transport: paramiko.Transport, client: paramiko.SFTPClient,
+                 host_key: str) -> None:
+        self.transport = transport
+        self.client = client
+        self.host_key = host_key
+
+    def close(self) -> None:
+        self.client.close()
+        self.transport.close()
+
+    def __enter__(self) -> "SftpSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _load_private_key(text: str) -> paramiko.PKey:
+    for cls in _KEY_CLASSES:
+        try:
+            return cls.from_private_key(io.StringIO(text))
+        except paramiko.SSHException:
+            continue
+    raise AuthenticationFailed("private key is not a readable OpenSSH/PEM key")
+
+
+def connect(target: SftpTarget, *, connect_timeout: float, io_timeout: float) -> SftpSession:
+    """Open a session, verifying the host key before any credential is sent."""
+    try:
+        sock = socket.create_connection((target.host, target.port), timeout=connect_timeout)
+    except OSError as exc:
+        raise SftpError(f"cannot reach {target.host}:{target.port}: {exc}") from exc
+    transport = paramiko.Transport(sock)
+    try:
+        transport.banner_timeout = connect_timeout
+        transport.handshake_timeout = connect_timeout
+        if target.host_key:
+            # Negotiate the pinned key type, or a server with several keys may offer another.
+            transport.get_security_options().key_types = [target.host_key.split()[0]]
+        transport.start_client(timeout=connect_timeout)
+        key = transport.get_remote_server_key()
+        presented = f"{key.get_name()} {key.get_base64()}"
+        if target.host_key and target.host_key.split()[:2] != presented.split():
+            raise HostKeyMismatch(
+                f"host key of {target.host}:{target.port} changed: server presented "
+                f"{key.get_name()} SHA256:{key.fingerprint.split(':', 1)[-1]}; "
+                "approve the new key on the server's page if this change is expected"
+            )
+        if not target.host_key and not target.trust_on_first_use:
+            raise HostKeyUnknown(
+                f"no host key pinned for {target.host}:{target.port} (it presents "
+                f"{key.get_name()} {key.fingerprint}); pin it or allow trust on first use"
+            )
+        try:
+            if target.private_key:
+                transport.auth_publickey(target.username, _load_private_key(target.private_key))
+            else:
+                transport.auth_password(target.username, target.password or "")
+        except paramiko.AuthenticationException as exc:
+            raise AuthenticationFailed(
+                f"authentication as {target.username!r} on {target.host} failed"
+            ) from exc
+        client = paramiko.SFTPClient.from_transport(transport)
+        if client is None:
+            raise SftpError("server refused the sftp subsystem")
+        client.get_channel().settimeout(io_timeout)
+        return SftpSession(transport, client, presented)
+    except SftpError:
+        transport.close()
+        raise
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        transport.close()
+        raise SftpError(f"SSH handshake with {target.host}:{target.port} failed: {exc}") from exc
+
+
+def _ignored(name: str, ignored: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pat) for pat in ignored)
+
+
+def walk(
+    client: paramiko.SFTPClient,
+    root: str,
+    *,
+    pattern: str = "*",
+    recursive: bool = False,
+    ignored: tuple[str, ...] = DEFAULT_IGNORED,
+) -> Iterator[RemoteEntry]:
+    """Yield regular files under ``root`` without holding a whole directory in memory."""
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        for attr in client.listdir_iter(directory):
+            name = attr.filename
+            if _ignored(name, ignored):
+                continue
+            path = posixpath.join(directory, name)
+            mode = attr.st_mode or 0
+            if stat.S_ISDIR(mode):
+                if recursive:
+                    pending.append(path)
+            elif stat.S_ISREG(mode) and fnmatch.fnmatchcase(name, pattern):
+                yield RemoteEntry(path, attr.st_size or 0, int(attr.st_mtime or 0))
+
+
+def translate_io_error(exc: OSError, path: str) -> SftpError:
+    """Map paramiko's IOError codes to the errors the stages act on."""
+    if exc.errno == errno.ENOENT or isinstance(exc, FileNotFoundError):
+        return RemoteFileGone(f"{path} no longer exists on the server")
+    if exc.errno == errno.EACCES or isinstance(exc, PermissionError):
+        return RemotePermissionDenied(f"permission denied reading {path}")
+    return SftpError(f"reading {path} failed: {exc}")

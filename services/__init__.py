@@ -1,0 +1,1 @@
+"""The Intake services; each runs as its own process: ``python -m services <name>``."""

@@ -1,0 +1,1 @@
+"""Discovery: polls partner servers and records every stable new file version."""

@@ -1,0 +1,46 @@
+"""Discovery service: a scan loop over due servers and the reconciler loop."""
+
+import asyncio
+import logging
+
+from faststream.asgi import AsgiFastStream
+
+from infra.crypto import SecretBox
+from infra.runtime import ServiceRuntime
+from services.discovery.reconciling import redrive_stalled
+from services.discovery.scanning import Scanner
+from services.discovery.settings import DiscoverySettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: DiscoverySettings | None = None) -> AsgiFastStream:
+    settings = settings or DiscoverySettings()
+    runtime = ServiceRuntime("discovery", settings)
+    scanner = Scanner(settings, runtime.pool, SecretBox(settings.secret_key),
+                      runtime.publisher, runtime.metrics)
+
+    async def scan_loop() -> None:
+        while True:
+            try:
+                server = await scanner.claim_due_server()
+            except Exception:
+                log.exception("cannot look for due servers")
+                server = None
+            if server is None:
+                await asyncio.sleep(settings.scan_tick_seconds)
+            else:
+                await scanner.scan(server)
+
+    async def reconcile_loop() -> None:
+        while True:
+            try:
+                await redrive_stalled(runtime.pool, runtime.publisher, runtime.metrics,
+                                      stale_seconds=settings.redrive_after_seconds)
+            except Exception:
+                log.exception("reconciler pass failed")
+            await asyncio.sleep(settings.reconcile_interval_seconds)
+
+    runtime.run_in_background(scan_loop)
+    runtime.run_in_background(reconcile_loop)
+    return runtime.asgi_app()

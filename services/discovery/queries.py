@@ -1,0 +1,103 @@
+"""SQL of the discovery service."""
+
+# One due server at a time; SKIP LOCKED plus the lease keep replicas off each other's scans.
+CLAIM_DUE_SERVER = """
+UPDATE servers
+   SET scan_lease_until = now() + make_interval(secs => %(lease)s),
+       next_scan_at = now() + make_interval(secs => poll_interval_s)
+ WHERE id = (
+        SELECT id FROM servers
+         WHERE enabled AND next_scan_at <= now()
+           AND (scan_lease_until IS NULL OR scan_lease_until < now())
+         ORDER BY next_scan_at
+         LIMIT 1
+           FOR UPDATE SKIP LOCKED)
+RETURNING *
+"""
+
+SCAN_SUCCEEDED = """
+UPDATE servers
+   SET last_scan_at = now(), last_scan_error = NULL, scan_lease_until = NULL
+ WHERE id = %(id)s
+"""
+
+SCAN_FAILED = """
+UPDATE servers
+   SET last_scan_at = now(), last_scan_error = %(error)s, scan_lease_until = NULL
+ WHERE id = %(id)s
+"""
+
+# Entries of one listing batch that are not yet a files row are recorded as sightings;
+# a sighting whose (size, mtime) changed starts its stability clock again. Returns the
+# entries that have been unchanged for the server's minimum age.
+OBSERVE_BATCH = """
+WITH batch AS (
+    SELECT * FROM unnest(%(paths)s::text[], %(sizes)s::bigint[], %(mtimes)s::bigint[])
+        AS b(remote_path, size, remote_mtime)
+), fresh AS (
+    SELECT b.* FROM batch b
+     WHERE NOT EXISTS (
+        SELECT 1 FROM files f
+         WHERE f.server_id = %(server_id)s AND f.remote_path = b.remote_path
+           AND f.size = b.size AND f.remote_mtime = b.remote_mtime)
+), seen AS (
+    INSERT INTO sightings AS s (server_id, remote_path, size, remote_mtime,
+                                first_seen_at, last_seen_at)
+    SELECT %(server_id)s, remote_path, size, remote_mtime, now(), now() FROM fresh
+    ON CONFLICT (server_id, remote_path) DO UPDATE
+       SET first_seen_at = CASE
+               WHEN s.size = EXCLUDED.size AND s.remote_mtime = EXCLUDED.remote_mtime
+               THEN s.first_seen_at ELSE EXCLUDED.first_seen_at END,
+           size = EXCLUDED.size,
+           remote_mtime = EXCLUDED.remote_mtime,
+           last_seen_at = EXCLUDED.last_seen_at
+    RETURNING remote_path, size, remote_mtime, first_seen_at
+)
+SELECT remote_path, size, remote_mtime FROM seen
+ WHERE first_seen_at <= now() - make_interval(secs => %(min_age)s)
+ ORDER BY remote_path
+ LIMIT %(limit)s
+"""
+
+INSERT_FILES = """
+WITH new AS (
+    INSERT INTO files (server_id, remote_path, filename, size, remote_mtime)
+    SELECT %(server_id)s, p, n, s, m
+      FROM unnest(%(paths)s::text[], %(names)s::text[], %(sizes)s::bigint[],
+                  %(mtimes)s::bigint[]) AS t(p, n, s, m)
+    ON CONFLICT ON CONSTRAINT files_version DO NOTHING
+    RETURNING id, remote_path, size, remote_mtime
+), journal AS (
+    INSERT INTO file_events (file_id, event, details)
+    SELECT id, 'discovered', jsonb_build_object(
+               'server', %(server_name)s::text, 'size', size, 'remote_mtime', remote_mtime)
+      FROM new
+)
+SELECT * FROM new
+"""
+
+FORGET_SIGHTINGS = """
+DELETE FROM sightings WHERE server_id = %(server_id)s AND remote_path = ANY(%(paths)s)
+"""
+
+# After a complete listing, sightings not refreshed by it belong to files that vanished
+# before they became stable.
+FORGET_VANISHED = """
+DELETE FROM sightings WHERE server_id = %(server_id)s AND last_seen_at < %(scan_started)s
+"""
+
+# Files whose lease ran out (their worker died) or whose next message seems lost.
+# Touching updated_at keeps the other replicas from re-driving the same files at once.
+CLAIM_STALLED = """
+UPDATE files SET updated_at = now()
+ WHERE id IN (
+        SELECT id FROM files
+         WHERE (status IN ('downloading', 'storing') AND lease_until < now())
+            OR (status = 'stored' AND lease_until < now())
+            OR (status IN ('discovered', 'downloaded', 'stored') AND lease_until IS NULL
+                AND updated_at < now() - make_interval(secs => %(stale)s))
+         ORDER BY updated_at
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED)
+RETURNING id, status, server_id, remote_path, size, sha256, md5, bucket, object_key
+"""

@@ -1,0 +1,136 @@
+"""Scanning one partner server: stream its listing, compare it with the database in
+batches, and announce every file version that has become stable."""
+
+import asyncio
+import itertools
+import logging
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from contracts import FileDiscovered, Stage
+from infra.broker import StagePublisher
+from infra.crypto import SecretBox
+from infra.postgres import Pool
+from infra.servers import remember_host_key, target_from_row
+from infra.sftp import RemoteEntry, SftpSession, connect, walk
+from infra.telemetry import StageMetrics
+from services.discovery import queries
+from services.discovery.settings import DiscoverySettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanResult:
+    listed: int = 0
+    emitted: int = 0
+
+
+def _next_batch(entries: Iterator[RemoteEntry], size: int) -> list[RemoteEntry]:
+    return list(itertools.islice(entries, size))
+
+
+class Scanner:
+    def __init__(self, settings: DiscoverySettings, pool: Pool, box: SecretBox,
+                 publisher: StagePublisher, metrics: StageMetrics) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._box = box
+        self._publisher = publisher
+        self._metrics = metrics
+
+    async def claim_due_server(self) -> dict[str, Any] | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                queries.CLAIM_DUE_SERVER, {"lease": self._settings.scan_lease_seconds}
+            )
+            return await cur.fetchone()
+
+    async def scan(self, server: dict[str, Any]) -> ScanResult:
+        """Scan one claimed server; failures are recorded on the server, never raised."""
+        log.info("scan started", extra={"server": server["name"]})
+        try:
+            result = await self._scan(server)
+        except Exception as exc:
+            error = str(exc) or exc.__class__.__name__
+            log.warning("scan of %s failed: %s", server["name"], error,
+                        extra={"server": server["name"]})
+            async with self._pool.connection() as conn:
+                await conn.execute(queries.SCAN_FAILED, {"id": server["id"], "error": error})
+            return ScanResult()
+        async with self._pool.connection() as conn:
+            await conn.execute(queries.SCAN_SUCCEEDED, {"id": server["id"]})
+        log.info("scan finished", extra={"server": server["name"], "listed": result.listed,
+                                         "emitted": result.emitted})
+        return result
+
+    async def _scan(self, server: dict[str, Any]) -> ScanResult:
+        target = target_from_row(server, self._box)
+        session: SftpSession = await asyncio.to_thread(
+            connect, target, connect_timeout=self._settings.sftp_connect_timeout,
+            io_timeout=self._settings.sftp_io_timeout,
+        )
+        try:
+            if not server["host_key"]:
+                await remember_host_key(self._pool, server["id"], session.host_key)
+            async with self._pool.connection() as conn:
+                cur = await conn.execute("SELECT now() AS now")
+                started: datetime = (await cur.fetchone())["now"]  # type: ignore[index]
+            entries = walk(session.client, server["remote_dir"], pattern=server["pattern"],
+                           recursive=server["recursive"])
+            result = ScanResult()
+            while batch := await asyncio.to_thread(
+                _next_batch, entries, self._settings.scan_batch_size
+            ):
+                result.listed += len(batch)
+                room = max(0, self._settings.max_new_per_scan - result.emitted)
+                result.emitted += await self._process_batch(server, batch, room)
+            async with self._pool.connection() as conn:
+                await conn.execute(queries.FORGET_VANISHED,
+                                   {"server_id": server["id"], "scan_started": started})
+            return result
+        finally:
+            await asyncio.to_thread(session.close)
+
+    async def _process_batch(self, server: dict[str, Any], batch: list[RemoteEntry],
+                             room: int) -> int:
+        """Record sightings; turn up to ``room`` stable ones into files rows and announce them."""
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(queries.OBSERVE_BATCH, {
+                "server_id": server["id"],
+                "paths": [e.path for e in batch],
+                "sizes": [e.size for e in batch],
+                "mtimes": [e.mtime for e in batch],
+                "min_age": server["min_file_age_s"],
+                "limit": room,
+            })
+            stable = await cur.fetchall()
+            if not stable:
+                return 0
+            paths = [row["remote_path"] for row in stable]
+            cur = await conn.execute(queries.INSERT_FILES, {
+                "server_id": server["id"],
+                "server_name": server["name"],
+                "paths": paths,
+                "names": [posixpath.basename(p) for p in paths],
+                "sizes": [row["size"] for row in stable],
+                "mtimes": [row["remote_mtime"] for row in stable],
+            })
+            created = await cur.fetchall()
+            await conn.execute(queries.FORGET_SIGHTINGS,
+                               {"server_id": server["id"], "paths": paths})
+        for row in created:
+            file_id = row["id"]
+            log.info("discovered", extra={"file_id": str(file_id), "event": "discovered",
+                                          "server": server["name"], "path": row["remote_path"]})
+            self._metrics.transitions.labels("discovered").inc()
+            await self._publisher.send(
+                Stage.DISCOVERED,
+                FileDiscovered(file_id=file_id, server_id=server["id"],
+                               remote_path=row["remote_path"], size=row["size"]),
+                message_id=f"{file_id}:{Stage.DISCOVERED}",
+            )
+        return len(created)

@@ -1,0 +1,1 @@
+"""Downloader: streams claimed files from SFTP into the spool directory."""

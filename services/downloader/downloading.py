@@ -1,0 +1,130 @@
+"""Streaming one remote file into the spool, hashing as it goes.
+
+The copy lands in ``<file_id>.part`` and resumes from the bytes already there after a
+crash or a cut connection; only a complete, size-checked copy of an unchanged remote file
+is renamed to ``<file_id>``.
+"""
+
+import errno
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from infra.sftp import RemoteFileChanged, SftpError, translate_io_error
+
+CHUNK = 1024 * 1024
+
+
+class LeaseLost(Exception):
+    """Another worker took the file over; this copy must stop."""
+
+
+class SpoolFull(Exception):
+    """Not enough free space on the spool volume for this file right now."""
+
+
+@dataclass(frozen=True)
+class Download:
+    path: Path
+    size: int
+    sha256: str
+    md5: str
+    seconds: float
+    resumed_from: int
+
+    @property
+    def mb_per_s(self) -> float:
+        transferred = self.size - self.resumed_from
+        return round(transferred / 1e6 / self.seconds, 2) if self.seconds > 0 else 0.0
+
+
+def spool_paths(spool: Path, file_id: str) -> tuple[Path, Path]:
+    return spool / f"{file_id}.part", spool / file_id
+
+
+def check_free_space(spool: Path, needed: int, reserve: int) -> None:
+    stats = os.statvfs(spool)
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed + reserve:
+        raise SpoolFull(
+            f"spool has {free} bytes free; this file needs {needed} plus a reserve of {reserve}"
+        )
+
+
+def _hash_existing(part: Path, sha256: "hashlib._Hash", md5: "hashlib._Hash") -> None:
+    with part.open("rb") as existing:
+        while chunk := existing.read(CHUNK):
+            sha256.update(chunk)
+            md5.update(chunk)
+
+
+def fetch(
+    client: paramiko.SFTPClient,
+    remote_path: str,
+    *,
+    spool: Path,
+    file_id: str,
+    size: int,
+    mtime: int,
+    window: int,
+    abort: threading.Event,
+) -> Download:
+    """Copy ``remote_path`` (expected ``size``/``mtime``) to the spool. Runs in a thread."""
+    part, final = spool_paths(spool, file_id)
+    started = time.monotonic()
+    offset = part.stat().st_size if part.exists() else 0
+    if offset > size:
+        part.unlink()
+        offset = 0
+    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    if offset:
+        _hash_existing(part, sha256, md5)
+    try:
+        _check_unchanged(client, remote_path, size, mtime)
+        with client.open(remote_path, "rb") as remote, part.open("ab") as out:
+            position = offset
+            while position < size:
+                # Prefetch one window at a time: paramiko buffers whatever it prefetched,
+                # so a whole-file prefetch would hold the file in memory if we fell behind.
+                end = min(position + window, size)
+                remote.seek(position)
+                remote.prefetch(end)
+                while position < end:
+                    if abort.is_set():
+                        raise LeaseLost(f"claim on {file_id} lost; copy abandoned")
+                    data = remote.read(min(CHUNK, end - position))
+                    if not data:
+                        raise SftpError(f"{remote_path} ended at {position} of {size} bytes")
+                    out.write(data)
+                    sha256.update(data)
+                    md5.update(data)
+                    position += len(data)
+            out.flush()
+            os.fsync(out.fileno())
+        _check_unchanged(client, remote_path, size, mtime)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise SpoolFull(f"spool volume filled up while copying {remote_path}") from exc
+        raise translate_io_error(exc, remote_path) from exc
+    except (paramiko.SSHException, EOFError) as exc:
+        raise SftpError(f"connection lost while reading {remote_path}: {exc}") from exc
+    except RemoteFileChanged:
+        part.unlink(missing_ok=True)
+        raise
+    part.rename(final)
+    return Download(final, size, sha256.hexdigest(), md5.hexdigest(),
+                    time.monotonic() - started, offset)
+
+
+def _check_unchanged(client: paramiko.SFTPClient, path: str, size: int, mtime: int) -> None:
+    attrs = client.stat(path)
+    if attrs.st_size != size or int(attrs.st_mtime or 0) != mtime:
+        raise RemoteFileChanged(
+            f"{path} changed on the server (size {size} -> {attrs.st_size}, "
+            f"mtime {mtime} -> {attrs.st_mtime}); the new version will be picked up when stable"
+        )

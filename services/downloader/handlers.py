@@ -1,0 +1,140 @@
+"""The downloader's subscriber: claim, copy into the spool, record, announce."""
+
+import asyncio
+import contextlib
+import logging
+import threading
+
+from faststream import AckPolicy
+from faststream.rabbit import RabbitBroker
+
+from contracts import FileDiscovered, FileDownloaded, Stage
+from infra import file_states
+from infra.broker import exchange, stage_queue
+from infra.crypto import SecretBox, SecretBoxError
+from infra.file_states import Status
+from infra.postgres import Pool
+from infra.retries import describe, retry_later
+from infra.runtime import ServiceRuntime
+from infra.servers import fetch_server, target_from_row
+from infra.sftp import RemoteFileChanged, RemoteFileGone, SftpError
+from infra.sftp_pool import SessionPool
+from services.downloader.downloading import (
+    Download,
+    LeaseLost,
+    SpoolFull,
+    check_free_space,
+    fetch,
+)
+from services.downloader.settings import DownloaderSettings
+
+log = logging.getLogger(__name__)
+
+SPOOL_FULL_DELAY = 30.0
+
+
+class DownloadStage:
+    def __init__(self, runtime: ServiceRuntime, settings: DownloaderSettings,
+                 sessions: SessionPool) -> None:
+        self._runtime = runtime
+        self._settings = settings
+        self._pool: Pool = runtime.pool
+        self._box = SecretBox(settings.secret_key)
+        self._sessions = sessions
+
+    async def handle(self, msg: FileDiscovered) -> None:
+        settings, publisher = self._settings, self._runtime.publisher
+        try:
+            check_free_space(settings.spool_dir, msg.size, settings.spool_reserve_bytes)
+        except SpoolFull as exc:
+            # Not the file's fault: wait for space without spending an attempt.
+            log.warning("%s; retrying in %ss", exc, SPOOL_FULL_DELAY,
+                        extra={"file_id": str(msg.file_id), "event": "spool_full"})
+            await publisher.send_later(Stage.DISCOVERED, msg, delay=SPOOL_FULL_DELAY,
+                                       message_id=f"{msg.file_id}:{Stage.DISCOVERED}")
+            return
+        row = await file_states.claim(
+            self._pool, msg.file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
+            lease_seconds=settings.lease_seconds, event="download_started",
+        )
+        if row is None:
+            log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
+            return
+        try:
+            download = await self._download(row)
+        except LeaseLost:
+            return
+        except (RemoteFileGone, RemoteFileChanged) as exc:
+            await file_states.mark_missing(self._pool, msg.file_id, expect=Status.DOWNLOADING,
+                                           reason=describe(exc))
+            return
+        except (SftpError, SpoolFull, OSError, SecretBoxError) as exc:
+            await retry_later(
+                self._pool, publisher, file_id=msg.file_id, stage=Stage.DISCOVERED, message=msg,
+                claimed=Status.DOWNLOADING, back_to=Status.DISCOVERED, event="download_failed",
+                error=exc, transient=getattr(exc, "transient", True),
+                max_attempts=settings.max_attempts,
+            )
+            return
+        done = await file_states.finish(
+            self._pool, msg.file_id, expect=Status.DOWNLOADING, to=Status.DOWNLOADED,
+            event="downloaded", columns={"sha256": download.sha256, "md5": download.md5},
+            size=download.size, seconds=round(download.seconds, 3), mb_per_s=download.mb_per_s,
+            resumed_from=download.resumed_from,
+        )
+        if done is None:
+            return
+        self._runtime.metrics.transitions.labels("downloaded").inc()
+        self._runtime.metrics.bytes.labels("in").inc(download.size - download.resumed_from)
+        self._runtime.metrics.duration.labels("download").observe(download.seconds)
+        await publisher.send(
+            Stage.DOWNLOADED,
+            FileDownloaded(file_id=msg.file_id, size=download.size, sha256=download.sha256,
+                           md5=download.md5),
+            message_id=f"{msg.file_id}:{Stage.DOWNLOADED}",
+        )
+
+    async def _download(self, row: dict) -> Download:
+        server = await fetch_server(self._pool, row["server_id"])
+        if server is None:
+            raise SftpError(f"server {row['server_id']} no longer exists")
+        target = target_from_row(server, self._box)
+        abort = threading.Event()
+
+        def copy() -> Download:
+            with self._sessions.session(target, cap=server["max_connections"]) as session:
+                return fetch(
+                    session.client, row["remote_path"], spool=self._settings.spool_dir,
+                    file_id=str(row["id"]), size=row["size"], mtime=row["remote_mtime"],
+                    window=self._settings.read_window_bytes, abort=abort,
+                )
+
+        keeper = asyncio.create_task(self._keep_lease(row["id"], abort))
+        try:
+            return await asyncio.to_thread(copy)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_lease(self, file_id: object, abort: threading.Event) -> None:
+        """Renew the claim while the copy runs; tell the copy to stop if it was lost."""
+        lease = self._settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                if not await file_states.renew_lease(self._pool, file_id, status=Status.DOWNLOADING,
+                                                     lease_seconds=lease):
+                    abort.set()
+                    return
+            except Exception:
+                log.warning("lease renewal failed", exc_info=True)
+
+
+def register(broker: RabbitBroker, runtime: ServiceRuntime, stage: DownloadStage) -> None:
+    topology = runtime.settings.topology
+
+    @broker.subscriber(stage_queue(topology, Stage.DISCOVERED), exchange(topology),
+                       ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def on_discovered(msg: FileDiscovered) -> None:
+        await stage.handle(msg)

@@ -1,0 +1,28 @@
+"""Downloader service: consumes ``discovered``, publishes ``downloaded``."""
+
+import asyncio
+
+from faststream.asgi import AsgiFastStream
+
+from infra.runtime import ServiceRuntime
+from infra.sftp_pool import SessionPool
+from services.downloader.handlers import DownloadStage, register
+from services.downloader.settings import DownloaderSettings
+
+
+def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
+    settings = settings or DownloaderSettings()
+    runtime = ServiceRuntime("downloader", settings)
+    sessions = SessionPool(connect_timeout=settings.sftp_connect_timeout,
+                           io_timeout=settings.sftp_io_timeout)
+
+    async def prepare_spool() -> None:
+        settings.spool_dir.mkdir(parents=True, exist_ok=True)
+
+    async def close_sessions() -> None:
+        await asyncio.to_thread(sessions.close)
+
+    runtime.on_start(prepare_spool)
+    runtime.on_stop(close_sessions)
+    register(runtime.broker, runtime, DownloadStage(runtime, settings, sessions))
+    return runtime.asgi_app()

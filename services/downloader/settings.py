@@ -1,0 +1,12 @@
+from pydantic import Field
+
+from infra.settings import Settings
+
+
+class DownloaderSettings(Settings):
+    spool_reserve_bytes: int = Field(
+        1024**3, ge=0, description="Free space kept on the spool volume beyond each file"
+    )
+    read_window_bytes: int = Field(
+        8 * 1024 * 1024, ge=32768, description="Bytes requested ahead of the reader (memory bound)"
+    )

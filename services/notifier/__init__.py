@@ -1,0 +1,1 @@
+"""Notifier: announces stored files to the external AMQP consumer, exactly once per id."""

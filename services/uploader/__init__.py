@@ -1,0 +1,1 @@
+"""Uploader: streams spooled files into object storage and verifies them there."""

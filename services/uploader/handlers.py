@@ -1,0 +1,107 @@
+"""The uploader's subscriber: claim, store and verify, record, drop the spool copy, announce."""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from faststream import AckPolicy
+from faststream.rabbit import RabbitBroker
+from minio.error import MinioException
+from urllib3.exceptions import HTTPError
+
+from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
+from infra import file_states
+from infra.broker import exchange, stage_queue
+from infra.file_states import Status
+from infra.retries import retry_later
+from infra.runtime import ServiceRuntime
+from infra.storage import ObjectStore, StorageError
+from services.uploader.uploading import object_key, store
+
+log = logging.getLogger(__name__)
+
+
+class UploadStage:
+    def __init__(self, runtime: ServiceRuntime, objects: ObjectStore) -> None:
+        self._runtime = runtime
+        self._pool = runtime.pool
+        self._objects = objects
+
+    async def handle(self, msg: FileDownloaded) -> None:
+        settings, publisher = self._runtime.settings, self._runtime.publisher
+        row = await file_states.claim(
+            self._pool, msg.file_id, expect=Status.DOWNLOADED, to=Status.STORING,
+            lease_seconds=settings.lease_seconds, event="upload_started",
+            bucket=self._objects.bucket,
+        )
+        if row is None:
+            log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
+            return
+        spooled = settings.spool_dir / str(msg.file_id)
+        if not spooled.exists():
+            await self._download_again(row)
+            return
+        key = object_key(row, await self._server_name(row["server_id"]))
+        try:
+            result = await asyncio.to_thread(
+                store, self._objects, spooled, key, size=row["size"], sha256=row["sha256"],
+                md5=row["md5"],
+            )
+        except (StorageError, MinioException, HTTPError, OSError) as exc:
+            await retry_later(
+                self._pool, publisher, file_id=msg.file_id, stage=Stage.DOWNLOADED, message=msg,
+                claimed=Status.STORING, back_to=Status.DOWNLOADED, event="upload_failed",
+                error=exc, transient=True, max_attempts=settings.max_attempts,
+            )
+            return
+        done = await file_states.finish(
+            self._pool, msg.file_id, expect=Status.STORING, to=Status.STORED, event="stored",
+            columns={"bucket": self._objects.bucket, "object_key": key, "etag": result.etag,
+                     "stored_at": datetime.now(UTC)},
+            bucket=self._objects.bucket, object_key=key, etag=result.etag, size=row["size"],
+            seconds=round(result.seconds, 3), skipped_identical=result.skipped,
+            mb_per_s=round(row["size"] / 1e6 / result.seconds, 2) if result.seconds else None,
+        )
+        if done is None:
+            return
+        spooled.unlink(missing_ok=True)  # only now: the stored state is committed
+        self._runtime.metrics.transitions.labels("stored").inc()
+        self._runtime.metrics.bytes.labels("out").inc(row["size"])
+        self._runtime.metrics.duration.labels("upload").observe(result.seconds)
+        await publisher.send(
+            Stage.STORED, FileStored(file_id=msg.file_id, bucket=self._objects.bucket,
+                                     object_key=key),
+            message_id=f"{msg.file_id}:{Stage.STORED}",
+        )
+
+    async def _server_name(self, server_id: int | None) -> str | None:
+        if server_id is None:
+            return None
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT name FROM servers WHERE id = %s", (server_id,))
+            found = await cur.fetchone()
+        return found["name"] if found else None
+
+    async def _download_again(self, row: dict) -> None:
+        """The spool copy is gone (another host's volume, a wiped disk): fetch it anew."""
+        released = await file_states.release(
+            self._pool, row["id"], expect=Status.STORING, back_to=Status.DISCOVERED,
+            event="spool_missing", error="spool copy not found; downloading again",
+            permanent=row["server_id"] is None, max_attempts=self._runtime.settings.max_attempts,
+        )
+        if released is not None and released["status"] == Status.DISCOVERED:
+            await self._runtime.publisher.send(
+                Stage.DISCOVERED,
+                FileDiscovered(file_id=row["id"], server_id=row["server_id"],
+                               remote_path=row["remote_path"], size=row["size"]),
+                message_id=f"{row['id']}:{Stage.DISCOVERED}",
+            )
+
+
+def register(broker: RabbitBroker, runtime: ServiceRuntime, stage: UploadStage) -> None:
+    topology = runtime.settings.topology
+
+    @broker.subscriber(stage_queue(topology, Stage.DOWNLOADED), exchange(topology),
+                       ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def on_downloaded(msg: FileDownloaded) -> None:
+        await stage.handle(msg)

@@ -1,0 +1,199 @@
+"""Discovery against a real sshd and PostgreSQL: stability, identity, caps, bad servers."""
+
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from infra.crypto import SecretBox
+from infra.postgres import create_pool, migrate
+from infra.telemetry import StageMetrics
+from services.discovery.scanning import Scanner
+from services.discovery.settings import DiscoverySettings
+
+
+class RecordingPublisher:
+    """Collects what the scanner announces (the broker path is covered end to end)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, object]] = []
+
+    async def send(self, stage, message, *, message_id):
+        self.sent.append((stage, message))
+
+
+@pytest.fixture
+async def pool(settings):
+    pool = create_pool(settings)
+    await pool.open(wait=True)
+    await migrate(pool)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def folder(sftp_server) -> tuple[str, Path]:
+    """A fresh remote directory per test, so tests never see each other's files."""
+    name = f"{sftp_server.inbox}/scan-{uuid.uuid4().hex[:8]}"
+    local = sftp_server.home / name
+    local.mkdir(parents=True)
+    local.chmod(0o755)
+    return name, local
+
+
+def put(local: Path, name: str, data: bytes) -> None:
+    path = local / name
+    path.write_bytes(data)
+    path.chmod(0o644)
+
+
+async def add_server(pool, settings, sftp_server, remote_dir, **overrides) -> dict:
+    box = SecretBox(settings.secret_key)
+    values = {
+        "name": f"s-{uuid.uuid4().hex[:10]}", "host": sftp_server.host, "port": sftp_server.port,
+        "username": sftp_server.username, "password_enc": box.encrypt(sftp_server.password),
+        "remote_dir": remote_dir, "min_file_age_s": 0, "host_key": sftp_server.host_key,
+        **overrides,
+    }
+    columns = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            f"INSERT INTO servers ({columns}) VALUES ({marks}) RETURNING *",
+            list(values.values()),
+        )
+        return await cur.fetchone()
+
+
+async def reload(pool, server_id) -> dict:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT * FROM servers WHERE id = %s", (server_id,))
+        return await cur.fetchone()
+
+
+def make_scanner(settings, pool, **overrides) -> tuple[Scanner, RecordingPublisher]:
+    discovery = DiscoverySettings.model_validate({**settings.model_dump(), **overrides})
+    publisher = RecordingPublisher()
+    scanner = Scanner(discovery, pool, SecretBox(settings.secret_key), publisher,
+                      StageMetrics(CollectorRegistry()))
+    return scanner, publisher
+
+
+async def test_a_stable_file_is_recorded_and_announced_once(settings, pool, sftp_server, folder):
+    remote, local = folder
+    put(local, "report 1 – é.csv", b"a,b\n1,2\n")
+    put(local, "upload.part", b"half")
+    put(local, ".hidden", b"x")
+    server = await add_server(pool, settings, sftp_server, remote)
+    scanner, publisher = make_scanner(settings, pool)
+
+    first = await scanner.scan(server)
+    second = await scanner.scan(server)
+
+    assert (first.listed, first.emitted) == (1, 1)
+    assert (second.listed, second.emitted) == (1, 0)
+    [(stage, message)] = publisher.sent
+    assert stage == "discovered"
+    assert message.remote_path == f"{remote}/report 1 – é.csv"
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT f.filename, f.size, f.status, e.event FROM files f"
+            " JOIN file_events e ON e.file_id = f.id WHERE f.server_id = %s", (server["id"],))
+        assert await cur.fetchall() == [
+            {"filename": "report 1 – é.csv", "size": 8, "status": "discovered",
+             "event": "discovered"}]
+    assert (await reload(pool, server["id"]))["last_scan_error"] is None
+
+
+async def test_a_file_must_stay_unchanged_for_the_minimum_age(settings, pool, sftp_server,
+                                                              folder):
+    remote, local = folder
+    put(local, "growing.bin", b"1234")
+    server = await add_server(pool, settings, sftp_server, remote, min_file_age_s=3600)
+    scanner, publisher = make_scanner(settings, pool)
+
+    assert (await scanner.scan(server)).emitted == 0
+    # Pretend the first sighting was long ago instead of waiting an hour.
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE sightings SET first_seen_at = now() - interval '2 hours'"
+                           " WHERE server_id = %s", (server["id"],))
+    put(local, "growing.bin", b"123456")  # still growing: the clock starts again
+    assert (await scanner.scan(server)).emitted == 0
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE sightings SET first_seen_at = now() - interval '2 hours'"
+                           " WHERE server_id = %s", (server["id"],))
+    assert (await scanner.scan(server)).emitted == 1
+    assert publisher.sent[0][1].size == 6
+
+
+async def test_one_scan_announces_at_most_the_cap(settings, pool, sftp_server, folder):
+    remote, local = folder
+    for i in range(5):
+        put(local, f"f{i}.txt", b"x" * i)
+    server = await add_server(pool, settings, sftp_server, remote)
+    scanner, _ = make_scanner(settings, pool, max_new_per_scan=2, scan_batch_size=2)
+
+    emitted = [(await scanner.scan(server)).emitted for _ in range(4)]
+
+    assert emitted == [2, 2, 1, 0]
+
+
+async def test_a_replaced_file_is_a_new_version(settings, pool, sftp_server, folder):
+    remote, local = folder
+    put(local, "daily.csv", b"v1")
+    server = await add_server(pool, settings, sftp_server, remote)
+    scanner, _ = make_scanner(settings, pool)
+    await scanner.scan(server)
+    put(local, "daily.csv", b"version 2")
+    await scanner.scan(server)
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT size FROM files WHERE server_id = %s ORDER BY size", (server["id"],))
+        assert [r["size"] for r in await cur.fetchall()] == [2, 9]
+
+
+async def test_an_unreachable_server_is_recorded_not_raised(settings, pool, sftp_server, folder):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    server = await add_server(pool, settings, sftp_server, folder[0], port=closed_port)
+    scanner, _ = make_scanner(settings, pool)
+
+    result = await scanner.scan(server)
+
+    assert result.emitted == 0
+    error = (await reload(pool, server["id"]))["last_scan_error"]
+    assert f"cannot reach 127.0.0.1:{closed_port}" in error
+    assert sftp_server.password not in error
+
+
+async def test_a_changed_host_key_stops_the_server(settings, pool, sftp_server, folder):
+    remote, local = folder
+    put(local, "a.txt", b"a")
+    wrong = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP64ZSDdhiUawTRaeJnHxSxN6fQBMoT8fCEd8BXicA9Z"
+    server = await add_server(pool, settings, sftp_server, remote, host_key=wrong)
+    scanner, publisher = make_scanner(settings, pool)
+
+    await scanner.scan(server)
+
+    assert publisher.sent == []
+    assert "host key" in (await reload(pool, server["id"]))["last_scan_error"]
+
+
+async def test_unpinned_keys_are_refused_unless_trust_on_first_use(settings, pool, sftp_server,
+                                                                   folder):
+    remote, local = folder
+    put(local, "a.txt", b"a")
+    refused = await add_server(pool, settings, sftp_server, remote, host_key=None)
+    trusting = await add_server(pool, settings, sftp_server, remote, host_key=None,
+                                trust_on_first_use=True)
+    scanner, _ = make_scanner(settings, pool)
+
+    assert (await scanner.scan(refused)).emitted == 0
+    assert (await scanner.scan(trusting)).emitted == 1
+
+    assert "no host key pinned" in (await reload(pool, refused["id"]))["last_scan_error"]
+    pinned = (await reload(pool, trusting["id"]))["host_key"]
+    assert pinned.split()[:2] == sftp_server.host_key.split()[:2]

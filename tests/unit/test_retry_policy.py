@@ -1,0 +1,52 @@
+from uuid import uuid4
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+
+from infra.broker import backoff_seconds
+from infra.crypto import SecretBox, SecretBoxError
+from infra.retries import describe
+from services.discovery.reconciling import message_for
+
+
+@pytest.mark.parametrize("attempt", range(1, 15))
+def test_backoff_grows_but_stays_capped(attempt):
+    delays = [backoff_seconds(attempt, base=2, cap=60) for _ in range(50)]
+    assert all(1 <= d <= min(60, 2 * 2 ** (attempt - 1)) for d in delays)
+
+
+def test_backoff_is_jittered():
+    assert len({backoff_seconds(6) for _ in range(20)}) > 1
+
+
+def test_long_errors_are_shortened_for_the_journal():
+    assert len(describe(RuntimeError("x" * 5000))) == 500
+    assert describe(TimeoutError()) == "TimeoutError"
+
+
+def test_secret_box_round_trip_and_wrong_key():
+    box = SecretBox(SecretStr(Fernet.generate_key().decode()))
+    token = box.encrypt("hunter2")
+    assert "hunter2" not in token
+    assert box.decrypt(token) == "hunter2"
+    other = SecretBox(SecretStr(Fernet.generate_key().decode()))
+    with pytest.raises(SecretBoxError):
+        other.decrypt(token)
+
+
+def test_a_bad_secret_key_says_how_to_make_one():
+    with pytest.raises(SecretBoxError, match="Fernet"):
+        SecretBox(SecretStr("not-a-key"))
+
+
+@pytest.mark.parametrize(("status", "queue"), [
+    ("discovered", "discovered"), ("downloading", "discovered"),
+    ("downloaded", "downloaded"), ("storing", "downloaded"), ("stored", "stored"),
+])
+def test_reconciler_re_sends_the_message_of_the_waiting_stage(status, queue):
+    row = {"id": uuid4(), "status": status, "server_id": 1, "remote_path": "a", "size": 3,
+           "sha256": "s", "md5": "m", "bucket": "b", "object_key": "k"}
+    stage, message = message_for(row)
+    assert stage == queue
+    assert message.file_id == row["id"]
