@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     max_attempts: int = Field(5, ge=1, description="Attempts per stage before a file is failed")
-    lease_seconds: int = Field(900, ge=10, description="How long a claim on a file lasts")
+    lease_seconds: int = Field(
+        60, ge=10, description="How long a claim lasts unless renewed (a dead worker's files wait)"
+    )
 
     sftp_connect_timeout: float = Field(15.0, gt=0)
     sftp_io_timeout: float = Field(60.0, gt=0)

@@ -9,7 +9,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 # Attributes every LogRecord has; anything else passed via ``extra=`` is a field.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message", "asctime", "taskName", "color_message"  # uvicorn adds an ANSI-coloured copy
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -2,13 +2,22 @@
 
 Every service is an ASGI app (FastStream's AsgiFastStream, or Litestar for the admin)
 served by uvicorn, which turns SIGTERM into a graceful lifespan shutdown.
+``python -m services audit-storage`` compares the bucket with the database and exits 1 when
+they disagree.
 """
 
 import argparse
+import asyncio
+import dataclasses
+import json
+import sys
 
 import uvicorn
 
+from infra.postgres import create_pool
 from infra.settings import Settings
+from infra.storage import ObjectStore
+from infra.storage_audit import audit
 
 SERVICES = {
     "discovery": "services.discovery.main:create_app",
@@ -19,13 +28,26 @@ SERVICES = {
 }
 
 
+async def _audit_storage(settings: Settings) -> bool:
+    pool = create_pool(settings)
+    await pool.open(wait=True)
+    try:
+        report = await audit(pool, ObjectStore(settings))
+    finally:
+        await pool.close()
+    print(json.dumps(dataclasses.asdict(report), indent=2))
+    return report.clean
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="intake", description=__doc__)
-    parser.add_argument("service", choices=sorted(SERVICES))
+    parser.add_argument("command", choices=[*sorted(SERVICES), "audit-storage"])
     args = parser.parse_args(argv)
     settings = Settings()
+    if args.command == "audit-storage":
+        sys.exit(0 if asyncio.run(_audit_storage(settings)) else 1)
     uvicorn.run(
-        SERVICES[args.service],
+        SERVICES[args.command],
         factory=True,
         host=settings.http_host,
         port=settings.http_port,

@@ -85,27 +85,49 @@ class ServiceProcess:
 
 
 class Pipeline:
-    """All five services started against one test run's settings."""
+    """All five services started against one test run's settings, some with replicas."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path,
+                 replicas: dict[str, int] | None = None) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.services = {name: ServiceProcess(name, env, log_dir) for name in SERVICES}
+        self.env = env
+        self._log_dir = log_dir
+        self.replicas: dict[str, list[ServiceProcess]] = {
+            name: [self._process(name, i) for i in range((replicas or {}).get(name, 1))]
+            for name in SERVICES
+        }
+
+    def _process(self, name: str, index: int) -> ServiceProcess:
+        service = ServiceProcess(name, self.env, self._log_dir)
+        service.log_path = self._log_dir / f"{name}-{index}.log"
+        return service
 
     def __getitem__(self, name: str) -> ServiceProcess:
-        return self.services[name]
+        return self.replicas[name][0]
+
+    @property
+    def all(self) -> list[ServiceProcess]:
+        return [service for group in self.replicas.values() for service in group]
 
     def start(self) -> "Pipeline":
-        for service in self.services.values():
+        for service in self.all:
             service.start()
-        for service in self.services.values():
+        for service in self.all:
             service.wait_ready()
         return self
 
+    def replace(self, name: str, index: int = 0) -> ServiceProcess:
+        """Start a fresh process in place of a (killed) replica."""
+        service = self._process(name, len(self.replicas[name]) + index)
+        self.replicas[name][index] = service
+        service.start().wait_ready()
+        return service
+
     def stop(self) -> dict[str, int | None]:
-        for service in self.services.values():
+        for service in self.all:
             if service.process is not None and service.process.poll() is None:
                 service.process.send_signal(signal.SIGTERM)
-        return {name: service.stop() for name, service in self.services.items()}
+        return {service.log_path.stem: service.stop() for service in self.all}
 
     def logs(self) -> str:
-        return "\n".join(f"--- {name} ---\n{s.log_tail()}" for name, s in self.services.items())
+        return "\n".join(f"--- {s.log_path.stem} ---\n{s.log_tail()}" for s in self.all)

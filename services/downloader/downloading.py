@@ -77,6 +77,9 @@ def fetch(
     """Copy ``remote_path`` (expected ``size``/``mtime``) to the spool. Runs in a thread."""
     part, final = spool_paths(spool, file_id)
     started = time.monotonic()
+    if final.exists() and final.stat().st_size == size:
+        # A previous attempt finished the copy but died before recording it.
+        final.rename(part)
     offset = part.stat().st_size if part.exists() else 0
     if offset > size:
         part.unlink()
@@ -99,6 +102,7 @@ def fetch(
                         raise LeaseLost(f"claim on {file_id} lost; copy abandoned")
                     data = remote.read(min(CHUNK, end - position))
                     if not data:
+                        _check_unchanged(client, remote_path, size, mtime)
                         raise SftpError(f"{remote_path} ended at {position} of {size} bytes")
                     out.write(data)
                     sha256.update(data)

@@ -1,13 +1,17 @@
 """Downloader service: consumes ``discovered``, publishes ``downloaded``."""
 
 import asyncio
+import logging
 
 from faststream.asgi import AsgiFastStream
 
 from infra.runtime import ServiceRuntime
 from infra.sftp_pool import SessionPool
 from services.downloader.handlers import DownloadStage, register
+from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
@@ -22,7 +26,16 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     async def close_sessions() -> None:
         await asyncio.to_thread(sessions.close)
 
+    async def janitor_loop() -> None:
+        while True:
+            await asyncio.sleep(settings.janitor_interval_seconds)
+            try:
+                await sweep(runtime.pool, settings.spool_dir)
+            except Exception:
+                log.exception("spool sweep failed")
+
     runtime.on_start(prepare_spool)
+    runtime.run_in_background(janitor_loop)
     runtime.on_stop(close_sessions)
     register(runtime.broker, runtime, DownloadStage(runtime, settings, sessions))
     return runtime.asgi_app()

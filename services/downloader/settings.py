@@ -10,3 +10,6 @@ class DownloaderSettings(Settings):
     read_window_bytes: int = Field(
         8 * 1024 * 1024, ge=32768, description="Bytes requested ahead of the reader (memory bound)"
     )
+    janitor_interval_seconds: float = Field(
+        300, gt=0, description="How often the spool is swept for copies no file needs"
+    )

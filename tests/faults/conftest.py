@@ -1,0 +1,60 @@
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults.proxy import FaultProxy
+from tests.processes import Pipeline
+
+# Short leases and a busy reconciler so recovery happens within a test's patience.
+FAST_RECOVERY = {
+    "INTAKE_LEASE_SECONDS": "10",
+    "INTAKE_RECONCILE_INTERVAL_SECONDS": "1",
+    "INTAKE_REDRIVE_AFTER_SECONDS": "15",
+    "INTAKE_JANITOR_INTERVAL_SECONDS": "5",
+}
+
+
+@pytest.fixture
+def start_pipeline(pipeline_env, tmp_path) -> Iterator[Callable[..., Pipeline]]:
+    """Start the five services with extra settings; all are stopped at the end of the test."""
+    with _pipelines(pipeline_env, tmp_path) as start:
+        yield lambda **env: start(None, **env)
+
+
+@pytest.fixture
+def start_pipeline_replicas(pipeline_env, tmp_path) -> Iterator[Callable[..., Pipeline]]:
+    """Like ``start_pipeline``, with a replica count per service."""
+    with _pipelines(pipeline_env, tmp_path) as start:
+        yield start
+
+
+@contextlib.contextmanager
+def _pipelines(pipeline_env: dict[str, str], tmp_path: Path):
+    started: list[Pipeline] = []
+
+    def start(replicas: dict[str, int] | None, **env: str) -> Pipeline:
+        pipeline = Pipeline({**pipeline_env, **FAST_RECOVERY, **env},
+                            tmp_path / f"logs-{len(started)}", replicas)
+        started.append(pipeline)
+        return pipeline.start()
+
+    try:
+        yield start
+    finally:
+        for pipeline in started:
+            pipeline.stop()
+            print(pipeline.logs())
+
+
+@pytest.fixture
+def sftp_proxy(sftp_server) -> Iterator[FaultProxy]:
+    with FaultProxy(sftp_server.host, sftp_server.port) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def name() -> str:
+    return f"p-{uuid.uuid4().hex[:8]}"

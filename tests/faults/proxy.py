@@ -1,0 +1,121 @@
+"""A TCP fault proxy for tests: put it between a service and a server, then break the link.
+
+Runs its own event loop in a thread so synchronous tests can drive it: ``cut_after(n)``
+closes the first connection that receives n bytes from the server, ``drop()`` closes every
+open connection, ``refuse()`` / ``accept()`` toggle new connections, ``latency`` delays
+each chunk in both directions.
+"""
+
+import asyncio
+import contextlib
+import threading
+
+
+class FaultProxy:
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.latency = 0.0
+        self.connections = 0
+        self._cut_after: int | None = None
+        self.cuts = 0
+        self.bytes_up = 0  # client to server
+        self.bytes_down = 0
+        self._refusing = False
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
+
+    def __enter__(self) -> "FaultProxy":
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._call(self._shutdown)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0)
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def _call(self, fn) -> None:
+        asyncio.run_coroutine_threadsafe(fn(), self._loop).result(10)
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        await self._drop()
+
+    # Controls -----------------------------------------------------------------------------
+
+    def cut_after(self, nbytes: int | None) -> None:
+        """Close the first connection that receives ``nbytes`` from the server, once."""
+        self._cut_after = nbytes
+
+    def refuse(self) -> None:
+        self._refusing = True
+
+    def accept(self) -> None:
+        self._refusing = False
+
+    def drop(self) -> None:
+        self._call(self._drop)
+
+    async def _drop(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    # Forwarding ---------------------------------------------------------------------------
+
+    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter):
+        if self._refusing:
+            client_w.close()
+            return
+        try:
+            server_r, server_w = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_w.close()
+            return
+        self.connections += 1
+        self._writers |= {client_w, server_w}
+        await asyncio.gather(
+            self._pipe(client_r, server_w, cuttable=False),
+            self._pipe(server_r, client_w, cuttable=True),
+            return_exceptions=True,
+        )
+        for writer in (client_w, server_w):
+            writer.close()
+            self._writers.discard(writer)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+                    cuttable: bool) -> None:
+        sent = 0
+        try:
+            while data := await reader.read(65536):
+                if self.latency:
+                    await asyncio.sleep(self.latency)
+                limit = self._cut_after if cuttable else None
+                if limit is not None and sent + len(data) >= limit:
+                    self._cut_after = None
+                    self.cuts += 1
+                    writer.write(data[: max(limit - sent, 0)])
+                    await writer.drain()
+                    break
+                writer.write(data)
+                await writer.drain()
+                sent += len(data)
+                if cuttable:
+                    self.bytes_down += len(data)
+                else:
+                    self.bytes_up += len(data)
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()

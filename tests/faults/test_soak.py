@@ -1,0 +1,75 @@
+"""Soak: 2,000 files while random services are SIGKILLed every few seconds.
+
+Not part of the default run: ``./test.sh -m soak tests/faults/test_soak.py -s``.
+"""
+
+import contextlib
+import os
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Journal, drain_notifications, make_inbox, register_server, write_random
+from tests.processes import wait_for
+
+pytestmark = pytest.mark.soak
+
+FILES = int(os.environ.get("INTAKE_SOAK_FILES", "2000"))
+KILL_EVERY = float(os.environ.get("INTAKE_SOAK_KILL_EVERY", "4"))
+KILL_SECONDS = float(os.environ.get("INTAKE_SOAK_KILL_SECONDS", "300"))
+PIPELINE_SERVICES = ("discovery", "downloader", "uploader", "notifier")
+
+
+def test_soak_with_random_kills(start_pipeline_replicas, sftp_server, database_url,
+                                admin_token, name, amqp_url, settings_env):
+    rng = random.Random(os.environ.get("INTAKE_SOAK_SEED"))
+    remote, local = make_inbox(sftp_server, name)
+    sizes = [rng.choice([0, 1, 10_000, 100_000, 1_000_000, 5_000_000]) for _ in range(FILES)]
+    digests = {f"s{i:05d}.bin": write_random(local / f"s{i:05d}.bin", size)
+               for i, size in enumerate(sizes)}
+    pipeline = start_pipeline_replicas({"downloader": 2, "uploader": 2, "notifier": 2})
+    server = register_server(pipeline["admin"].url, sftp_server, name=name, remote_dir=remote,
+                             token=admin_token)
+    journal = Journal(database_url, server["id"])
+    kills: Counter[str] = Counter()
+    started = time.monotonic()
+
+    def all_done() -> bool:
+        rows = journal.files()
+        return len(rows) == FILES and all(r["status"] == "notified" for r in rows)
+
+    try:
+        while time.monotonic() - started < KILL_SECONDS and not all_done():
+            victim = rng.choice(PIPELINE_SERVICES)
+            index = rng.randrange(len(pipeline.replicas[victim]))
+            pipeline.replicas[victim][index].kill()
+            kills[victim] += 1
+            pipeline.replace(victim, index)
+            with contextlib.suppress(TimeoutError):
+                wait_for(all_done, timeout=KILL_EVERY, interval=0.5, what="all notified")
+        wait_for(all_done, timeout=1200, interval=1, what="all notified after the kills")
+        rows = journal.files()
+        wrong = [r["filename"] for r in rows if r["sha256"] != digests[r["filename"]]]
+    finally:
+        journal.close()
+    notices = drain_notifications(amqp_url, settings_env["INTAKE_NOTIFY_QUEUE"])
+    per_file = Counter(mid for mid, _ in notices)
+    ids = {str(r["id"]) for r in rows}
+
+    def orphans() -> list[Path]:
+        return [p for p in Path(settings_env["INTAKE_SPOOL_DIR"]).iterdir()
+                if p.name.split(".")[0] in ids]
+
+    with contextlib.suppress(TimeoutError):  # the janitor sweeps every few seconds here
+        wait_for(lambda: not orphans(), timeout=60, what="the spool swept")
+    spool = orphans()
+    print(f"SOAK files={FILES} notified={len(rows)} sha256_mismatches={len(wrong)} "
+          f"kills={sum(kills.values())} {dict(kills)} "
+          f"duplicate_notices={sum(1 for r in rows if per_file[str(r['id'])] > 1)} "
+          f"orphan_spool_files={len(spool)} seconds={time.monotonic() - started:.0f}")
+    assert wrong == []
+    assert all(per_file[str(r["id"])] >= 1 for r in rows)
+    assert spool == []

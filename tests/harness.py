@@ -1,0 +1,139 @@
+"""What end-to-end and fault tests do to a running pipeline: drop files, register servers,
+watch the database, read the notification queue."""
+
+import asyncio
+import hashlib
+import json
+import os
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import psycopg
+
+from tests.processes import wait_for
+
+HAPPY_PATH = ["discovered", "download_started", "downloaded", "upload_started", "stored",
+              "notified"]
+
+
+def write_random(path: Path, size: int) -> str:
+    """Write ``size`` random bytes readable by the SFTP account; returns their sha256."""
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        remaining = size
+        while remaining:
+            chunk = os.urandom(min(remaining, 1024 * 1024))
+            out.write(chunk)
+            digest.update(chunk)
+            remaining -= len(chunk)
+    path.chmod(0o644)
+    return digest.hexdigest()
+
+
+def api(url: str, method: str = "GET", body: dict | None = None,
+        token: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        url, method=method, headers=headers,
+        data=json.dumps(body).encode() if body is not None else None,
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def register_server(admin_url: str, sftp_server: Any, *, name: str, remote_dir: str,
+                    port: int | None = None, token: str | None = None,
+                    **overrides: Any) -> dict:
+    body = {
+        "name": name, "host": sftp_server.host, "port": port or sftp_server.port,
+        "username": sftp_server.username, "password": sftp_server.password,
+        "remote_dir": remote_dir, "poll_interval_s": 1, "min_file_age_s": 1,
+        "host_key": sftp_server.host_key, **overrides,
+    }
+    return api(f"{admin_url}/api/servers", "POST", body, token)
+
+
+def make_inbox(sftp_server: Any, name: str) -> tuple[str, Path]:
+    """A directory of its own under the SFTP account's inbox: (remote path, local path)."""
+    remote = f"{sftp_server.inbox}/{name}"
+    local = sftp_server.home / remote
+    local.mkdir(parents=True)
+    local.chmod(0o755)
+    return remote, local
+
+
+class Journal:
+    """Read-only view of one server's files and events."""
+
+    def __init__(self, database_url: str, server_id: int) -> None:
+        self._conn = psycopg.connect(database_url, autocommit=True)
+        self.server_id = server_id
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def files(self) -> list[dict]:
+        cur = self._conn.execute(
+            "SELECT id, filename, status, sha256, size, bucket, object_key, error_message"
+            " FROM files WHERE server_id = %s ORDER BY filename", (self.server_id,))
+        names = [c.name for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def events(self, file_id: Any) -> list[tuple[str, dict]]:
+        return self._conn.execute(
+            "SELECT event, details FROM file_events WHERE file_id = %s ORDER BY id", (file_id,)
+        ).fetchall()
+
+    def last_scan_at(self) -> Any:
+        return self._conn.execute(
+            "SELECT last_scan_at FROM servers WHERE id = %s", (self.server_id,)).fetchone()[0]
+
+    def wait_for_next_scan(self, timeout: float = 30) -> None:
+        """Block until discovery has finished one more scan of this server."""
+        before = self.last_scan_at()
+        wait_for(lambda: self.last_scan_at() not in (None, before), timeout=timeout,
+                 what="the next scan")
+
+    def wait_until_all(self, count: int, status: str = "notified", *,
+                       timeout: float = 180) -> list[dict]:
+        def settled() -> list[dict]:
+            rows = self.files()
+            done = [r for r in rows if r["status"] == status]
+            return rows if len(done) == count else []
+
+        return wait_for(settled, timeout=timeout, interval=0.3,
+                        what=f"{count} files {status}")  # type: ignore[return-value]
+
+
+async def _drain(amqp_url: str, queue_name: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(queue_name, ensure=True)
+        messages = []
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            messages.append(message)
+        return messages
+
+
+def drain_notifications(amqp_url: str, queue_name: str) -> list[tuple[str | None, dict]]:
+    """Take every FileReady waiting on the queue: (message_id, body)."""
+    messages = asyncio.run(_drain(amqp_url, queue_name))
+    return [(m.message_id, json.loads(m.body)) for m in messages]
+
+
+def sha256_of_object(minio_client: Any, bucket: str, key: str) -> str:
+    response = minio_client.get_object(bucket, key)
+    try:
+        digest = hashlib.sha256()
+        for chunk in response.stream(1024 * 1024):
+            digest.update(chunk)
+        return digest.hexdigest()
+    finally:
+        response.close()
+        response.release_conn()
