@@ -115,7 +115,7 @@ def fetch(
         if exc.errno == errno.ENOSPC:
             raise SpoolFull(f"spool volume filled up while copying {remote_path}") from exc
         raise translate_io_error(exc, remote_path) from exc
-    except (paramiko.SSHException, EOFError) as exc:
+    except (paramiko.SSHException, paramiko.SFTPError, EOFError) as exc:
         raise SftpError(f"connection lost while reading {remote_path}: {exc}") from exc
     except RemoteFileChanged:
         part.unlink(missing_ok=True)

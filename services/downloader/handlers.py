@@ -68,7 +68,9 @@ class DownloadStage:
             await file_states.mark_missing(self._pool, msg.file_id, expect=Status.DOWNLOADING,
                                            reason=describe(exc))
             return
-        except (SftpError, SpoolFull, OSError, SecretBoxError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, SftpError | SpoolFull | OSError | SecretBoxError):
+                log.exception("unexpected download error", extra={"file_id": str(msg.file_id)})
             await retry_later(
                 self._pool, publisher, file_id=msg.file_id, stage=Stage.DISCOVERED, message=msg,
                 claimed=Status.DOWNLOADING, back_to=Status.DISCOVERED, event="download_failed",

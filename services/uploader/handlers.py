@@ -47,7 +47,9 @@ class UploadStage:
                 store, self._objects, spooled, key, size=row["size"], sha256=row["sha256"],
                 md5=row["md5"],
             )
-        except (StorageError, MinioException, HTTPError, OSError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, StorageError | MinioException | HTTPError | OSError):
+                log.exception("unexpected upload error", extra={"file_id": str(msg.file_id)})
             await retry_later(
                 self._pool, publisher, file_id=msg.file_id, stage=Stage.DOWNLOADED, message=msg,
                 claimed=Status.STORING, back_to=Status.DOWNLOADED, event="upload_failed",

@@ -36,6 +36,7 @@ class FaultProxy:
         self._call(self._shutdown)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -52,6 +53,7 @@ class FaultProxy:
     async def _shutdown(self) -> None:
         self._server.close()
         await self._drop()
+        await self._server.wait_closed()
 
     # Controls -----------------------------------------------------------------------------
 

@@ -56,10 +56,10 @@ def test_broker_connections_dropped(start_pipeline, sftp_server, database_url, a
                 digests[f"b{i}.bin"] = write_random(local / f"b{i}.bin", 100_000)
             proxy.drop()  # every service loses its broker connection at once
             rows = journal.wait_until_all(20, timeout=150)
+            assert all(service.is_ready() for service in pipeline.all)
         finally:
             journal.close()
     assert {r["filename"]: r["sha256"] for r in rows} == digests
-    assert all(service.is_ready() for service in pipeline.all)
 
 
 def test_database_connections_dropped(start_pipeline, sftp_server, database_url, admin_token,
