@@ -125,3 +125,42 @@ def test_a_file_changed_during_download_is_abandoned_for_its_new_version(
     assert new["sha256"] == digest
     old = next(r for r in rows if r["status"] == "missing")
     assert "changed on the server" in old["error_message"]
+
+
+def test_an_unreadable_file_fails_at_once_with_the_reason(start_pipeline, sftp_server,
+                                                          journal_for, admin_token, name):
+    remote, local = make_inbox(sftp_server, name)
+    write_random(local / "secret.csv", 100)
+    (local / "secret.csv").chmod(0o000)
+    pipeline = start_pipeline()
+    server = register_server(pipeline["admin"].url, sftp_server, name=name, remote_dir=remote,
+                             token=admin_token)
+
+    [row] = journal_for(server).wait_until_all(1, "failed", timeout=60)
+
+    assert "permission denied" in row["error_message"]
+    events = journal_for(server).events(row["id"])
+    assert [e for e, _ in events] == ["discovered", "download_started", "download_failed"]
+    assert events[-1][1]["status"] == "failed"
+
+
+def test_a_full_spool_delays_files_without_failing_them(start_pipeline, sftp_server,
+                                                        journal_for, admin_token, name):
+    remote, local = make_inbox(sftp_server, name)
+    digest = write_random(local / "waits.bin", 5000)
+    pipeline = start_pipeline(INTAKE_SPOOL_RESERVE_BYTES=str(10**18))  # never enough space
+    server = register_server(pipeline["admin"].url, sftp_server, name=name, remote_dir=remote,
+                             token=admin_token)
+    journal = journal_for(server)
+    journal.wait_until_all(1, "discovered", timeout=60)
+    wait_for(lambda: "spool_full" in pipeline["downloader"].log_path.read_text(), timeout=30,
+             what="the downloader to notice the full spool")
+    assert [r["status"] for r in journal.files()] == ["discovered"]
+
+    pipeline["downloader"].stop()
+    pipeline.env["INTAKE_SPOOL_RESERVE_BYTES"] = "0"  # space was freed
+    pipeline.replace("downloader")
+
+    [row] = journal.wait_until_all(1, timeout=90)
+    assert row["sha256"] == digest
+    assert row["status"] == "notified"

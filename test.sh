@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Usage: ./test.sh [PYTEST ARGS...]   (default: every test except the soak: -m "not soak")
+#
+# Installs what is missing, lints, then runs pytest. Tests use the servers named by
+# INTAKE_TEST_* variables, else testcontainers with a Docker engine, else this machine's
+# PostgreSQL and RabbitMQ plus SeaweedFS and sshd on free ports (see tests/conftest.py).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/lib.sh
+
+scripts/install.sh
+if ! docker_engine; then
+  [[ -n ${INTAKE_TEST_DATABASE_URL:-} ]] || ensure_postgres
+  [[ -n ${INTAKE_TEST_AMQP_URL:-} ]] || ensure_rabbitmq
+fi
+.venv/bin/ruff check .
+if (($# == 0)); then
+  set -- -m "not soak"
+fi
+exec .venv/bin/pytest "$@"
