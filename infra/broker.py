@@ -7,9 +7,11 @@ services start in.
 
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from faststream import AckPolicy
 from faststream.rabbit import (
     Channel,
     ExchangeType,
@@ -75,6 +77,17 @@ def retry_queue(topology: Topology, stage: Stage) -> RabbitQueue:
             "x-dead-letter-routing-key": topology.routing_key(stage),
         },
     )
+
+
+def consume(broker: RabbitBroker, topology: Topology, stage: Stage,
+            handler: Callable[[Any], Awaitable[None]]) -> None:
+    """Subscribe ``handler`` (annotated with the stage's message type) to the stage's queue.
+
+    A message is acknowledged after the handler returned, so only after the state it
+    changed is committed; an exception leaves it unacknowledged and RabbitMQ redelivers it.
+    """
+    broker.subscriber(stage_queue(topology, stage), exchange(topology),
+                      ack_policy=AckPolicy.NACK_ON_ERROR)(handler)
 
 
 async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:

@@ -5,12 +5,8 @@ import contextlib
 import logging
 import threading
 
-from faststream import AckPolicy
-from faststream.rabbit import RabbitBroker
-
 from contracts import FileDiscovered, FileDownloaded, Stage
 from infra import file_states
-from infra.broker import exchange, stage_queue
 from infra.crypto import SecretBox, SecretBoxError
 from infra.file_states import Status
 from infra.postgres import Pool
@@ -132,11 +128,3 @@ class DownloadStage:
             except Exception:
                 log.warning("lease renewal failed", exc_info=True)
 
-
-def register(broker: RabbitBroker, runtime: ServiceRuntime, stage: DownloadStage) -> None:
-    topology = runtime.settings.topology
-
-    @broker.subscriber(stage_queue(topology, Stage.DISCOVERED), exchange(topology),
-                       ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_discovered(msg: FileDiscovered) -> None:
-        await stage.handle(msg)

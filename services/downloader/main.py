@@ -5,9 +5,11 @@ import logging
 
 from faststream.asgi import AsgiFastStream
 
+from contracts import Stage
+from infra.broker import consume
 from infra.runtime import ServiceRuntime
 from infra.sftp_pool import SessionPool
-from services.downloader.handlers import DownloadStage, register
+from services.downloader.handlers import DownloadStage
 from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings
 
@@ -37,5 +39,6 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     runtime.on_start(prepare_spool)
     runtime.run_in_background(janitor_loop)
     runtime.on_stop(close_sessions)
-    register(runtime.broker, runtime, DownloadStage(runtime, settings, sessions))
+    stage = DownloadStage(runtime, settings, sessions)
+    consume(runtime.broker, settings.topology, Stage.DISCOVERED, stage.handle)
     return runtime.asgi_app()

@@ -3,12 +3,10 @@
 import logging
 from datetime import UTC, datetime
 
-from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker
 
 from contracts import FileStored, Stage
 from infra import file_states
-from infra.broker import exchange, stage_queue
 from infra.file_states import Status
 from infra.retries import retry_later
 from infra.runtime import ServiceRuntime
@@ -70,11 +68,3 @@ class NotifyStage:
         if done is not None:
             self._runtime.metrics.transitions.labels("notified").inc()
 
-
-def register(broker: RabbitBroker, runtime: ServiceRuntime, stage: NotifyStage) -> None:
-    topology = runtime.settings.topology
-
-    @broker.subscriber(stage_queue(topology, Stage.STORED), exchange(topology),
-                       ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_stored(msg: FileStored) -> None:
-        await stage.handle(msg)

@@ -2,9 +2,10 @@
 
 from faststream.asgi import AsgiFastStream
 
-from infra.broker import create_broker
+from contracts import Stage
+from infra.broker import consume, create_broker
 from infra.runtime import ServiceRuntime
-from services.notifier.handlers import NotifyStage, register
+from services.notifier.handlers import NotifyStage
 from services.notifier.notifying import declare_external
 from services.notifier.settings import NotifierSettings
 
@@ -23,5 +24,6 @@ def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
 
     runtime.on_start(connect_external)
     runtime.on_stop(close_external)
-    register(runtime.broker, runtime, NotifyStage(runtime, settings, external))
+    stage = NotifyStage(runtime, settings, external)
+    consume(runtime.broker, settings.topology, Stage.STORED, stage.handle)
     return runtime.asgi_app()

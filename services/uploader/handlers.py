@@ -4,14 +4,11 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from faststream import AckPolicy
-from faststream.rabbit import RabbitBroker
 from minio.error import MinioException
 from urllib3.exceptions import HTTPError
 
 from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra import file_states
-from infra.broker import exchange, stage_queue
 from infra.file_states import Status
 from infra.retries import retry_later
 from infra.runtime import ServiceRuntime
@@ -99,11 +96,3 @@ class UploadStage:
                 message_id=f"{row['id']}:{Stage.DISCOVERED}",
             )
 
-
-def register(broker: RabbitBroker, runtime: ServiceRuntime, stage: UploadStage) -> None:
-    topology = runtime.settings.topology
-
-    @broker.subscriber(stage_queue(topology, Stage.DOWNLOADED), exchange(topology),
-                       ack_policy=AckPolicy.NACK_ON_ERROR)
-    async def on_downloaded(msg: FileDownloaded) -> None:
-        await stage.handle(msg)

@@ -4,10 +4,12 @@ import asyncio
 
 from faststream.asgi import AsgiFastStream
 
+from contracts import Stage
+from infra.broker import consume
 from infra.runtime import ServiceRuntime
 from infra.settings import Settings
 from infra.storage import ObjectStore
-from services.uploader.handlers import UploadStage, register
+from services.uploader.handlers import UploadStage
 
 
 def create_app(settings: Settings | None = None) -> AsgiFastStream:
@@ -19,5 +21,6 @@ def create_app(settings: Settings | None = None) -> AsgiFastStream:
         await asyncio.to_thread(objects.ensure_bucket)
 
     runtime.on_start(prepare_bucket)
-    register(runtime.broker, runtime, UploadStage(runtime, objects))
+    stage = UploadStage(runtime, objects)
+    consume(runtime.broker, settings.topology, Stage.DOWNLOADED, stage.handle)
     return runtime.asgi_app()
