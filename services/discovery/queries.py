@@ -12,7 +12,13 @@ UPDATE servers
          ORDER BY next_scan_at
          LIMIT 1
            FOR UPDATE SKIP LOCKED)
-RETURNING *
+RETURNING *, now() AS scan_started
+"""
+
+# Renewed with every listing batch, so only a scan whose worker died loses its server.
+RENEW_SCAN_LEASE = """
+UPDATE servers SET scan_lease_until = now() + make_interval(secs => %(lease)s)
+ WHERE id = %(id)s
 """
 
 SCAN_SUCCEEDED = """

@@ -7,7 +7,6 @@ import logging
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from contracts import FileDiscovered, Stage
@@ -76,9 +75,6 @@ class Scanner:
         try:
             if not server["host_key"]:
                 await remember_host_key(self._pool, server["id"], session.host_key)
-            async with self._pool.connection() as conn:
-                cur = await conn.execute("SELECT now() AS now")
-                started: datetime = (await cur.fetchone())["now"]  # type: ignore[index]
             entries = walk(session.client, server["remote_dir"], pattern=server["pattern"],
                            recursive=server["recursive"])
             result = ScanResult()
@@ -90,7 +86,8 @@ class Scanner:
                 result.emitted += await self._process_batch(server, batch, room)
             async with self._pool.connection() as conn:
                 await conn.execute(queries.FORGET_VANISHED,
-                                   {"server_id": server["id"], "scan_started": started})
+                                   {"server_id": server["id"],
+                                    "scan_started": server["scan_started"]})
             return result
         finally:
             await asyncio.to_thread(session.close)
@@ -99,6 +96,8 @@ class Scanner:
                              room: int) -> int:
         """Record sightings; turn up to ``room`` stable ones into files rows and announce them."""
         async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(queries.RENEW_SCAN_LEASE, {
+                "id": server["id"], "lease": self._settings.scan_lease_seconds})
             cur = await conn.execute(queries.OBSERVE_BATCH, {
                 "server_id": server["id"],
                 "paths": [e.path for e in batch],

@@ -5,7 +5,9 @@ from infra.settings import Settings
 
 class DiscoverySettings(Settings):
     scan_tick_seconds: float = Field(1.0, gt=0, description="How often due servers are looked for")
-    scan_lease_seconds: int = Field(600, ge=10, description="How long one scan may hold a server")
+    scan_lease_seconds: int = Field(
+        60, ge=5, description="How long a scan holds its server between two listing batches"
+    )
     scan_batch_size: int = Field(1000, ge=1, description="Listing entries compared per query")
     max_new_per_scan: int = Field(10000, ge=1, description="New files one scan may announce")
     reconcile_interval_seconds: float = Field(15.0, gt=0)

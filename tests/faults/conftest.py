@@ -11,6 +11,7 @@ from tests.processes import Pipeline
 # Short leases and a busy reconciler so recovery happens within a test's patience.
 FAST_RECOVERY = {
     "INTAKE_LEASE_SECONDS": "10",
+    "INTAKE_SCAN_LEASE_SECONDS": "5",
     "INTAKE_RECONCILE_INTERVAL_SECONDS": "1",
     "INTAKE_REDRIVE_AFTER_SECONDS": "15",
     "INTAKE_JANITOR_INTERVAL_SECONDS": "5",

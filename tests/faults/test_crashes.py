@@ -115,3 +115,24 @@ def test_notifier_killed_between_store_and_notify(start_pipeline, sftp_server, d
         _assert_delivered_once(journal, row, digest, s3, settings_env, amqp_url)
     finally:
         journal.close()
+
+
+def test_discovery_killed_mid_scan(start_pipeline, sftp_server, database_url, admin_token,
+                                   name):
+    remote, local = make_inbox(sftp_server, name)
+    digests = {f"d{i:03d}.txt": write_random(local / f"d{i:03d}.txt", 100) for i in range(400)}
+    # Small batches so the kill lands between two of them.
+    pipeline = start_pipeline(INTAKE_SCAN_BATCH_SIZE="20")
+    server = register_server(pipeline["admin"].url, sftp_server, name=name, remote_dir=remote,
+                             token=admin_token, min_file_age_s=0)
+    journal = Journal(database_url, server["id"])
+    try:
+        wait_for(lambda: 0 < len(journal.files()) < 400, timeout=60, interval=0.01,
+                 what="a scan half done")
+        pipeline["discovery"].kill()
+        pipeline.replace("discovery")
+
+        rows = journal.wait_until_all(400, timeout=180)
+    finally:
+        journal.close()
+    assert {r["filename"]: r["sha256"] for r in rows} == digests

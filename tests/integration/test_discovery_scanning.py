@@ -61,7 +61,8 @@ async def add_server(pool, settings, sftp_server, remote_dir, **overrides) -> di
     marks = ", ".join(["%s"] * len(values))
     async with pool.connection() as conn:
         cur = await conn.execute(
-            f"INSERT INTO servers ({columns}) VALUES ({marks}) RETURNING *",
+            f"INSERT INTO servers ({columns}) VALUES ({marks})"
+            " RETURNING *, now() AS scan_started",
             list(values.values()),
         )
         return await cur.fetchone()
