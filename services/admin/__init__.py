@@ -1,0 +1,1 @@
+"""Admin service: REST API and HTML pages over the servers, files and file_events tables."""

@@ -1,0 +1,1 @@
+"""JSON API, one controller module per feature."""

@@ -1,0 +1,156 @@
+"""Wiring of the admin service: ``create_app`` builds every dependency; nothing runs at import."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from litestar.types import Scope
+from prometheus_client import CollectorRegistry
+
+from infra.broker import StagePublisher, create_broker, declare_topology
+from infra.crypto import SecretBox
+from infra.postgres import create_pool, migrate
+from infra.storage import ObjectStore
+from infra.telemetry import configure_logging
+from services.admin.api.files import FileController
+from services.admin.api.servers import ServerController
+from services.admin.api.stats import get_stats
+from services.admin.auth import (
+    AdminAuthMiddleware,
+    Credentials,
+    LoginRequired,
+    csrf_config,
+    login_redirect,
+    session_config,
+)
+from services.admin.dependencies import DEPENDENCIES
+from services.admin.health import healthz, readyz
+from services.admin.metrics import RequestMetrics, metrics
+from services.admin.pages import PAGES
+from services.admin.security_headers import SecurityHeaders
+from services.admin.settings import AdminSettings, load_settings
+from services.admin.templating import template_config
+
+log = logging.getLogger("intake.admin")
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def _log_unexpected(exc: Exception, scope: Scope) -> None:
+    """Log server errors through our JSON logging; client errors are answers, not incidents."""
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return
+    log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+
+
+def _link_signer(settings: AdminSettings) -> ObjectStore:
+    """Signs download links for the S3 address browsers use, which may differ from ours.
+
+    With a region set, the minio client signs offline instead of asking the server for the
+    bucket's location (which it could not reach under a public name).
+    """
+    public = settings.s3_public_endpoint or settings.s3_endpoint
+    return ObjectStore(settings.model_copy(
+        update={"s3_endpoint": public, "s3_region": settings.s3_region or "us-east-1"}
+    ))
+
+
+def create_app(settings: AdminSettings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging("admin", settings.log_level)
+    registry = CollectorRegistry()
+    credentials = Credentials(settings)
+
+    @asynccontextmanager
+    async def database(app: Litestar) -> AsyncIterator[None]:
+        pool = create_pool(settings)
+        await pool.open(wait=True)
+        try:
+            await migrate(pool)
+            app.state.pool = pool
+            yield
+        finally:
+            await pool.close()
+
+    @asynccontextmanager
+    async def broker(app: Litestar) -> AsyncIterator[None]:
+        """Retries and uploads publish stage messages; the admin consumes nothing."""
+        rabbit = create_broker(settings.amqp_url.get_secret_value(), prefetch=1)
+        await rabbit.connect()
+        try:
+            await declare_topology(rabbit, settings.topology)
+            app.state.broker = rabbit
+            app.state.publisher = StagePublisher(rabbit, settings.topology)
+            yield
+        finally:
+            await rabbit.stop()
+
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {
+        "settings": settings,
+        "secret_box": SecretBox(settings.secret_key),
+        "metrics_registry": registry,
+        "link_signer": _link_signer(settings),
+        "credentials": credentials,
+    }
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            metrics,
+            ServerController,
+            FileController,
+            get_stats,
+            *PAGES,
+            create_static_files_router("/static", directories=[STATIC], include_in_schema=False,
+                                       name="static"),
+        ],
+        dependencies=DEPENDENCIES,
+        state=State(state),
+        lifespan=[database, broker],
+        middleware=[
+            RequestMetrics(registry),
+            SecurityHeaders(),
+            session_config(settings).middleware,
+            DefineMiddleware(AdminAuthMiddleware, credentials=credentials),
+        ],
+        csrf_config=csrf_config(settings),
+        exception_handlers={LoginRequired: _login_redirect_handler},
+        after_exception=[_log_unexpected],
+        template_config=template_config(),
+        openapi_config=OpenAPIConfig(
+            title="Intake admin",
+            version="1",
+            description=(
+                "Partner SFTP servers and the files Intake copies from them. Every operation "
+                "needs `Authorization: Bearer <INTAKE_ADMIN_TOKEN>`."
+            ),
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer",
+                        description="The admin token (INTAKE_ADMIN_TOKEN)",
+                    )
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        # Litestar's default logging config would replace the JSON handler on the root logger.
+        logging_config=None,
+    )
+
+
+def _login_redirect_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, LoginRequired)
+    return login_redirect(request, exc)

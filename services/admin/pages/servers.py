@@ -1,0 +1,189 @@
+"""``/servers``: the partner servers, their add/edit/delete forms and their action buttons.
+
+Forms post back here (never to the bearer-token API) with the CSRF token; the values go
+through the API's own models, so both reject the same mistakes with the same words.
+Passwords and keys are write-only here too: a form never shows them, and leaving the field
+empty keeps what is stored.
+"""
+
+from typing import Any
+
+from litestar import Controller, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
+from pydantic import ValidationError
+
+from services.admin import retrying
+from services.admin.api.server_models import ServerCreate, ServerUpdate
+from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, SettingsDep
+from services.admin.pages.rendering import AnyRequest, fragment, notice, page
+from services.admin.queries import servers as queries
+from services.admin.servers import test_server
+
+TEXT_FIELDS = ("name", "host", "port", "username", "remote_dir", "pattern", "poll_interval_s",
+               "min_file_age_s", "max_connections", "host_key")
+CHECKBOXES = ("recursive", "enabled", "trust_on_first_use")
+SECRETS = ("password", "private_key")
+DEFAULTS: dict[str, Any] = {
+    "port": 22, "remote_dir": ".", "pattern": "*", "poll_interval_s": 30, "min_file_age_s": 10,
+    "max_connections": 4, "enabled": True, "recursive": False, "trust_on_first_use": False,
+}
+
+
+def _values(form: Any, *, editing: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        text = str(form.get(name, "")).strip()
+        if name == "host_key":
+            values[name] = text or None
+        else:  # an empty field on a new server takes the default; on an edit it is an error
+            values[name] = text or ("" if editing else DEFAULTS.get(name, ""))
+    for name in CHECKBOXES:
+        values[name] = form.get(name) is not None
+    for name in SECRETS:
+        secret = str(form.get(name, ""))
+        if secret.strip():
+            values[name] = secret
+        elif editing and form.get(f"clear_{name}") is not None:
+            values[name] = None
+    return values
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for error in exc.errors(include_input=False, include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else "form"
+        found.setdefault(field, error["msg"].removeprefix("Value error, "))
+    return found
+
+
+def _shown(values: dict[str, Any]) -> dict[str, Any]:
+    """What a re-displayed form may show: everything except the secrets."""
+    return {key: value for key, value in values.items() if key not in SECRETS}
+
+
+class ServerPages(Controller):
+    path = "/servers"
+    include_in_schema = False
+
+    @get()
+    async def list_servers(self, request: AnyRequest, pool: PoolDep) -> Template:
+        servers = await queries.list_servers(pool)
+        return page(request, "servers.html", section="servers", servers=servers)
+
+    @get("/new")
+    async def new_form(self, request: AnyRequest) -> Template:
+        return page(request, "server_form.html", section="servers", server=None,
+                    values=DEFAULTS, errors={})
+
+    @post("/new")
+    async def create(self, request: AnyRequest, pool: PoolDep,
+                     secret_box: SecretBoxDep) -> Template | Redirect:
+        values = _values(await request.form(), editing=False)
+        errors: dict[str, str] = {}
+        try:
+            body = ServerCreate.model_validate(values)
+            row = await queries.insert_server(pool, body.to_columns(secret_box))
+        except ValidationError as exc:
+            errors = _errors(exc)
+        except queries.ServerNameTaken as exc:
+            errors = {"name": f"{exc}; choose another name"}
+        if errors:
+            return page(request, "server_form.html", section="servers", server=None,
+                        values=_shown(values), errors=errors, status_code=400)
+        notice(request, f"Server {row['name']} added. Test its connection before relying on it.")
+        return Redirect("/servers", status_code=HTTP_303_SEE_OTHER)
+
+    @get("/{server_id:int}/edit")
+    async def edit_form(self, request: AnyRequest, server_id: FromPath[int],
+                        pool: PoolDep) -> Template:
+        server = await queries.get_server(pool, server_id)
+        if server is None:
+            return page(request, "not_found.html", section="servers",
+                        message=f"There is no server with id {server_id}.",
+                        status_code=HTTP_404_NOT_FOUND)
+        return page(request, "server_form.html", section="servers", server=server,
+                    values=server, errors={})
+
+    @post("/{server_id:int}/edit")
+    async def update(self, request: AnyRequest, server_id: FromPath[int], pool: PoolDep,
+                     secret_box: SecretBoxDep) -> Template | Redirect:
+        server = await queries.get_server(pool, server_id)
+        if server is None:
+            return page(request, "not_found.html", section="servers",
+                        message=f"There is no server with id {server_id}.",
+                        status_code=HTTP_404_NOT_FOUND)
+        values = _values(await request.form(), editing=True)
+        errors: dict[str, str] = {}
+        try:
+            body = ServerUpdate.model_validate(values)
+            await queries.update_server(pool, server_id, body.to_columns(secret_box))
+        except ValidationError as exc:
+            errors = _errors(exc)
+        except queries.ServerNameTaken as exc:
+            errors = {"name": f"{exc}; choose another name"}
+        if errors:
+            return page(request, "server_form.html", section="servers", server=server,
+                        values={**server, **_shown(values)}, errors=errors, status_code=400)
+        notice(request, f"Server {values.get('name') or server['name']} saved.")
+        return Redirect("/servers", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/{server_id:int}/delete")
+    async def remove(self, request: AnyRequest, server_id: FromPath[int],
+                     pool: PoolDep) -> Redirect:
+        removal = await queries.remove_server(pool, server_id)
+        if removal is None:
+            notice(request, f"There is no server with id {server_id}.", "error")
+        elif removal.deleted:
+            notice(request, "Server deleted.")
+        else:
+            notice(request, f"{removal.file_count} file(s) came from this server, so it was "
+                            "disabled instead of deleted to keep their history.")
+        return Redirect("/servers", status_code=HTTP_303_SEE_OTHER)
+
+    @post("/{server_id:int}/test", status_code=200)
+    async def test(self, server_id: FromPath[int], pool: PoolDep,
+                   secret_box: SecretBoxDep) -> Template:
+        probe = await test_server(pool, secret_box, server_id)
+        if probe is None:
+            return fragment("_message.html", kind="error", text="This server no longer exists.",
+                            status_code=HTTP_404_NOT_FOUND)
+        return fragment("_probe.html", probe=probe, server_id=server_id)
+
+    @post("/{server_id:int}/pin-key", status_code=200)
+    async def pin_key(self, request: AnyRequest, server_id: FromPath[int], pool: PoolDep,
+                      secret_box: SecretBoxDep) -> Template:
+        """Pin the host key a connection test showed (the operator compared it first)."""
+        form = await request.form()
+        try:
+            body = ServerUpdate.model_validate({"host_key": str(form.get("host_key", ""))})
+        except ValidationError as exc:
+            return fragment("_message.html", kind="error", status_code=400,
+                            text=f"Not pinned: host key {_errors(exc).get('host_key', '')}")
+        row = await queries.update_server(pool, server_id, body.to_columns(secret_box))
+        if row is None:
+            return fragment("_message.html", kind="error", text="This server no longer exists.",
+                            status_code=HTTP_404_NOT_FOUND)
+        return fragment("_message.html", kind="ok",
+                        text="Host key pinned. Test the connection again to confirm.")
+
+    @post("/{server_id:int}/scan", status_code=200)
+    async def scan(self, server_id: FromPath[int], pool: PoolDep) -> Template:
+        if await queries.request_scan(pool, server_id) is not None:
+            return fragment("_message.html", kind="ok",
+                            text="Scan requested: discovery polls it within a few seconds.")
+        exists = await queries.get_server(pool, server_id) is not None
+        return fragment(
+            "_message.html", kind="error",
+            text="The server is disabled; enable it first." if exists else "No such server.",
+            status_code=HTTP_409_CONFLICT if exists else HTTP_404_NOT_FOUND,
+        )
+
+    @post("/{server_id:int}/retry-failed", status_code=200)
+    async def retry_failed(self, request: AnyRequest, server_id: FromPath[int], pool: PoolDep,
+                           publisher: PublisherDep, settings: SettingsDep) -> Template:
+        count = await retrying.retry_failed_of_server(pool, publisher, settings.spool_dir,
+                                                      server_id, by=str(request.user))
+        text = f"Retrying {count} file(s)." if count else "No failed or missing files to retry."
+        return fragment("_message.html", kind="ok", text=text)

@@ -1,0 +1,45 @@
+"""``/upload``: send a file into the pipeline from the browser and watch it go through."""
+
+from uuid import UUID
+
+from litestar import get, post
+from litestar.params import FromPath
+from litestar.response import Template
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_404_NOT_FOUND
+
+from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep
+from services.admin.files import accept_upload
+from services.admin.pages.files import FINISHED
+from services.admin.pages.rendering import AnyRequest, fragment, is_htmx, page
+from services.admin.queries import files as queries
+from services.admin.uploading import UploadRejected
+
+
+@get("/upload", include_in_schema=False)
+async def upload_form(request: AnyRequest, settings: SettingsDep) -> Template:
+    return page(request, "upload.html", section="upload", result=None,
+                max_bytes=settings.max_upload_bytes)
+
+
+@post("/upload", include_in_schema=False, request_max_body_size=None)
+async def upload(request: AnyRequest, pool: PoolDep, publisher: PublisherDep,
+                 settings: SettingsDep) -> Template:
+    """Streams the file like ``POST /api/files``; answers with its id and a progress panel."""
+    try:
+        row = await accept_upload(request, pool=pool, publisher=publisher, settings=settings)
+        result, status_code = {"file": row, "error": None}, HTTP_202_ACCEPTED
+    except UploadRejected as exc:
+        result, status_code = {"file": None, "error": exc.detail}, exc.status_code
+    if is_htmx(request):
+        return fragment("_upload_result.html", status_code=status_code, **result)
+    return page(request, "upload.html", section="upload", result=result,
+                max_bytes=settings.max_upload_bytes, status_code=status_code)
+
+
+@get("/uploads/{file_id:uuid}/progress", include_in_schema=False)
+async def upload_progress(file_id: FromPath[UUID], pool: PoolDep) -> Template:
+    row = await queries.get_file(pool, file_id)
+    if row is None:
+        return fragment("_message.html", kind="error", text="This file no longer exists.",
+                        status_code=HTTP_404_NOT_FOUND)
+    return fragment("_upload_progress.html", file=row, finished=FINISHED)

@@ -1,0 +1,82 @@
+"""The admin service's settings: credentials for the API and the console, and upload limits.
+
+There are no defaults for the credentials: an admin that starts without them would be
+open to anyone who reaches its port, so it refuses to start and says how to make them.
+"""
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+
+from infra.settings import Settings
+from services.admin.passwords import parse_hash
+
+MIN_SECRET_LENGTH = 32
+GENERATE = {
+    "INTAKE_ADMIN_TOKEN": "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+    "INTAKE_ADMIN_PASSWORD_HASH": "python -m services.admin.hash_password",
+    "INTAKE_SESSION_SECRET": "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+}
+
+
+class AdminSettingsError(SystemExit):
+    """Raised instead of starting with missing or unusable settings; the text says the fix."""
+
+
+class AdminSettings(Settings):
+    admin_token: SecretStr = Field(
+        description="Bearer token for /api/* (Authorization: Bearer <token>), 32+ characters"
+    )
+    admin_user: str = Field("admin", min_length=1, max_length=64,
+                            description="User name for the HTML console")
+    admin_password_hash: SecretStr = Field(
+        description="scrypt hash of the console password (python -m services.admin.hash_password)"
+    )
+    session_secret: SecretStr = Field(
+        description="Signs and encrypts the console's session and CSRF cookies, 32+ characters"
+    )
+    cookie_secure: bool = Field(
+        False, description="Mark cookies Secure: set it whenever the console is served over HTTPS"
+    )
+    session_max_age_s: int = Field(8 * 3600, ge=60, le=30 * 24 * 3600,
+                                   description="A console login lasts this long")
+    presign_ttl_s: int = Field(900, ge=1, le=7 * 24 * 3600,
+                               description="How long a download link stays valid")
+    s3_public_endpoint: str | None = Field(
+        None, description="host:port browsers use for S3 in download links (default s3_endpoint)"
+    )
+    max_upload_bytes: int = Field(5 * 1024**3, ge=1, description="Largest accepted upload")
+    spool_reserve_bytes: int = Field(
+        1024**3, ge=0, description="Free space kept on the spool volume beyond each upload"
+    )
+
+    @field_validator("admin_token", "session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().strip()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters long")
+        return value
+
+    @field_validator("admin_password_hash")
+    @classmethod
+    def _readable_hash(cls, value: SecretStr) -> SecretStr:
+        parse_hash(value.get_secret_value())
+        return value
+
+
+def load_settings() -> AdminSettings:
+    """Settings from the environment, or an exit whose message names each variable to fix.
+
+    Only locations and messages are shown, never the rejected values (they may be secrets).
+    """
+    try:
+        return AdminSettings()  # type: ignore[call-arg]  # read from the environment
+    except ValidationError as exc:
+        lines = ["the admin service cannot start; fix these settings:"]
+        names = []
+        for error in exc.errors(include_input=False, include_url=False):
+            name = "INTAKE_" + "_".join(str(part) for part in error["loc"]).upper()
+            names.append(name)
+            lines.append(f"  {name}: {error['msg'].removeprefix('Value error, ')}")
+        hints = [f"  {name}=$({GENERATE[name]})" for name in names if name in GENERATE]
+        if hints:
+            lines += ["make new values with:", *hints]
+        raise AdminSettingsError("\n".join(lines)) from None

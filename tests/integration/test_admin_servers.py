@@ -1,0 +1,179 @@
+"""``/api/servers``: create, read, change, delete, scan — and the checks on every field."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from tests.integration.conftest import (
+    Db,
+    create_server,
+    error_keys,
+    insert_file,
+    server_body,
+    ssh_keypair,
+)
+
+
+def test_server_lifecycle(client: TestClient[Litestar]) -> None:
+    created = create_server(client, port=2223, password="s3cret", pattern="*.csv")
+    assert created["port"] == 2223
+    assert created["has_password"] is True
+    assert created["has_private_key"] is False
+    assert created["enabled"] is True
+    assert created["remote_dir"] == "."
+    assert "password" not in created
+    server_id = created["id"]
+
+    fetched = client.get(f"/api/servers/{server_id}")
+    assert fetched.status_code == 200
+    assert fetched.json() == created
+
+    listed = client.get("/api/servers")
+    assert created in listed.json()
+
+    patched = client.patch(
+        f"/api/servers/{server_id}", json={"poll_interval_s": 5, "remote_dir": "/outbox"}
+    )
+    assert patched.status_code == 200, patched.text
+    changed = patched.json()
+    assert changed["poll_interval_s"] == 5
+    assert changed["remote_dir"] == "/outbox"
+    assert changed["updated_at"] > created["updated_at"]
+    for key, value in changed.items():
+        if key not in {"poll_interval_s", "remote_dir", "updated_at"}:
+            assert value == created[key], key  # has_password too: omitted, so kept
+
+    cleared = client.patch(f"/api/servers/{server_id}", json={"password": None})
+    assert cleared.json()["has_password"] is False
+
+    deleted = client.delete(f"/api/servers/{server_id}")
+    assert deleted.status_code == 204
+    assert client.get(f"/api/servers/{server_id}").status_code == 404
+    assert client.delete(f"/api/servers/{server_id}").status_code == 404
+    assert client.patch(f"/api/servers/{server_id}", json={"port": 23}).status_code == 404
+
+
+def test_duplicate_name_is_a_conflict(client: TestClient[Litestar]) -> None:
+    first = create_server(client)
+    again = client.post("/api/servers", json=server_body(name=first["name"]))
+    assert again.status_code == 409
+    assert first["name"] in again.json()["detail"]
+
+    second = create_server(client)
+    rename = client.patch(f"/api/servers/{second['id']}", json={"name": first["name"]})
+    assert rename.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"port": 0}, "port"),
+        ({"port": 65536}, "port"),
+        ({"port": "twenty-two"}, "port"),
+        ({"name": "has space"}, "name"),
+        ({"name": "-leading-dash"}, "name"),
+        ({"name": "x" * 64}, "name"),
+        ({"host": "two words"}, "host"),
+        ({"host": ""}, "host"),
+        ({"username": ""}, "username"),
+        ({"remote_dir": ""}, "remote_dir"),
+        ({"pattern": "a/b"}, "pattern"),
+        ({"poll_interval_s": 0}, "poll_interval_s"),
+        ({"min_file_age_s": -1}, "min_file_age_s"),
+        ({"max_connections": 0}, "max_connections"),
+        ({"host_key": "AAAAC3NzaC1lZDI1NTE5AAAAIA"}, "host_key"),
+        ({"host_key": "ssh-dss AAAAB3NzaC1kc3MAAACBAP"}, "host_key"),
+        ({"host_key": "ssh-ed25519 not-base64!"}, "host_key"),
+        ({"private_key": "hunter2"}, "private_key"),
+        ({"password": ""}, "password"),
+        ({"password_enc": "x"}, "password_enc"),
+    ],
+)
+def test_invalid_server_names_the_field(
+    client: TestClient[Litestar], overrides: dict[str, Any], field: str
+) -> None:
+    response = client.post("/api/servers", json=server_body(**overrides))
+    assert field in error_keys(response)
+
+
+def test_host_key_must_match_its_type(client: TestClient[Litestar]) -> None:
+    _, public = ssh_keypair()
+    blob = public.split()[1]
+    response = client.post("/api/servers", json=server_body(host_key=f"ssh-rsa {blob}"))
+    assert "host_key" in error_keys(response)
+
+
+def test_patch_rejects_null_for_required_fields(client: TestClient[Litestar]) -> None:
+    server = create_server(client)
+    response = client.patch(f"/api/servers/{server['id']}", json={"host": None})
+    assert "host" in error_keys(response)
+    response = client.patch(f"/api/servers/{server['id']}", json={"port": 0})
+    assert "port" in error_keys(response)
+
+
+def test_host_key_is_stored_without_comment(client: TestClient[Litestar]) -> None:
+    _, public = ssh_keypair()
+    server = create_server(client, host_key=f"  {public} ops@example.com ")
+    assert server["host_key"] == public
+    cleared = client.patch(f"/api/servers/{server['id']}", json={"host_key": None})
+    assert cleared.json()["host_key"] is None
+
+
+def test_private_keys(client: TestClient[Litestar]) -> None:
+    private, _ = ssh_keypair()
+    server = create_server(client, private_key=private)
+    assert server["has_private_key"] is True
+
+    protected = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+        .decode()
+    )
+    response = client.post("/api/servers", json=server_body(private_key=protected))
+    assert "private_key" in error_keys(response)
+    assert "passphrase" in response.text
+
+
+def test_scan_now(client: TestClient[Litestar], db: Db) -> None:
+    server = create_server(client)
+    db.execute(
+        "UPDATE servers SET next_scan_at = now() + interval '1 day' WHERE id = %s",
+        (server["id"],),
+    )
+    before = datetime.now(UTC)
+    response = client.post(f"/api/servers/{server['id']}/scan")
+    assert response.status_code == 202
+    cur = db.execute("SELECT next_scan_at FROM servers WHERE id = %s", (server["id"],))
+    row = cur.fetchone()
+    assert row is not None
+    assert row["next_scan_at"] <= datetime.now(UTC)
+    assert row["next_scan_at"] >= before - timedelta(seconds=5)
+
+    client.patch(f"/api/servers/{server['id']}", json={"enabled": False})
+    disabled = client.post(f"/api/servers/{server['id']}/scan")
+    assert disabled.status_code == 409
+    assert client.post("/api/servers/999999999/scan").status_code == 404
+
+
+def test_delete_keeps_a_server_with_files(client: TestClient[Litestar], db: Db) -> None:
+    server = create_server(client)
+    file_id = insert_file(db, server["id"])
+
+    response = client.delete(f"/api/servers/{server['id']}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["server"]["id"] == server["id"]
+    assert body["server"]["enabled"] is False
+    assert "disabled" in body["note"]
+    assert client.get(f"/api/files/{file_id}").status_code == 200
+    assert client.get(f"/api/servers/{server['id']}").json()["enabled"] is False
+

@@ -1,0 +1,86 @@
+"""``GET /api/stats`` and presigned download links against the run's real S3."""
+
+import io
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import httpx
+from litestar import Litestar
+from litestar.testing import TestClient
+from psycopg.types.json import Jsonb
+
+from infra.storage import ObjectStore
+from services.admin.settings import AdminSettings
+from tests.integration.conftest import Db, create_server, insert_file
+
+
+def test_stats(client: TestClient[Litestar], db: Db) -> None:
+    server = create_server(client)
+    statuses = ["discovered", "downloading", "storing", "notified", "notified", "failed"]
+    ids = {status: insert_file(db, server["id"], status=status) for status in statuses}
+    db.execute("UPDATE files SET lease_until = now() + interval '1 minute' WHERE id = %s",
+               (ids["discovered"],))
+    old = insert_file(db, server["id"], status="downloaded",
+                      created_at=datetime.now(UTC) - timedelta(days=400))
+    for size in (1_000_000, 2_500_000):
+        db.execute("INSERT INTO file_events (file_id, event, details) VALUES (%s, 'stored', %s)",
+                   (ids["notified"], Jsonb({"size": size})))
+    db.execute("UPDATE servers SET last_scan_at = now(), last_scan_error = 'boom' WHERE id = %s",
+               (server["id"],))
+
+    response = client.get("/api/stats")
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    assert set(stats["counts"]) == {"discovered", "downloading", "downloaded", "storing",
+                                    "stored", "notified", "failed", "missing"}
+    assert stats["total"] == sum(stats["counts"].values())
+    assert stats["counts"]["notified"] >= 2
+    assert stats["in_flight"] >= 3  # downloading, storing, and the leased discovered file
+
+    minutes = stats["stored_per_minute"]
+    assert len(minutes) == 15
+    assert [m["minute"] for m in minutes] == sorted(m["minute"] for m in minutes)
+    assert minutes[-1]["files"] >= 2
+    assert minutes[-1]["bytes"] >= 3_500_000
+
+    oldest = stats["oldest_unfinished"]
+    assert oldest["id"] == str(old)
+    assert oldest["status"] == "downloaded"
+    assert oldest["age_s"] > 399 * 86400
+
+    (mine,) = [s for s in stats["servers"] if s["id"] == server["id"]]
+    assert mine["last_scan_error"] == "boom"
+    assert mine["last_scan_at"] is not None
+    assert mine["counts"]["notified"] == 2
+    assert mine["counts"]["failed"] == 1
+    assert mine["counts"]["missing"] == 0
+
+
+def test_download_link(client: TestClient[Litestar], db: Db,
+                       admin_settings: AdminSettings) -> None:
+    store = ObjectStore(admin_settings)
+    store.ensure_bucket()
+    key = f"test/{uuid4()}/report.csv"
+    data = b"a,b\n1,2\n"
+    store.client.put_object(store.bucket, key, io.BytesIO(data), len(data))
+    server = create_server(client)
+    stored = insert_file(db, server["id"], filename="report – ü.csv", status="notified",
+                         bucket=store.bucket, object_key=key, stored_at=datetime.now(UTC))
+
+    response = client.get(f"/api/files/{stored}/download")
+    assert response.status_code == 200, response.text
+    link = response.json()
+    assert link["object_key"] == key
+    expires = datetime.fromisoformat(link["expires_at"])
+    assert timedelta(minutes=14) < expires - datetime.now(UTC) <= timedelta(minutes=15)
+    assert "X-Amz-Expires=900" in link["url"]
+    fetched = httpx.get(link["url"], timeout=10)
+    assert fetched.status_code == 200
+    assert fetched.content == data
+    assert "attachment" in fetched.headers.get("content-disposition", "attachment")
+
+    waiting = insert_file(db, server["id"], status="downloaded")
+    refused = client.get(f"/api/files/{waiting}/download")
+    assert refused.status_code == 409
+    assert "no stored object" in refused.json()["detail"]
+    assert client.get(f"/api/files/{uuid4()}/download").status_code == 404
