@@ -14,6 +14,7 @@ SecretBoxDep = NamedDependency[SecretBox]
 PublisherDep = NamedDependency[StagePublisher]
 SettingsDep = NamedDependency[AdminSettings]
 ObjectsDep = NamedDependency[ObjectStore]
+StorageDep = NamedDependency[ObjectStore]
 
 
 def _provide_pool(state: State) -> Pool:
@@ -37,10 +38,16 @@ def _provide_objects(state: State) -> ObjectStore:
     return state.link_signer
 
 
+def _provide_storage(state: State) -> ObjectStore:
+    """The store at the address the pipeline uses, for reading the bucket."""
+    return state.storage
+
+
 DEPENDENCIES = {
     "pool": Provide(_provide_pool, sync_to_thread=False),
     "secret_box": Provide(_provide_secret_box, sync_to_thread=False),
     "publisher": Provide(_provide_publisher, sync_to_thread=False),
     "settings": Provide(_provide_settings, sync_to_thread=False),
     "objects": Provide(_provide_objects, sync_to_thread=False),
+    "storage": Provide(_provide_storage, sync_to_thread=False),
 }

@@ -25,6 +25,7 @@ from infra.telemetry import configure_logging
 from services.admin.api.files import FileController
 from services.admin.api.servers import ServerController
 from services.admin.api.stats import get_stats
+from services.admin.api.storage import audit_storage
 from services.admin.auth import (
     AdminAuthMiddleware,
     Credentials,
@@ -101,6 +102,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         "secret_box": SecretBox(settings.secret_key),
         "metrics_registry": registry,
         "link_signer": _link_signer(settings),
+        "storage": ObjectStore(settings),
         "credentials": credentials,
     }
     return Litestar(
@@ -111,6 +113,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
             ServerController,
             FileController,
             get_stats,
+            audit_storage,
             *PAGES,
             create_static_files_router("/static", directories=[STATIC], include_in_schema=False,
                                        name="static"),

@@ -84,3 +84,23 @@ def test_download_link(client: TestClient[Litestar], db: Db,
     assert refused.status_code == 409
     assert "no stored object" in refused.json()["detail"]
     assert client.get(f"/api/files/{uuid4()}/download").status_code == 404
+
+
+def test_storage_audit_reports_objects_the_database_does_not_know(
+        client: TestClient[Litestar], admin_settings: AdminSettings) -> None:
+    store = ObjectStore(admin_settings)
+    store.ensure_bucket()
+    key = f"stray/{uuid4()}/orphan.bin"
+    store.client.put_object(store.bucket, key, io.BytesIO(b"abc"), 3)
+
+    response = client.get("/api/storage/audit")
+
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["bucket"] == admin_settings.s3_bucket
+    assert key in report["unknown_objects"]
+    assert report["counts"]["unknown_objects"] >= 1
+
+
+def test_storage_audit_needs_the_token(anonymous: TestClient[Litestar]) -> None:
+    assert anonymous.get("/api/storage/audit").status_code == 401
