@@ -21,6 +21,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from psycopg.rows import DictRow, dict_row
 
+from infra.postgres import create_pool, migrate
 from infra.settings import Settings
 from services.admin.main import create_app
 from services.admin.passwords import hash_password
@@ -45,6 +46,16 @@ class AdminCredentials:
             "INTAKE_ADMIN_PASSWORD_HASH": self.password_hash,
             "INTAKE_SESSION_SECRET": self.session_secret,
         }
+
+
+@pytest.fixture
+async def pool(settings: Settings):
+    """An open connection pool on the run's migrated database."""
+    pool = create_pool(settings)
+    await pool.open(wait=True)
+    await migrate(pool)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from infra.crypto import SecretBox
-from infra.postgres import create_pool, migrate
 from infra.telemetry import StageMetrics
 from services.discovery.scanning import Scanner
 from services.discovery.settings import DiscoverySettings
@@ -22,15 +21,6 @@ class RecordingPublisher:
 
     async def send(self, stage, message, *, message_id):
         self.sent.append((stage, message))
-
-
-@pytest.fixture
-async def pool(settings):
-    pool = create_pool(settings)
-    await pool.open(wait=True)
-    await migrate(pool)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture

@@ -5,18 +5,8 @@ import uuid
 
 import pytest
 
-from infra.postgres import create_pool, migrate
 from infra.storage import ObjectStore
 from infra.storage_audit import audit
-
-
-@pytest.fixture
-async def pool(settings):
-    pool = create_pool(settings)
-    await pool.open(wait=True)
-    await migrate(pool)
-    yield pool
-    await pool.close()
 
 
 @pytest.fixture
