@@ -70,11 +70,6 @@ RETURNING *
 """
 
 
-async def record_event(pool: Pool, file_id: UUID, event: str, **details: Any) -> None:
-    async with pool.connection() as conn:
-        await conn.execute(_INSERT_EVENT, (file_id, event, Jsonb(details)))
-
-
 async def claim(
     pool: Pool,
     file_id: UUID,
