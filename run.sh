@@ -87,7 +87,7 @@ PY
 }
 
 logins() {
-  echo "console user ${INTAKE_ADMIN_USER:-admin}, password ADMIN_CONSOLE_PASSWORD; API: Authorization: Bearer INTAKE_ADMIN_TOKEN (both in $ENV_FILE)"
+  echo "console user ${INTAKE_ADMIN_USER:-admin} password $ADMIN_CONSOLE_PASSWORD; API: Authorization: Bearer \$INTAKE_ADMIN_TOKEN (in $ENV_FILE)"
 }
 
 admin_ready() { [[ $(http_status "$ADMIN/readyz") == 2?? ]]; }
