@@ -18,7 +18,7 @@ from tests.processes import wait_for
 pytestmark = pytest.mark.soak
 
 FILES = int(os.environ.get("INTAKE_SOAK_FILES", "2000"))
-KILL_EVERY = float(os.environ.get("INTAKE_SOAK_KILL_EVERY", "4"))
+KILL_EVERY = float(os.environ.get("INTAKE_SOAK_KILL_EVERY", "1.5"))
 KILL_SECONDS = float(os.environ.get("INTAKE_SOAK_KILL_SECONDS", "300"))
 PIPELINE_SERVICES = ("discovery", "downloader", "uploader", "notifier")
 
