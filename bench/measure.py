@@ -1,0 +1,112 @@
+"""Timing external commands and reading the memory high-water mark of processes."""
+
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def venv_tool(name: str, install_hint: str) -> str:
+    """A command installed beside this interpreter (the project's .venv), else on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found: {install_hint}")
+    return found
+
+
+@dataclass(frozen=True)
+class ProcessRun:
+    seconds: float
+    max_rss_mb: float
+    output: Path
+
+
+def run_timed(command: list[str], *, env: dict[str, str] | None = None,
+              output: Path, timeout: float = 3600) -> ProcessRun:
+    """Run ``command`` to completion: wall time and peak RSS (``wait4``'s ru_maxrss).
+
+    stdout goes to ``output`` (a listing may be large); a non-zero exit raises with stderr.
+    """
+    with output.open("wb") as out, output.with_suffix(".stderr").open("w+b") as err:
+        started = time.monotonic()
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)  # noqa: S603
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise TimeoutError(f"{command[0]} took longer than {timeout}s")
+            time.sleep(0.005)
+        elapsed = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(command[:3])} exited {process.returncode}: "
+                               f"{err.read().decode(errors='replace')[-2000:]}")
+    return ProcessRun(elapsed, usage.ru_maxrss / 1024, output)
+
+
+def vm_hwm_mb(pid: int) -> float:
+    """Peak resident set size (VmHWM) of a live process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (``clear_refs`` 5, Linux >= 4.0; needs ownership)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def median_time(fn: Callable[[], object], *, repeat: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    return statistics.median(timed(fn) for _ in range(repeat))
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str,
+               interval: float = 0.05) -> object:
+    """Poll ``condition`` until truthy; TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+    return result
+
+
+@contextlib.contextmanager
+def stopwatch() -> Iterator[Callable[[], float]]:
+    started = time.monotonic()
+    yield lambda: time.monotonic() - started
+
+
+def machine() -> dict[str, object]:
+    """Cores, memory and load right now: the context every number needs."""
+    load = os.getloadavg()
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    total_mb = int(meminfo["MemTotal"].split()[0]) // 1024
+    return {"cores": os.cpu_count(), "mem_total_mb": total_mb,
+            "loadavg": [round(x, 2) for x in load],
+            "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}

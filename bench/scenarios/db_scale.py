@@ -1,0 +1,185 @@
+"""Target 6: do the queries that run all the time cost the same at 10k and at 1M files?
+
+In a database of its own, ``files`` is grown with generate_series to the smaller size,
+measured, grown to the larger one and measured again. At both sizes the newest 100 rows
+are in flight (50 working under a live lease, 50 stalled), the rest finished, so the
+reconciler has the same work to find. Measured (median of ``repeat`` runs after a warm-up):
+
+* discovery's batch query (``OBSERVE_BATCH``) for 1,000 listed files already known, as in
+  every re-scan, inside a rolled-back transaction;
+* the admin file list through HTTP: ``GET /api/files`` (first page) and a keyset page 90%
+  deep (``cursor``), on an admin process started against this database;
+* the reconciler's ``CLAIM_STALLED`` (limit 500), rolled back.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from bench.context import Bench
+from bench.measure import median_time
+from bench.results import Check, ScenarioResult, at_most, seconds
+from services.admin.cursor import encode_cursor
+from services.admin.queries.files import FileFilter, list_files_query
+from services.discovery import queries
+from tests import servers as test_servers
+from tests.harness import api
+from tests.processes import ServiceProcess
+
+FLAT = 2.0  # "scales with work": the big table may cost at most this much more
+
+GROW = """
+INSERT INTO files (server_id, remote_path, filename, size, remote_mtime, status, sha256,
+                   md5, bucket, object_key, etag, created_at, updated_at, stored_at,
+                   notified_at)
+SELECT ids[1 + g %% array_length(ids, 1)], 'inbox/file-' || g || '.csv',
+       'file-' || g || '.csv', 1000 + g %% 100000, 1700000000 + g, st,
+       md5(g::text) || md5(g::text), md5(g::text), 'intake', 'scale/' || g, md5(g::text),
+       at, at + interval '5 seconds',
+       CASE WHEN st = 'notified' THEN at + interval '4 seconds' END,
+       CASE WHEN st = 'notified' THEN at + interval '5 seconds' END
+  FROM (SELECT array_agg(id ORDER BY id) AS ids FROM servers) s,
+       generate_series(%(start)s::bigint, %(stop)s::bigint) g,
+       LATERAL (SELECT CASE WHEN g %% 997 = 0 THEN 'failed'
+                            WHEN g %% 1009 = 0 THEN 'missing'
+                            ELSE 'notified' END AS st,
+                       timestamptz '2026-01-01 00:00:00+00' + g * interval '5 seconds' AS at) x
+"""
+
+SETTLE = """
+UPDATE files SET status = 'notified', lease_until = NULL
+ WHERE status NOT IN ('notified', 'failed', 'missing')
+"""
+
+# The newest 100 files in flight: odd ranks working under a live lease, even ranks stalled.
+IN_FLIGHT = """
+WITH newest AS (
+    SELECT id, row_number() OVER (ORDER BY created_at DESC, id DESC) AS rank
+      FROM files ORDER BY created_at DESC, id DESC LIMIT 100)
+UPDATE files f
+   SET status = CASE WHEN n.rank % 2 = 1
+                     THEN (ARRAY['downloading', 'storing'])[1 + n.rank % 4 / 2]
+                     ELSE (ARRAY['discovered', 'downloaded', 'stored'])[1 + n.rank % 3] END,
+       lease_until = CASE WHEN n.rank % 2 = 1 THEN now() + interval '1 hour' END,
+       updated_at = CASE WHEN n.rank % 2 = 1 THEN now() ELSE now() - interval '1 hour' END
+  FROM newest n WHERE f.id = n.id
+"""
+
+
+def run(bench: Bench) -> ScenarioResult:
+    name = f"intake_scale_{bench.servers.run_id}"
+    with test_servers.fresh_database(bench.servers.postgres_admin_url, name) as url:
+        admin = ServiceProcess("admin", {**bench.env, "INTAKE_DATABASE_URL": url},
+                               bench.servers.work / "logs")
+        admin.log_path = admin.log_path.with_name("admin-db-scale.log")
+        admin.start()
+        try:
+            admin.wait_ready()  # it migrates the new database
+            with psycopg.connect(url, autocommit=True) as conn:
+                return _measure(bench, conn, admin.url)
+        finally:
+            admin.stop()
+
+
+def _measure(bench: Bench, conn: psycopg.Connection, admin_url: str) -> ScenarioResult:
+    small, large = bench.sizes.db_rows
+    conn.execute("INSERT INTO servers (name, host, username, remote_dir, enabled)"
+                 " SELECT 'scale-' || g, '127.0.0.1', 'bench', 'inbox', false"
+                 " FROM generate_series(1, 10) g")
+    timings: list[dict[str, float]] = []
+    plans: dict[str, str] = {}
+    loaded = 0
+    for rows in (small, large):
+        conn.execute(GROW, {"start": loaded + 1, "stop": rows})
+        loaded = rows
+        conn.execute(SETTLE)
+        conn.execute(IN_FLIGHT)
+        conn.execute("VACUUM ANALYZE files")
+        probes = _probes(conn, admin_url, bench.servers.admin_token, rows)
+        timings.append({label: median_time(fn, repeat=bench.sizes.repeat)
+                        for label, fn in probes.items()})
+        plans = _plans(conn)
+
+    result = ScenarioResult("db-scale")
+    for label in timings[0]:
+        at_small, at_large = timings[0][label], timings[1][label]
+        ratio = at_large / at_small
+        result.checks.append(Check(
+            f"{label}: {large:,} rows vs {small:,}", seconds(at_large), seconds(at_small),
+            ratio, f"<= {FLAT:.1f} (flat)", at_most(ratio, FLAT)))
+    result.notes = [f"plan at {large:,} rows, {label}: {plan}" for label, plan in plans.items()]
+    return result
+
+
+def _probes(conn: psycopg.Connection, admin_url: str, token: str,
+            rows: int) -> dict[str, Callable[[], object]]:
+    server_id, batch = _known_batch(conn)
+    deep = conn.execute("SELECT created_at, id FROM files ORDER BY created_at DESC, id DESC"
+                        " OFFSET %s LIMIT 1", (rows * 9 // 10,)).fetchone()
+    assert deep is not None
+    cursor = encode_cursor((deep[0], deep[1]))
+
+    def observe() -> None:
+        _rolled_back(conn, queries.OBSERVE_BATCH, {
+            "server_id": server_id, "paths": [b[0] for b in batch],
+            "sizes": [b[1] for b in batch], "mtimes": [b[2] for b in batch],
+            "min_age": 0, "limit": 10_000})
+
+    def claim() -> None:
+        _rolled_back(conn, queries.CLAIM_STALLED, {"stale": 600, "limit": 500})
+
+    return {
+        "discovery OBSERVE_BATCH x1000": observe,
+        "GET /api/files first page": lambda: _get(f"{admin_url}/api/files", token),
+        "GET /api/files page 90% deep": lambda: _get(
+            f"{admin_url}/api/files?cursor={cursor}", token),
+        "reconciler CLAIM_STALLED": claim,
+    }
+
+
+def _known_batch(conn: psycopg.Connection) -> tuple[int, list[tuple[str, int, int]]]:
+    server_id = conn.execute("SELECT min(id) FROM servers").fetchone()[0]  # type: ignore[index]
+    batch = conn.execute(
+        "SELECT remote_path, size, remote_mtime FROM files WHERE server_id = %s"
+        " ORDER BY md5(remote_path) LIMIT 1000", (server_id,)).fetchall()
+    return server_id, [(r[0], r[1], r[2]) for r in batch]
+
+
+def _rolled_back(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> None:
+    try:
+        with conn.transaction():
+            conn.execute(query, params).fetchall()
+            raise psycopg.Rollback
+    except psycopg.Rollback:
+        pass
+
+
+def _get(url: str, token: str) -> None:
+    if not api(url, token=token)["items"]:
+        raise RuntimeError(f"{url} returned no files")
+
+
+def _plans(conn: psycopg.Connection) -> dict[str, str]:
+    first, first_params = list_files_query(FileFilter(), after=None, limit=51)
+    return {
+        "admin list": _plan(conn, first.as_string(conn), first_params),
+        "CLAIM_STALLED": _plan(conn, queries.CLAIM_STALLED, {"stale": 600, "limit": 500}),
+    }
+
+
+def _plan(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> str:
+    """The scans of the plan, e.g. ``Index Scan files_newest`` or ``Seq Scan files``."""
+    [[plan]] = conn.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()  # type: ignore[misc]
+    scans: list[str] = []
+
+    def visit(node: dict[str, Any]) -> None:
+        kind = node["Node Type"]
+        if "Scan" in kind:
+            name = node.get("Index Name") or node.get("Relation Name")
+            scans.append(f"{kind} {name}" if name else kind)
+        for child in node.get("Plans", []):
+            visit(child)
+
+    visit(plan["Plan"])
+    return ", ".join(scans)
