@@ -8,6 +8,7 @@ from infra.crypto import SecretBox
 from infra.postgres import Pool
 from infra.storage import ObjectStore
 from services.admin.settings import AdminSettings
+from services.admin.stats import StatsCache
 
 PoolDep = NamedDependency[Pool]
 SecretBoxDep = NamedDependency[SecretBox]
@@ -15,6 +16,7 @@ PublisherDep = NamedDependency[StagePublisher]
 SettingsDep = NamedDependency[AdminSettings]
 ObjectsDep = NamedDependency[ObjectStore]
 StorageDep = NamedDependency[ObjectStore]
+StatsDep = NamedDependency[StatsCache]
 
 
 def _provide_pool(state: State) -> Pool:
@@ -43,6 +45,10 @@ def _provide_storage(state: State) -> ObjectStore:
     return state.storage
 
 
+def _provide_stats(state: State) -> StatsCache:
+    return state.stats
+
+
 DEPENDENCIES = {
     "pool": Provide(_provide_pool, sync_to_thread=False),
     "secret_box": Provide(_provide_secret_box, sync_to_thread=False),
@@ -50,4 +56,5 @@ DEPENDENCIES = {
     "settings": Provide(_provide_settings, sync_to_thread=False),
     "objects": Provide(_provide_objects, sync_to_thread=False),
     "storage": Provide(_provide_storage, sync_to_thread=False),
+    "stats": Provide(_provide_stats, sync_to_thread=False),
 }

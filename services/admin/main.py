@@ -40,6 +40,7 @@ from services.admin.metrics import RequestMetrics, metrics
 from services.admin.pages import PAGES
 from services.admin.security_headers import SecurityHeaders
 from services.admin.settings import AdminSettings, load_settings
+from services.admin.stats import StatsCache
 from services.admin.templating import template_config
 
 log = logging.getLogger("intake.admin")
@@ -79,6 +80,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         try:
             await migrate(pool)
             app.state.pool = pool
+            app.state.stats = StatsCache(pool, settings.stats_max_age_s)
             yield
         finally:
             await pool.close()

@@ -43,6 +43,9 @@ class AdminSettings(Settings):
     s3_public_endpoint: str | None = Field(
         None, description="host:port browsers use for S3 in download links (default s3_endpoint)"
     )
+    stats_max_age_s: float = Field(
+        2.0, ge=0, le=60, description="Dashboard and /api/stats numbers are at most this old"
+    )
     max_upload_bytes: int = Field(5 * 1024**3, ge=1, description="Largest accepted upload")
     spool_reserve_bytes: int = Field(
         1024**3, ge=0, description="Free space kept on the spool volume beyond each upload"

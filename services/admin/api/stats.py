@@ -2,13 +2,14 @@
 
 from litestar import get
 
-from services.admin import stats
 from services.admin.api.errors import responses
-from services.admin.dependencies import PoolDep
+from services.admin.dependencies import StatsDep
+from services.admin.stats import StatsOut
 
 
 @get("/api/stats", tags=["stats"], responses=responses())
-async def get_stats(pool: PoolDep) -> stats.StatsOut:
+async def get_stats(stats: StatsDep) -> StatsOut:
     """Files per status, files in flight, stored files and bytes per minute over the last
-    15 minutes, the oldest unfinished file, and each server's last scan and counts."""
-    return await stats.collect(pool)
+    15 minutes, the oldest unfinished file, and each server's last scan and counts. The
+    numbers are at most ``INTAKE_STATS_MAX_AGE_S`` (2 s) old."""
+    return await stats.get()

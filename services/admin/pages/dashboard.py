@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from litestar import get
 from litestar.response import Template
 
-from services.admin import stats
-from services.admin.dependencies import PoolDep
+from services.admin.dependencies import StatsDep
 from services.admin.pages.rendering import AnyRequest, fragment, page
+from services.admin.stats import MinuteOut
 from services.admin.templating import filesize
 
 CHART_WIDTH = 600
@@ -39,7 +39,7 @@ class Chart:
 
 
 
-def throughput_chart(minutes: list[stats.MinuteOut]) -> Chart:
+def throughput_chart(minutes: list[MinuteOut]) -> Chart:
     """Bars of bytes stored per minute, scaled to the busiest minute (drawn as inline SVG)."""
     peak = max((m.bytes for m in minutes), default=0)
     plot = CHART_HEIGHT - _TOP - _BOTTOM
@@ -58,8 +58,8 @@ def throughput_chart(minutes: list[stats.MinuteOut]) -> Chart:
     return Chart(CHART_WIDTH, CHART_HEIGHT, _TOP + plot, bars, filesize(peak), peak == 0)
 
 
-async def _context(pool: PoolDep) -> dict[str, object]:
-    numbers = await stats.collect(pool)
+async def _context(stats: StatsDep) -> dict[str, object]:
+    numbers = await stats.get()
     minutes = numbers.stored_per_minute
     return {
         "stats": numbers,
@@ -70,11 +70,11 @@ async def _context(pool: PoolDep) -> dict[str, object]:
 
 
 @get("/", include_in_schema=False)
-async def dashboard(request: AnyRequest, pool: PoolDep) -> Template:
-    return page(request, "dashboard.html", section="dashboard", **await _context(pool))
+async def dashboard(request: AnyRequest, stats: StatsDep) -> Template:
+    return page(request, "dashboard.html", section="dashboard", **await _context(stats))
 
 
 @get("/dashboard/live", include_in_schema=False)
-async def dashboard_live(pool: PoolDep) -> Template:
+async def dashboard_live(stats: StatsDep) -> Template:
     """The dashboard's body alone, for htmx to swap in every few seconds."""
-    return fragment("_dashboard_live.html", **await _context(pool))
+    return fragment("_dashboard_live.html", **await _context(stats))
