@@ -12,9 +12,19 @@ from minio.error import S3Error
 
 from infra.settings import Settings
 
-# Memory held by one upload is about PART_SIZE x PARALLEL_PARTS.
-PART_SIZE = 16 * 1024 * 1024
-PARALLEL_PARTS = 2
+# Memory held by one upload is about part size x (PARALLEL_PARTS + 1): minio reads the
+# next part while the others are in flight. Measured against a local S3 server, 8 MiB x 3
+# moves as fast as 16 MiB x 4 or 64 MiB x 4 (the server is the limit) in a third of the RSS.
+PART_SIZE = 8 * 1024 * 1024
+PARALLEL_PARTS = 3
+MAX_PARTS = 10_000  # S3's limit per multipart upload
+MiB = 1024 * 1024
+
+
+def part_size(size: int) -> int:
+    """PART_SIZE, or the smallest whole MiB that keeps ``size`` within MAX_PARTS parts."""
+    needed = -(-size // MAX_PARTS)
+    return max(PART_SIZE, -(-needed // MiB) * MiB)
 
 
 class StorageError(Exception):
@@ -81,7 +91,7 @@ class ObjectStore:
             str(path),
             content_type=content_type,
             metadata={"sha256": sha256, "md5": md5},
-            part_size=PART_SIZE,
+            part_size=part_size(path.stat().st_size),
             num_parallel_uploads=PARALLEL_PARTS,
         )
         return result.etag or ""

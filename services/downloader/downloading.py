@@ -16,6 +16,7 @@ from pathlib import Path
 import paramiko
 
 from infra.sftp import RemoteFileChanged, SftpError, translate_io_error
+from services.downloader.hashing_writer import HashingWriter
 
 CHUNK = 1024 * 1024
 
@@ -90,24 +91,25 @@ def fetch(
     try:
         _check_unchanged(client, remote_path, size, mtime)
         with client.open(remote_path, "rb") as remote, part.open("ab") as out:
-            position = offset
-            while position < size:
-                # Prefetch one window at a time: paramiko buffers whatever it prefetched,
-                # so a whole-file prefetch would hold the file in memory if we fell behind.
-                end = min(position + window, size)
-                remote.seek(position)
-                remote.prefetch(end)
-                while position < end:
-                    if abort.is_set():
-                        raise LeaseLost(f"claim on {file_id} lost; copy abandoned")
-                    data = remote.read(min(CHUNK, end - position))
-                    if not data:
-                        _check_unchanged(client, remote_path, size, mtime)
-                        raise SftpError(f"{remote_path} ended at {position} of {size} bytes")
-                    out.write(data)
-                    sha256.update(data)
-                    md5.update(data)
-                    position += len(data)
+            with HashingWriter(out, sha256, md5) as writer:
+                position = offset
+                while position < size:
+                    # Prefetch one window at a time: paramiko buffers whatever it
+                    # prefetched, so a whole-file prefetch would hold the file in memory
+                    # if we fell behind.
+                    end = min(position + window, size)
+                    remote.seek(position)
+                    remote.prefetch(end)
+                    while position < end:
+                        if abort.is_set():
+                            raise LeaseLost(f"claim on {file_id} lost; copy abandoned")
+                        data = remote.read(min(CHUNK, end - position))
+                        if not data:
+                            _check_unchanged(client, remote_path, size, mtime)
+                            raise SftpError(
+                                f"{remote_path} ended at {position} of {size} bytes")
+                        writer.write(data)
+                        position += len(data)
             out.flush()
             os.fsync(out.fileno())
         _check_unchanged(client, remote_path, size, mtime)

@@ -8,7 +8,8 @@ class DownloaderSettings(Settings):
         1024**3, ge=0, description="Free space kept on the spool volume beyond each file"
     )
     read_window_bytes: int = Field(
-        8 * 1024 * 1024, ge=32768, description="Bytes requested ahead of the reader (memory bound)"
+        16 * 1024 * 1024, ge=32768,
+        description="Bytes requested ahead of the reader (memory bound)",
     )
     janitor_interval_seconds: float = Field(
         300, gt=0, description="How often the spool is swept for copies no file needs"
