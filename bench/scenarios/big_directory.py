@@ -32,9 +32,9 @@ from services.discovery.settings import DiscoverySettings
 from tests import servers as test_servers
 from tests.harness import make_inbox
 
-# A batch costs its comparison and lease renewal, and with new files their insert and the
-# removal of their sightings: a constant per batch, never one statement per file.
-PER_BATCH = 4
+# A batch costs its comparison, with new files their insert, and now and then a renewal of
+# the scan lease: a constant per batch, never one statement per file.
+PER_BATCH = 3
 
 
 class CountingPublisher:

@@ -36,16 +36,21 @@ UPDATE servers
 # Entries of one listing batch that are not yet a files row are recorded as sightings;
 # a sighting whose (size, mtime) changed starts its stability clock again. Returns the
 # entries that have been unchanged for the server's minimum age.
+# The LATERAL ... LIMIT 1 probe keeps the cost per batch at one index lookup per entry: as
+# NOT EXISTS, the planner prefers a hash anti-join that reads every file of the server for
+# every batch (33 ms instead of 5 per batch at 100k files, growing with the directory).
 OBSERVE_BATCH = """
 WITH batch AS (
     SELECT * FROM unnest(%(paths)s::text[], %(sizes)s::bigint[], %(mtimes)s::bigint[])
         AS b(remote_path, size, remote_mtime)
 ), fresh AS (
     SELECT b.* FROM batch b
-     WHERE NOT EXISTS (
-        SELECT 1 FROM files f
+      LEFT JOIN LATERAL (
+        SELECT true AS known FROM files f
          WHERE f.server_id = %(server_id)s AND f.remote_path = b.remote_path
-           AND f.size = b.size AND f.remote_mtime = b.remote_mtime)
+           AND f.size = b.size AND f.remote_mtime = b.remote_mtime
+         LIMIT 1) k ON true
+     WHERE k.known IS NULL
 ), seen AS (
     INSERT INTO sightings AS s (server_id, remote_path, size, remote_mtime,
                                 first_seen_at, last_seen_at)
@@ -65,6 +70,7 @@ SELECT remote_path, size, remote_mtime FROM seen
  LIMIT %(limit)s
 """
 
+# Stable sightings become files rows with their first event; the sightings are done.
 INSERT_FILES = """
 WITH new AS (
     INSERT INTO files (server_id, remote_path, filename, size, remote_mtime)
@@ -78,12 +84,10 @@ WITH new AS (
     SELECT id, 'discovered', jsonb_build_object(
                'server', %(server_name)s::text, 'size', size, 'remote_mtime', remote_mtime)
       FROM new
+), forget AS (
+    DELETE FROM sightings WHERE server_id = %(server_id)s AND remote_path = ANY(%(paths)s)
 )
 SELECT * FROM new
-"""
-
-FORGET_SIGHTINGS = """
-DELETE FROM sightings WHERE server_id = %(server_id)s AND remote_path = ANY(%(paths)s)
 """
 
 # After a complete listing, sightings not refreshed by it belong to files that vanished

@@ -5,8 +5,9 @@ import asyncio
 import itertools
 import logging
 import posixpath
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import FileDiscovered, Stage
@@ -26,6 +27,19 @@ log = logging.getLogger(__name__)
 class ScanResult:
     listed: int = 0
     emitted: int = 0
+
+
+@dataclass
+class _ScanLease:
+    """When the server's scan lease was last extended (claimed, at first)."""
+
+    seconds: float
+    renewed_at: float = field(default_factory=time.monotonic)
+
+    def due(self) -> bool:
+        """Renew once a third of it has passed: a batch with nothing new then commits
+        without writing, so a re-scan of a big directory costs no WAL flush per batch."""
+        return time.monotonic() - self.renewed_at >= self.seconds / 3
 
 
 def _next_batch(entries: Iterator[RemoteEntry], size: int) -> list[RemoteEntry]:
@@ -72,32 +86,46 @@ class Scanner:
             connect, target, connect_timeout=self._settings.sftp_connect_timeout,
             io_timeout=self._settings.sftp_io_timeout,
         )
+        listing: asyncio.Future[list[RemoteEntry]] | None = None
         try:
             if not server["host_key"]:
                 await remember_host_key(self._pool, server["id"], session.host_key)
             entries = walk(session.client, server["remote_dir"], pattern=server["pattern"],
                            recursive=server["recursive"])
+
+            def list_next() -> asyncio.Future[list[RemoteEntry]]:
+                return asyncio.ensure_future(asyncio.to_thread(
+                    _next_batch, entries, self._settings.scan_batch_size))
+
             result = ScanResult()
-            while batch := await asyncio.to_thread(
-                _next_batch, entries, self._settings.scan_batch_size
-            ):
+            lease = _ScanLease(self._settings.scan_lease_seconds)
+            listing = list_next()
+            while batch := await listing:
+                # The next batch is listed while the database compares this one: a scan
+                # costs about the longer of the two, not their sum.
+                listing = list_next()
                 result.listed += len(batch)
                 room = max(0, self._settings.max_new_per_scan - result.emitted)
-                result.emitted += await self._process_batch(server, batch, room)
+                result.emitted += await self._process_batch(server, batch, room, lease)
             async with self._pool.connection() as conn:
                 await conn.execute(queries.FORGET_VANISHED,
                                    {"server_id": server["id"],
                                     "scan_started": server["scan_started"]})
             return result
         finally:
+            if listing is not None:
+                # Never close the session under a listing still running in its thread.
+                await asyncio.gather(listing, return_exceptions=True)
             await asyncio.to_thread(session.close)
 
     async def _process_batch(self, server: dict[str, Any], batch: list[RemoteEntry],
-                             room: int) -> int:
+                             room: int, lease: _ScanLease) -> int:
         """Record sightings; turn up to ``room`` stable ones into files rows and announce them."""
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(queries.RENEW_SCAN_LEASE, {
-                "id": server["id"], "lease": self._settings.scan_lease_seconds})
+            if lease.due():
+                await conn.execute(queries.RENEW_SCAN_LEASE, {
+                    "id": server["id"], "lease": lease.seconds})
+                lease.renewed_at = time.monotonic()
             cur = await conn.execute(queries.OBSERVE_BATCH, {
                 "server_id": server["id"],
                 "paths": [e.path for e in batch],
@@ -119,8 +147,6 @@ class Scanner:
                 "mtimes": [row["remote_mtime"] for row in stable],
             })
             created = await cur.fetchall()
-            await conn.execute(queries.FORGET_SIGHTINGS,
-                               {"server_id": server["id"], "paths": paths})
         for row in created:
             file_id = row["id"]
             log.info("discovered", extra={"file_id": str(file_id), "event": "discovered",

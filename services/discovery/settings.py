@@ -8,7 +8,7 @@ class DiscoverySettings(Settings):
     scan_lease_seconds: int = Field(
         60, ge=5, description="How long a scan holds its server between two listing batches"
     )
-    scan_batch_size: int = Field(1000, ge=1, description="Listing entries compared per query")
+    scan_batch_size: int = Field(5000, ge=1, description="Listing entries compared per query")
     max_new_per_scan: int = Field(10000, ge=1, description="New files one scan may announce")
     reconcile_interval_seconds: float = Field(15.0, gt=0)
     redrive_after_seconds: int = Field(

@@ -13,8 +13,8 @@ def test_writes_and_hashes_in_order() -> None:
     out, sha256, md5 = io.BytesIO(), hashlib.sha256(), hashlib.md5()
     chunks = [bytes([i]) * 1000 for i in range(50)]
     with HashingWriter(out, sha256, md5, depth=2) as writer:
-        for chunk in chunks:
-            writer.write(chunk)
+        for start in range(0, len(chunks), 7):
+            writer.write(chunks[start:start + 7])
     data = b"".join(chunks)
     assert out.getvalue() == data
     assert sha256.hexdigest() == hashlib.sha256(data).hexdigest()
@@ -33,5 +33,5 @@ def test_a_write_failure_reaches_the_reader() -> None:
     with pytest.raises(OSError) as failure, \
             HashingWriter(_FullDisk(), hashlib.sha256(), hashlib.md5(), depth=2) as writer:
         for _ in range(100):
-            writer.write(b"x" * 1000)
+            writer.write([b"x" * 500, b"y" * 500])
     assert failure.value.errno == errno.ENOSPC
