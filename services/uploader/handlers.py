@@ -42,7 +42,7 @@ class UploadStage:
         try:
             result = await asyncio.to_thread(
                 store, self._objects, spooled, key, size=row["size"], sha256=row["sha256"],
-                md5=row["md5"],
+                md5=row["md5"], retrying=row["attempts"] > 1,
             )
         except Exception as exc:
             if not isinstance(exc, StorageError | MinioException | HTTPError | OSError):

@@ -28,10 +28,14 @@ def object_key(row: dict[str, Any], server_name: str | None) -> str:
 
 
 def store(store: ObjectStore, path: Path, key: str, *, size: int, sha256: str,
-          md5: str) -> Stored:
-    """Upload unless the identical object is already there; verify either way. In a thread."""
+          md5: str, retrying: bool) -> Stored:
+    """Upload unless the identical object is already there; verify either way. In a thread.
+
+    Only a retry can find the object there (the key holds the file id and only this stage
+    writes it), so a first attempt saves the request that looks: a round trip per file.
+    """
     started = time.monotonic()
-    existing = store.stat(key)
+    existing = store.stat(key) if retrying else None
     if existing is not None and existing.size == size and existing.sha256 == sha256:
         return Stored(key, existing.etag, time.monotonic() - started, skipped=True)
     if path.stat().st_size != size:

@@ -1,0 +1,49 @@
+"""The uploader's S3 copy holds a few parts in memory, never the file, and is verified."""
+
+import hashlib
+import tracemalloc
+import uuid
+from pathlib import Path
+
+from infra.storage import PARALLEL_PARTS, PART_SIZE, ObjectStore
+from services.uploader.uploading import store
+from tests.harness import write_random
+
+
+def test_a_large_upload_holds_a_bounded_amount_in_memory(settings, tmp_path: Path) -> None:
+    objects = ObjectStore(settings.model_copy(update={"s3_bucket": f"mem-{uuid.uuid4().hex[:10]}"}))
+    objects.ensure_bucket()
+    size = 96 * 1024 * 1024  # 12 parts: several rounds of the parallel upload
+    spooled = tmp_path / "big.bin"
+    digest = write_random(spooled, size)
+    md5 = hashlib.md5(spooled.read_bytes(), usedforsecurity=False).hexdigest()
+
+    tracemalloc.start()
+    try:
+        result = store(objects, spooled, "mem/big.bin", size=size, sha256=digest, md5=md5,
+                       retrying=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert not result.skipped
+    stored = objects.stat("mem/big.bin")
+    assert stored is not None and stored.size == size and stored.sha256 == digest
+    # The parts in flight, the one being read, and a copy of one for signing: not 96 MiB.
+    bound = (PARALLEL_PARTS + 3) * PART_SIZE
+    print(f"upload peak traced memory {peak / 1e6:.1f} MB (bound {bound / 1e6:.0f} MB)")
+    assert peak < bound, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_a_retry_finds_the_identical_object_and_skips_the_upload(settings, tmp_path: Path) -> None:
+    objects = ObjectStore(settings.model_copy(update={"s3_bucket": f"re-{uuid.uuid4().hex[:10]}"}))
+    objects.ensure_bucket()
+    spooled = tmp_path / "small.bin"
+    digest = write_random(spooled, 4096)
+    md5 = hashlib.md5(spooled.read_bytes(), usedforsecurity=False).hexdigest()
+    first = store(objects, spooled, "re/small.bin", size=4096, sha256=digest, md5=md5,
+                  retrying=False)
+    again = store(objects, spooled, "re/small.bin", size=4096, sha256=digest, md5=md5,
+                  retrying=True)
+    assert not first.skipped
+    assert again.skipped and again.etag == first.etag
