@@ -8,7 +8,7 @@ scenario needs the downloader alone with other replicas and prefetch, so the cor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import reset_peak, vm_hwm_mb
+from bench.measure import cpu_seconds, reset_peak, vm_hwm_mb
 from tests.processes import ServiceProcess
 
 CORE = ("discovery", "uploader", "notifier", "admin")
@@ -81,6 +81,13 @@ class BenchPipeline:
             peaks[name] = max(peaks.get(name, 0.0), vm_hwm_mb(pid))
         order = ["discovery", "downloader", "uploader", "notifier", "admin"]
         return {name: peaks[name] for name in order if name in peaks}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far per service (all its replicas together)."""
+        used: dict[str, float] = {}
+        for name, pid in self.processes():
+            used[name] = used.get(name, 0.0) + cpu_seconds(pid)
+        return used
 
     def stop(self) -> None:
         for service in [*self.downloaders, *self.core.values()]:
