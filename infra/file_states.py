@@ -5,7 +5,12 @@ transaction as its ``file_events`` row. A duplicate or stale message therefore f
 file elsewhere and changes nothing.
 """
 
+import asyncio
+import contextlib
 import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -103,6 +108,35 @@ async def renew_lease(pool: Pool, file_id: UUID, *, status: Status, lease_second
     async with pool.connection() as conn:
         cur = await conn.execute(_RENEW, {"id": file_id, "status": status, "lease": lease_seconds})
         return await cur.fetchone() is not None
+
+
+@asynccontextmanager
+async def lease_kept(pool: Pool, file_id: UUID, *, status: Status,
+                     lease_seconds: int) -> AsyncIterator[threading.Event]:
+    """Renew a claim every third of its lease while the body runs (a copy of a big file
+    outlasts any lease); the event is set if the claim was lost to another worker, for
+    work in a thread to stop or at least not to record its result."""
+    lost = threading.Event()
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(lease_seconds / 3)
+            try:
+                if not await renew_lease(pool, file_id, status=status,
+                                         lease_seconds=lease_seconds):
+                    lost.set()
+                    return
+            except Exception:  # the database may be back before the lease runs out
+                log.warning("lease renewal failed", exc_info=True,
+                            extra={"file_id": str(file_id)})
+
+    keeper = asyncio.create_task(keep())
+    try:
+        yield lost
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
 
 
 async def finish(

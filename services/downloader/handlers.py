@@ -1,9 +1,7 @@
 """The downloader's subscriber: claim, copy into the spool, record, announce."""
 
 import asyncio
-import contextlib
 import logging
-import threading
 
 from contracts import FileDiscovered, FileDownloaded, Stage
 from infra import file_states
@@ -97,34 +95,16 @@ class DownloadStage:
         if server is None:
             raise SftpError(f"server {row['server_id']} no longer exists")
         target = target_from_row(server, self._box)
-        abort = threading.Event()
+        async with file_states.lease_kept(self._pool, row["id"], status=Status.DOWNLOADING,
+                                          lease_seconds=self._settings.lease_seconds) as lost:
 
-        def copy() -> Download:
-            with self._sessions.session(target, cap=server["max_connections"]) as session:
-                return fetch(
-                    session.client, row["remote_path"], spool=self._settings.spool_dir,
-                    file_id=str(row["id"]), size=row["size"], mtime=row["remote_mtime"],
-                    window=self._settings.read_window_bytes, abort=abort,
-                )
+            def copy() -> Download:
+                with self._sessions.session(target, cap=server["max_connections"]) as session:
+                    return fetch(
+                        session.client, row["remote_path"], spool=self._settings.spool_dir,
+                        file_id=str(row["id"]), size=row["size"], mtime=row["remote_mtime"],
+                        window=self._settings.read_window_bytes, abort=lost,
+                    )
 
-        keeper = asyncio.create_task(self._keep_lease(row["id"], abort))
-        try:
             return await asyncio.to_thread(copy)
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-
-    async def _keep_lease(self, file_id: object, abort: threading.Event) -> None:
-        """Renew the claim while the copy runs; tell the copy to stop if it was lost."""
-        lease = self._settings.lease_seconds
-        while True:
-            await asyncio.sleep(lease / 3)
-            try:
-                if not await file_states.renew_lease(self._pool, file_id, status=Status.DOWNLOADING,
-                                                     lease_seconds=lease):
-                    abort.set()
-                    return
-            except Exception:
-                log.warning("lease renewal failed", exc_info=True)
 

@@ -40,10 +40,12 @@ class UploadStage:
             return
         key = object_key(row, await self._server_name(row["server_id"]))
         try:
-            result = await asyncio.to_thread(
-                store, self._objects, spooled, key, size=row["size"], sha256=row["sha256"],
-                md5=row["md5"], retrying=row["attempts"] > 1,
-            )
+            async with file_states.lease_kept(self._pool, msg.file_id, status=Status.STORING,
+                                              lease_seconds=settings.lease_seconds) as lost:
+                result = await asyncio.to_thread(
+                    store, self._objects, spooled, key, size=row["size"],
+                    sha256=row["sha256"], md5=row["md5"], retrying=row["attempts"] > 1,
+                )
         except Exception as exc:
             if not isinstance(exc, StorageError | MinioException | HTTPError | OSError):
                 log.exception("unexpected upload error", extra={"file_id": str(msg.file_id)})
@@ -52,6 +54,11 @@ class UploadStage:
                 claimed=Status.STORING, back_to=Status.DOWNLOADED, event="upload_failed",
                 error=exc, transient=True, max_attempts=settings.max_attempts,
             )
+            return
+        if lost.is_set():
+            # Another worker claimed the file meanwhile; the object is the same either way.
+            log.info("claim lost during the upload; the new owner records it",
+                     extra={"file_id": str(msg.file_id)})
             return
         done = await file_states.finish(
             self._pool, msg.file_id, expect=Status.STORING, to=Status.STORED, event="stored",

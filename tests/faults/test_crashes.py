@@ -136,3 +136,25 @@ def test_discovery_killed_mid_scan(start_pipeline, sftp_server, database_url, ad
     finally:
         journal.close()
     assert {r["filename"]: r["sha256"] for r in rows} == digests
+
+
+def test_an_upload_longer_than_its_lease_keeps_its_claim(start_pipeline, sftp_server, s3_proxy,
+                                                         database_url, admin_token, name, s3,
+                                                         settings_env, amqp_url):
+    """The uploader renews its lease while a slow upload runs, so the reconciler (every
+    second here) never hands the file to a second upload."""
+    remote, local = make_inbox(sftp_server, name)
+    digest = write_random(local / "big.bin", 40 * 1024 * 1024)
+    s3_proxy.latency = 0.08  # ~17 s for this upload; the lease is 10 s (FAST_RECOVERY)
+    pipeline = start_pipeline(INTAKE_S3_ENDPOINT=f"127.0.0.1:{s3_proxy.port}")
+    server = register_server(pipeline["admin"].url, sftp_server, name=name, remote_dir=remote,
+                             token=admin_token)
+    journal = Journal(database_url, server["id"])
+    try:
+        [row] = journal.wait_until_all(1, timeout=180)
+        names = _assert_delivered_once(journal, row, digest, s3, settings_env, amqp_url)
+        [stored] = [details for event, details in journal.events(row["id"]) if event == "stored"]
+        assert stored["seconds"] > 12, "the upload did not outlast the lease"
+        assert names.count("upload_started") == 1
+    finally:
+        journal.close()
