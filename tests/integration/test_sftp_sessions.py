@@ -30,6 +30,7 @@ def test_concurrent_sessions_never_exceed_the_server_cap(sftp_server):
     pool = SessionPool(connect_timeout=10, io_timeout=10)
     active, peak, lock = 0, 0, threading.Lock()
     started = threading.Barrier(6)
+    two_inside = threading.Event()
 
     def work() -> None:
         nonlocal active, peak
@@ -39,7 +40,11 @@ def test_concurrent_sessions_never_exceed_the_server_cap(sftp_server):
                 with lock:
                     active += 1
                     peak = max(peak, active)
+                    if active == 2:
+                        two_inside.set()
                 session.client.listdir(".")
+                # Hold on until a second session is in: both must be let in at once.
+                two_inside.wait(timeout=10)
                 with lock:
                     active -= 1
 
