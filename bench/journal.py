@@ -7,8 +7,8 @@ from typing import Any
 import psycopg
 
 from bench.environment import BenchServers
-from bench.measure import wait_until
 from tests.harness import HAPPY_PATH, api, register_server
+from tests.processes import wait_for
 
 
 def register(servers: BenchServers, admin_url: str, *, name: str, remote_dir: str,
@@ -74,7 +74,7 @@ class Journal:
                 raise RuntimeError(f"files ended {broken}: {self.errors(server_id)}")
             return counts.get("notified", 0) >= count
 
-        wait_until(done, timeout=timeout, what=f"{count} files notified")
+        wait_for(done, timeout=timeout, interval=0.05, what=f"{count} files notified")
         return time.monotonic()
 
     def errors(self, server_id: int) -> list[str]:

@@ -1,13 +1,12 @@
 """Timing external commands and reading the memory high-water mark of processes."""
 
-import contextlib
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,23 +95,6 @@ def median_time(fn: Callable[[], object], *, repeat: int, warmup: int = 1) -> fl
     for _ in range(warmup):
         fn()
     return statistics.median(timed(fn) for _ in range(repeat))
-
-
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str,
-               interval: float = 0.05) -> object:
-    """Poll ``condition`` until truthy; TimeoutError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-    return result
-
-
-@contextlib.contextmanager
-def stopwatch() -> Iterator[Callable[[], float]]:
-    started = time.monotonic()
-    yield lambda: time.monotonic() - started
 
 
 def machine() -> dict[str, object]:

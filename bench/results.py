@@ -83,12 +83,6 @@ def render(results: list[ScenarioResult]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(results: list[ScenarioResult]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
-    return "\n".join(lines)
-
-
 def save(results: list[ScenarioResult], path: Path, machine: dict[str, object]) -> None:
     payload = {"machine": machine, "scenarios": [asdict(r) for r in results]}
     path.write_text(json.dumps(payload, indent=2) + "\n")

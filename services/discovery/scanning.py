@@ -41,6 +41,9 @@ class _ScanLease:
         without writing, so a re-scan of a big directory costs no WAL flush per batch."""
         return time.monotonic() - self.renewed_at >= self.seconds / 3
 
+    def renewed(self) -> None:
+        self.renewed_at = time.monotonic()
+
 
 def _next_batch(entries: Iterator[RemoteEntry], size: int) -> list[RemoteEntry]:
     return list(itertools.islice(entries, size))
@@ -125,7 +128,7 @@ class Scanner:
             if lease.due():
                 await conn.execute(queries.RENEW_SCAN_LEASE, {
                     "id": server["id"], "lease": lease.seconds})
-                lease.renewed_at = time.monotonic()
+                lease.renewed()
             cur = await conn.execute(queries.OBSERVE_BATCH, {
                 "server_id": server["id"],
                 "paths": [e.path for e in batch],
