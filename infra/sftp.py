@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import paramiko
 
+from infra.sftp_channel import SAFE_READ_SIZE, open_sftp, prefer_fast_ciphers
+
 # Names that are still being written by most upload clients; never picked up.
 DEFAULT_IGNORED = ("*.part", "*.tmp", "*.filepart", ".*")
 
 _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
-
 
 class SftpError(Exception):
     """Base of the errors this module raises. ``transient`` says whether a retry may help."""
@@ -81,13 +82,18 @@ class RemoteEntry:
 
 
 class SftpSession:
-    """One authenticated transport with its SFTP channel."""
+    """One authenticated transport with its SFTP channel.
+
+    ``read_size`` is the largest read the server answers in full (``SAFE_READ_SIZE`` unless
+    it announces more through OpenSSH's ``limits@openssh.com``).
+    """
 
     def __init__(self, transport: paramiko.Transport, client: paramiko.SFTPClient,
-                 host_key: str) -> None:
+                 host_key: str, read_size: int = SAFE_READ_SIZE) -> None:
         self.transport = transport
         self.client = client
         self.host_key = host_key
+        self.read_size = read_size
 
     def close(self) -> None:
         self.client.close()
@@ -122,6 +128,7 @@ def connect(target: SftpTarget, *, connect_timeout: float, io_timeout: float) ->
         if target.host_key:
             # Negotiate the pinned key type, or a server with several keys may offer another.
             transport.get_security_options().key_types = [target.host_key.split()[0]]
+        prefer_fast_ciphers(transport.get_security_options())
         transport.start_client(timeout=connect_timeout)
         key = transport.get_remote_server_key()
         presented = f"{key.get_name()} {key.get_base64()}"
@@ -145,11 +152,9 @@ def connect(target: SftpTarget, *, connect_timeout: float, io_timeout: float) ->
             raise AuthenticationFailed(
                 f"authentication as {target.username!r} on {target.host} failed"
             ) from exc
-        client = paramiko.SFTPClient.from_transport(transport)
-        if client is None:
-            raise SftpError("server refused the sftp subsystem")
+        client, read_size = open_sftp(transport)
         client.get_channel().settimeout(io_timeout)
-        return SftpSession(transport, client, presented)
+        return SftpSession(transport, client, presented, read_size)
     except SftpError:
         transport.close()
         raise

@@ -10,12 +10,14 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
 from infra.sftp import RemoteFileChanged, SftpError, translate_io_error
+from infra.sftp_reads import read_range
 from services.downloader.hashing_writer import HashingWriter
 
 CHUNK = 1024 * 1024
@@ -73,6 +75,7 @@ def fetch(
     size: int,
     mtime: int,
     window: int,
+    read_size: int,
     abort: threading.Event,
 ) -> Download:
     """Copy ``remote_path`` (expected ``size``/``mtime``) to the spool. Runs in a thread."""
@@ -93,23 +96,16 @@ def fetch(
         with client.open(remote_path, "rb") as remote, part.open("ab") as out:
             with HashingWriter(out, sha256, md5) as writer:
                 position = offset
-                while position < size:
-                    # Prefetch one window at a time: paramiko buffers whatever it
-                    # prefetched, so a whole-file prefetch would hold the file in memory
-                    # if we fell behind.
-                    end = min(position + window, size)
-                    remote.seek(position)
-                    remote.prefetch(end)
-                    while position < end:
-                        if abort.is_set():
-                            raise LeaseLost(f"claim on {file_id} lost; copy abandoned")
-                        batch = _read_batch(remote, min(CHUNK, end - position))
-                        if not batch:
-                            _check_unchanged(client, remote_path, size, mtime)
-                            raise SftpError(
-                                f"{remote_path} ended at {position} of {size} bytes")
-                        writer.write(batch)
-                        position += sum(map(len, batch))
+                blocks = read_range(client, remote.handle, offset, size, read_size=read_size,
+                                    depth=max(1, window // read_size))
+                for batch in _batches(blocks, CHUNK):
+                    if abort.is_set():
+                        raise LeaseLost(f"claim on {file_id} lost; copy abandoned")
+                    writer.write(batch)
+                    position += sum(map(len, batch))
+                if position < size:
+                    _check_unchanged(client, remote_path, size, mtime)
+                    raise SftpError(f"{remote_path} ended at {position} of {size} bytes")
             out.flush()
             os.fsync(out.fileno())
         _check_unchanged(client, remote_path, size, mtime)
@@ -127,17 +123,19 @@ def fetch(
                     time.monotonic() - started, offset)
 
 
-def _read_batch(remote: paramiko.SFTPFile, wanted: int) -> list[bytes]:
-    """About ``wanted`` bytes as the prefetched blocks they arrived in ([] at the end).
-
-    One ``read(1 MiB)`` would join 32 KiB blocks by repeated concatenation inside paramiko,
-    copying each byte ~16 times; reading block by block copies none.
-    """
+def _batches(blocks: Iterator[bytes], wanted: int) -> Iterator[list[bytes]]:
+    """Blocks grouped into lists of about ``wanted`` bytes: one hand-off to the writer thread
+    per group, and no joining (which would copy every byte)."""
     batch: list[bytes] = []
-    while wanted > 0 and (block := remote.read(min(remote.MAX_REQUEST_SIZE, wanted))):
+    held = 0
+    for block in blocks:
         batch.append(block)
-        wanted -= len(block)
-    return batch
+        held += len(block)
+        if held >= wanted:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
 
 
 def _check_unchanged(client: paramiko.SFTPClient, path: str, size: int, mtime: int) -> None:

@@ -103,7 +103,8 @@ class DownloadStage:
                     return fetch(
                         session.client, row["remote_path"], spool=self._settings.spool_dir,
                         file_id=str(row["id"]), size=row["size"], mtime=row["remote_mtime"],
-                        window=self._settings.read_window_bytes, abort=lost,
+                        window=self._settings.read_window_bytes,
+                        read_size=session.read_size, abort=lost,
                     )
 
             return await asyncio.to_thread(copy)

@@ -19,7 +19,7 @@ _DONE = None
 
 class HashingWriter:
     def __init__(self, out: BinaryIO, sha256: "hashlib._Hash", md5: "hashlib._Hash", *,
-                 depth: int = 8) -> None:
+                 depth: int = 4) -> None:
         self._out = out
         self._hashes = (sha256, md5)
         self._batches: queue.Queue[Sequence[bytes] | None] = queue.Queue(maxsize=depth)

@@ -8,7 +8,7 @@ class DownloaderSettings(Settings):
         1024**3, ge=0, description="Free space kept on the spool volume beyond each file"
     )
     read_window_bytes: int = Field(
-        16 * 1024 * 1024, ge=32768,
+        8 * 1024 * 1024, ge=32768,
         description="Bytes requested ahead of the reader (memory bound)",
     )
     janitor_interval_seconds: float = Field(

@@ -1,11 +1,13 @@
 """SFTP sessions against a real sshd: reused, capped per server, and memory-bounded reads."""
 
+import random
 import threading
 import tracemalloc
 import uuid
 
 from infra.sftp import SftpTarget
 from infra.sftp_pool import SessionPool
+from infra.sftp_reads import read_range
 from services.downloader.downloading import fetch
 from tests.harness import make_inbox, write_random
 
@@ -73,7 +75,7 @@ def test_a_large_download_holds_a_bounded_amount_in_memory(sftp_server, tmp_path
             try:
                 result = fetch(session.client, f"{remote}/big.bin", spool=tmp_path,
                                file_id="f", size=size, mtime=mtime, window=window,
-                               abort=threading.Event())
+                               read_size=session.read_size, abort=threading.Event())
                 _, peak = tracemalloc.get_traced_memory()
             finally:
                 tracemalloc.stop()
@@ -83,3 +85,36 @@ def test_a_large_download_holds_a_bounded_amount_in_memory(sftp_server, tmp_path
     # The read-ahead window plus a few chunks in flight, never the file (64 MiB).
     print(f"download peak traced memory {peak / 1e6:.1f} MB")
     assert peak < 4 * window, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_sessions_use_the_servers_largest_read(sftp_server):
+    pool = SessionPool(connect_timeout=10, io_timeout=10)
+    try:
+        with pool.session(_target(sftp_server), cap=1) as session:
+            # OpenSSH announces 255 KiB through limits@openssh.com; paramiko's default is 32.
+            assert session.read_size == 261_120
+            assert session.transport.remote_cipher.startswith("aes128-gcm")
+    finally:
+        pool.close()
+
+
+def test_ranged_reads_survive_short_answers_and_an_early_end(sftp_server):
+    remote, local = make_inbox(sftp_server, f"range-{uuid.uuid4().hex[:8]}")
+    data = random.Random(3).randbytes(3 * 1024 * 1024 + 17)
+    (local / "f.bin").write_bytes(data)
+    pool = SessionPool(connect_timeout=10, io_timeout=10)
+    try:
+        with pool.session(_target(sftp_server), cap=1) as session, \
+                session.client.open(f"{remote}/f.bin", "rb") as remote_file:
+            handle = remote_file.handle
+            # 1 MiB reads: the server answers 255 KiB of each, the rest is asked again.
+            middle = b"".join(read_range(session.client, handle, 5, len(data) - 9,
+                                         read_size=1024 * 1024, depth=3))
+            # Past the end: stops where the file does, and the session stays usable.
+            tail = b"".join(read_range(session.client, handle, len(data) - 100,
+                                       len(data) + 10 * 261_120, read_size=261_120, depth=8))
+            assert session.client.stat(f"{remote}/f.bin").st_size == len(data)
+    finally:
+        pool.close()
+    assert middle == data[5:-9]
+    assert tail == data[-100:]
