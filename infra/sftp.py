@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from infra.sftp_channel import SAFE_READ_SIZE, open_sftp, prefer_fast_ciphers
+from infra.sftp_channel import open_sftp, prefer_fast_ciphers
 
 # Names that are still being written by most upload clients; never picked up.
 DEFAULT_IGNORED = ("*.part", "*.tmp", "*.filepart", ".*")
@@ -84,12 +84,12 @@ class RemoteEntry:
 class SftpSession:
     """One authenticated transport with its SFTP channel.
 
-    ``read_size`` is the largest read the server answers in full (``SAFE_READ_SIZE`` unless
-    it announces more through OpenSSH's ``limits@openssh.com``).
+    ``read_size`` is the largest read the server answers in full (32 KiB unless it
+    announces more through OpenSSH's ``limits@openssh.com``).
     """
 
     def __init__(self, transport: paramiko.Transport, client: paramiko.SFTPClient,
-                 host_key: str, read_size: int = SAFE_READ_SIZE) -> None:
+                 host_key: str, read_size: int) -> None:
         self.transport = transport
         self.client = client
         self.host_key = host_key

@@ -122,8 +122,7 @@ def _probes(conn: psycopg.Connection, admin_url: str, token: str,
 
     def observe() -> None:
         _rolled_back(conn, queries.OBSERVE_BATCH, {
-            "server_id": server_id, "paths": [b[0] for b in batch],
-            "sizes": [b[1] for b in batch], "mtimes": [b[2] for b in batch],
+            "server_id": server_id, "entries": queries.listing_param(batch),
             "min_age": 0, "limit": 10_000})
 
     def claim() -> None:

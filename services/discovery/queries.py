@@ -1,5 +1,18 @@
 """SQL of the discovery service."""
 
+import json
+from collections.abc import Iterable
+
+
+def listing_param(entries: Iterable[tuple[str, int, int]]) -> str:
+    """A listing batch as ``OBSERVE_BATCH``'s ``entries``: ``[[path, size, mtime], ...]``.
+
+    One JSON text that PostgreSQL parses in C. As three arrays, psycopg adapts each of the
+    15,000 values of a 5,000-entry batch in Python: 11 ms of CPU per batch with the GIL
+    held, stalling the listing thread beside it, against 2 ms for this.
+    """
+    return json.dumps(list(entries))
+
 # One due server at a time; SKIP LOCKED plus the lease keep replicas off each other's scans.
 CLAIM_DUE_SERVER = """
 UPDATE servers
@@ -39,10 +52,11 @@ UPDATE servers
 # The LATERAL ... LIMIT 1 probe keeps the cost per batch at one index lookup per entry: as
 # NOT EXISTS, the planner prefers a hash anti-join that reads every file of the server for
 # every batch (33 ms instead of 5 per batch at 100k files, growing with the directory).
+# The batch travels as one JSON text (see ``listing_param``).
 OBSERVE_BATCH = """
 WITH batch AS (
-    SELECT * FROM unnest(%(paths)s::text[], %(sizes)s::bigint[], %(mtimes)s::bigint[])
-        AS b(remote_path, size, remote_mtime)
+    SELECT e->>0 AS remote_path, (e->>1)::bigint AS size, (e->>2)::bigint AS remote_mtime
+      FROM json_array_elements(%(entries)s::json) AS e
 ), fresh AS (
     SELECT b.* FROM batch b
       LEFT JOIN LATERAL (

@@ -131,9 +131,7 @@ class Scanner:
                 lease.renewed()
             cur = await conn.execute(queries.OBSERVE_BATCH, {
                 "server_id": server["id"],
-                "paths": [e.path for e in batch],
-                "sizes": [e.size for e in batch],
-                "mtimes": [e.mtime for e in batch],
+                "entries": queries.listing_param((e.path, e.size, e.mtime) for e in batch),
                 "min_age": server["min_file_age_s"],
                 "limit": room,
             })

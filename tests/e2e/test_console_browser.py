@@ -2,12 +2,14 @@
 
 An operator logs in, adds the partner server through the form, sees a file dropped on SFTP
 reach ``notified`` in the files table (htmx updates the row), opens its timeline, and
-uploads a file through the form until its md5 shows. The screenshots land in
-docs/screenshots/.
+uploads a file through the form until its md5 shows. Screenshots of each page land in the
+test's temporary directory, or in ``INTAKE_SCREENSHOTS_DIR`` when set; docs/admin.md says
+how to refresh the docs' own.
 """
 
 import base64
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +28,6 @@ pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float, what: str,
@@ -70,20 +71,27 @@ def fill(driver: WebDriver, values: dict[str, str]) -> None:
         field.send_keys(value)
 
 
-def shot(driver: WebDriver, name: str) -> None:
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    chosen = os.environ.get("INTAKE_SCREENSHOTS_DIR")
+    directory = Path(chosen).resolve() if chosen else tmp_path / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def shot(driver: WebDriver, directory: Path, name: str) -> None:
     """The whole page, however long (the timeline), as a laptop-wide PNG."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     width, height = driver.execute_script(
         "return [document.documentElement.clientWidth, document.documentElement.scrollHeight]")
     picture = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
         "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 2400), "scale": 1},
     })
-    (SCREENSHOTS / f"{name}.png").write_bytes(base64.b64decode(picture["data"]))
+    (directory / f"{name}.png").write_bytes(base64.b64decode(picture["data"]))
 
 
 def test_operator_journey(pipeline: Any, browser: WebDriver, sftp_server: Any,
-                          admin_password: str, tmp_path: Path) -> None:
+                          admin_password: str, tmp_path: Path, screenshots: Path) -> None:
     admin = pipeline["admin"].url
     started = time.monotonic()
 
@@ -112,7 +120,7 @@ def test_operator_journey(pipeline: Any, browser: WebDriver, sftp_server: Any,
                                    "//button[contains(., 'Test connection')]").click()
     wait_until(lambda: "Connected in" in browser.page_source, timeout=20,
                what="the connection test")
-    shot(browser, "servers")
+    shot(browser, screenshots, "servers")
 
     name = "quarterly <report> – ü.csv"
     digest = write_random(local / name, 3 * 1024 * 1024)
@@ -131,7 +139,7 @@ def test_operator_journey(pipeline: Any, browser: WebDriver, sftp_server: Any,
                == "notified", timeout=90, what="the file to be notified")
     print(f"console: SFTP drop to notified in {time.monotonic() - started:.1f}s")
     assert browser.find_element(By.ID, row_id).text.startswith("notified")
-    shot(browser, "files")
+    shot(browser, screenshots, "files")
 
     browser.find_element(By.ID, row_id).find_element(By.TAG_NAME, "a").click()
     wait_until(lambda: browser.find_elements(By.ID, "timeline"), timeout=10,
@@ -143,7 +151,7 @@ def test_operator_journey(pipeline: Any, browser: WebDriver, sftp_server: Any,
     assert "MB/s" in browser.find_element(By.ID, "timeline").text
     assert browser.find_element(By.CSS_SELECTOR, "[data-sha256]").text == digest
     assert name in browser.find_element(By.TAG_NAME, "h1").text  # shown as text, escaped
-    shot(browser, "file-timeline")
+    shot(browser, screenshots, "file-timeline")
 
     # Upload through the form; the page shows the id, then the md5 once it is stored.
     payload = tmp_path / "console upload.bin"
@@ -158,10 +166,10 @@ def test_operator_journey(pipeline: Any, browser: WebDriver, sftp_server: Any,
         "data-status") == "notified", timeout=60, what="the upload to be notified")
     assert browser.find_element(By.ID, "upload-md5").text == md5
     assert len(upload_id) == 36
-    shot(browser, "upload")
+    shot(browser, screenshots, "upload")
 
     browser.get(f"{admin}/")
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.bar"), timeout=10,
                what="the dashboard chart")
     assert "partner-console" in browser.page_source
-    shot(browser, "dashboard")
+    shot(browser, screenshots, "dashboard")
