@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import paramiko
 
 from infra.sftp_channel import open_sftp, prefer_fast_ciphers
+from infra.sftp_listing import list_directory
 
 # Names that are still being written by most upload clients; never picked up.
 DEFAULT_IGNORED = ("*.part", "*.tmp", "*.filepart", ".*")
@@ -183,17 +184,15 @@ def walk(
     pending = [root]
     while pending:
         directory = pending.pop()
-        for attr in client.listdir_iter(directory):
-            name = attr.filename
+        for entry in list_directory(client, directory):
+            name = entry.name
             if is_ignored(name):
                 continue
-            mode = attr.st_mode or 0
-            if stat.S_ISDIR(mode):
+            if stat.S_ISDIR(entry.mode):
                 if recursive:
                     pending.append(posixpath.join(directory, name))
-            elif stat.S_ISREG(mode) and is_wanted(name):
-                yield RemoteEntry(posixpath.join(directory, name), attr.st_size or 0,
-                                  int(attr.st_mtime or 0))
+            elif stat.S_ISREG(entry.mode) and is_wanted(name):
+                yield RemoteEntry(posixpath.join(directory, name), entry.size, entry.mtime)
 
 
 def translate_io_error(exc: OSError, path: str) -> SftpError:

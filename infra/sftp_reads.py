@@ -17,15 +17,35 @@ from paramiko.message import Message
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, int64
 
 
-class _Answers:
-    """Holds answers that arrive while an earlier one is awaited; paramiko hands them to
-    the object a request was sent for, through ``_async_response``."""
+class Answers:
+    """Answers to requests sent with ``client._async_request(answers, ...)``.
+
+    paramiko hands an answer that arrives while another is awaited to the object its
+    request was sent for (``_async_response``); this keeps it until it is taken, so answers
+    may come in any order.
+    """
 
     def __init__(self) -> None:
-        self.arrived: dict[int, tuple[int, Message]] = {}
+        self._arrived: dict[int, tuple[int, Message]] = {}
 
     def _async_response(self, kind: int, msg: Message, num: int) -> None:
-        self.arrived[num] = (kind, msg)
+        self._arrived[num] = (kind, msg)
+
+    def take(self, client: paramiko.SFTPClient, num: int, expected: int) -> Message | None:
+        """The answer to request ``num``, waiting for it; None for end of file or directory.
+
+        Raises ``OSError`` for a status that refuses the request.
+        """
+        arrived = self._arrived.pop(num, None)
+        try:  # paramiko raises the error a status stands for; EOFError for the end
+            kind, msg = arrived if arrived is not None else client._read_response(num)
+            if kind == CMD_STATUS:
+                client._convert_status(msg)
+        except EOFError:
+            return None
+        if kind != expected:
+            raise paramiko.SFTPError(f"expected SFTP message {expected}, got {kind}")
+        return msg
 
 
 def read_range(client: paramiko.SFTPClient, handle: bytes, start: int, end: int, *,
@@ -35,7 +55,7 @@ def read_range(client: paramiko.SFTPClient, handle: bytes, start: int, end: int,
     Stops early if the file ends first; raises ``OSError`` for what the server refuses.
     Abandoning the iterator leaves answers on the wire: close the session then.
     """
-    answers = _Answers()
+    answers = Answers()
     pending: deque[tuple[int, int, int]] = deque()  # request number, offset, length
     next_offset = start
 
@@ -43,17 +63,8 @@ def read_range(client: paramiko.SFTPClient, handle: bytes, start: int, end: int,
         return client._async_request(answers, CMD_READ, handle, int64(offset), int(length))
 
     def answer(num: int) -> bytes | None:
-        """The data of request ``num``; None at end of file."""
-        arrived = answers.arrived.pop(num, None)
-        try:  # paramiko raises the error a status stands for; EOFError for end of file
-            kind, msg = arrived if arrived is not None else client._read_response(num)
-            if kind == CMD_STATUS:
-                client._convert_status(msg)
-        except EOFError:
-            return None
-        if kind != CMD_DATA:
-            raise paramiko.SFTPError(f"expected data, got SFTP message {kind}")
-        return msg.get_string()
+        msg = answers.take(client, num, CMD_DATA)
+        return None if msg is None else msg.get_string()
 
     while pending or next_offset < end:
         while next_offset < end and len(pending) < depth:

@@ -1,0 +1,98 @@
+"""Listing a remote directory as a stream, with a fixed number of READDIR requests in flight.
+
+paramiko's ``listdir_iter`` sends 50 requests, reads the 50 answers, then sends 50 more
+(the pipe runs dry between rounds) and decodes each entry's attributes into an object
+through a dozen ``Message`` calls: of a 100,000-entry listing's 0.44 s of client CPU here,
+most went to that decoding, while scans of big directories are bound by the listing. This
+keeps ``depth`` requests in flight and takes the four fields discovery uses straight from
+the packet with ``struct``. It uses paramiko's request primitives, as ``infra.sftp_reads``
+does, with the same pinned version range.
+"""
+
+import struct
+from collections import deque
+from collections.abc import Iterator
+from contextlib import suppress
+from typing import NamedTuple
+
+import paramiko
+from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR
+
+from infra.sftp_reads import Answers
+
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_TIMES = struct.Struct(">II")
+# SFTP v3 attribute flags (draft-ietf-secsh-filexfer-02, 5)
+_SIZE, _UIDGID, _PERMISSIONS, _ACMODTIME, _EXTENDED = 0x1, 0x2, 0x4, 0x8, 0x80000000
+
+
+class DirEntry(NamedTuple):
+    name: str
+    mode: int
+    size: int
+    mtime: int
+
+
+def list_directory(client: paramiko.SFTPClient, path: str, *,
+                   depth: int = 32) -> Iterator[DirEntry]:
+    """Every entry of ``path`` but ``.`` and ``..``, in the server's order.
+
+    Raises ``OSError`` for what the server refuses and ``UnicodeDecodeError`` for a name
+    that is not UTF-8 (as paramiko does). Abandoning the iterator leaves answers on the
+    wire: close the session then.
+    """
+    kind, msg = client._request(CMD_OPENDIR, path)
+    if kind != CMD_HANDLE:
+        raise paramiko.SFTPError(f"expected a handle for {path}, got SFTP message {kind}")
+    handle = msg.get_binary()
+    answers = Answers()
+    pending: deque[int] = deque(
+        client._async_request(answers, CMD_READDIR, handle) for _ in range(depth))
+    try:
+        while pending:
+            names = answers.take(client, pending.popleft(), CMD_NAME)
+            if names is None:
+                break
+            pending.append(client._async_request(answers, CMD_READDIR, handle))
+            yield from _entries(names.get_remainder())
+        for num in pending:  # each answers end of directory; the session stays usable
+            answers.take(client, num, CMD_NAME)
+    finally:
+        with suppress(OSError, paramiko.SSHException):  # a dead session: nothing to free
+            client._request(CMD_CLOSE, handle)
+
+
+def _entries(packet: bytes) -> Iterator[DirEntry]:
+    """The entries of one SSH_FXP_NAME packet (after its request id)."""
+    (count,) = _U32.unpack_from(packet, 0)
+    at = 4
+    for _ in range(count):
+        (length,) = _U32.unpack_from(packet, at)
+        name = packet[at + 4:at + 4 + length].decode()
+        at += 4 + length
+        (length,) = _U32.unpack_from(packet, at)  # the ls -l style long name: unused
+        at += 4 + length
+        (flags,) = _U32.unpack_from(packet, at)
+        at += 4
+        size = mode = mtime = 0
+        if flags & _SIZE:
+            (size,) = _U64.unpack_from(packet, at)
+            at += 8
+        if flags & _UIDGID:
+            at += 8
+        if flags & _PERMISSIONS:
+            (mode,) = _U32.unpack_from(packet, at)
+            at += 4
+        if flags & _ACMODTIME:
+            _, mtime = _TIMES.unpack_from(packet, at)
+            at += 8
+        if flags & _EXTENDED:
+            (pairs,) = _U32.unpack_from(packet, at)
+            at += 4
+            for _ in range(2 * pairs):
+                (length,) = _U32.unpack_from(packet, at)
+                at += 4 + length
+        if name not in (".", ".."):
+            yield DirEntry(name, mode, size, mtime)
+

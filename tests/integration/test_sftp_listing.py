@@ -1,0 +1,59 @@
+"""Directory listings against a real sshd: the same entries paramiko's own listing gives."""
+
+import os
+import uuid
+
+from infra.sftp import SftpTarget, walk
+from infra.sftp_listing import list_directory
+from infra.sftp_pool import SessionPool
+from tests.harness import make_inbox
+
+AWKWARD = ("hé llo <1>.txt", "tab\there", "new\nline", "ünïcødé-日本.csv", "-dash", "a b c ")
+
+
+def _target(sftp_server) -> SftpTarget:
+    return SftpTarget(sftp_server.host, sftp_server.port, sftp_server.username,
+                      password=sftp_server.password, host_key=sftp_server.host_key)
+
+
+def test_a_listing_matches_paramikos_over_many_answers(sftp_server):
+    remote, local = make_inbox(sftp_server, f"list-{uuid.uuid4().hex[:8]}")
+    # ~100 names per answer: 5,000 entries need far more answers than are kept in flight.
+    for i in range(5000):
+        (local / f"f-{i:05d}.dat").write_bytes(b"x" * (i % 7))
+    for name in AWKWARD:
+        (local / name).write_bytes(name.encode())
+    (local / "sub").mkdir()
+    os.utime(local / "f-00042.dat", (1_000_000_000, 1_234_567_890))
+    pool = SessionPool(connect_timeout=10, io_timeout=30)
+    try:
+        with pool.session(_target(sftp_server), cap=1) as session:
+            ours = {e.name: (e.mode, e.size, e.mtime)
+                    for e in list_directory(session.client, remote, depth=4)}
+            theirs = {a.filename: (a.st_mode, a.st_size, a.st_mtime)
+                      for a in session.client.listdir_attr(remote)}
+            # The session is still in step: a request after the listing gets its own answer.
+            assert session.client.stat(f"{remote}/f-00042.dat").st_mtime == 1_234_567_890
+    finally:
+        pool.close()
+    assert ours == theirs
+    assert len(ours) == 5000 + len(AWKWARD) + 1
+    assert ours["f-00042.dat"][2] == 1_234_567_890
+
+
+def test_walk_descends_and_filters(sftp_server):
+    remote, local = make_inbox(sftp_server, f"walk-{uuid.uuid4().hex[:8]}")
+    (local / "deep" / "er").mkdir(parents=True)
+    for relative in ("a.csv", "b.txt", "skip.part", ".hidden.csv", "deep/c.csv",
+                     "deep/er/d.csv"):
+        (local / relative).write_bytes(b"1")
+    pool = SessionPool(connect_timeout=10, io_timeout=30)
+    try:
+        with pool.session(_target(sftp_server), cap=1) as session:
+            flat = {e.path for e in walk(session.client, remote, pattern="*.csv")}
+            deep = {e.path for e in walk(session.client, remote, pattern="*.csv",
+                                         recursive=True)}
+    finally:
+        pool.close()
+    assert flat == {f"{remote}/a.csv"}
+    assert deep == {f"{remote}/a.csv", f"{remote}/deep/c.csv", f"{remote}/deep/er/d.csv"}
