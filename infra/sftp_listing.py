@@ -9,6 +9,7 @@ the packet with ``struct``. It uses paramiko's request primitives, as ``infra.sf
 does, with the same pinned version range.
 """
 
+import logging
 import struct
 from collections import deque
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ import paramiko
 from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR
 
 from infra.sftp_reads import Answers
+
+log = logging.getLogger(__name__)
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -38,9 +41,11 @@ def list_directory(client: paramiko.SFTPClient, path: str, *,
                    depth: int = 32) -> Iterator[DirEntry]:
     """Every entry of ``path`` but ``.`` and ``..``, in the server's order.
 
-    Raises ``OSError`` for what the server refuses and ``UnicodeDecodeError`` for a name
-    that is not UTF-8 (as paramiko does). Abandoning the iterator leaves answers on the
-    wire: close the session then.
+    Raises ``OSError`` for what the server refuses. An entry whose name is not UTF-8 is
+    skipped with a warning: paramiko's listing raised, which failed the whole scan and so
+    held back every other file of the server; such a name cannot be stored, or opened
+    through paramiko, anyway. Abandoning the iterator leaves answers on the wire: close the
+    session then.
     """
     kind, msg = client._request(CMD_OPENDIR, path)
     if kind != CMD_HANDLE:
@@ -55,7 +60,7 @@ def list_directory(client: paramiko.SFTPClient, path: str, *,
             if names is None:
                 break
             pending.append(client._async_request(answers, CMD_READDIR, handle))
-            yield from _entries(names.get_remainder())
+            yield from _entries(names.get_remainder(), path)
         for num in pending:  # each answers end of directory; the session stays usable
             answers.take(client, num, CMD_NAME)
     finally:
@@ -63,13 +68,13 @@ def list_directory(client: paramiko.SFTPClient, path: str, *,
             client._request(CMD_CLOSE, handle)
 
 
-def _entries(packet: bytes) -> Iterator[DirEntry]:
+def _entries(packet: bytes, directory: str) -> Iterator[DirEntry]:
     """The entries of one SSH_FXP_NAME packet (after its request id)."""
     (count,) = _U32.unpack_from(packet, 0)
     at = 4
     for _ in range(count):
         (length,) = _U32.unpack_from(packet, at)
-        name = packet[at + 4:at + 4 + length].decode()
+        raw = packet[at + 4:at + 4 + length]
         at += 4 + length
         (length,) = _U32.unpack_from(packet, at)  # the ls -l style long name: unused
         at += 4 + length
@@ -93,6 +98,11 @@ def _entries(packet: bytes) -> Iterator[DirEntry]:
             for _ in range(2 * pairs):
                 (length,) = _U32.unpack_from(packet, at)
                 at += 4 + length
+        try:
+            name = raw.decode()
+        except UnicodeDecodeError:
+            log.warning("skipping %r in %s: the name is not UTF-8", raw, directory)
+            continue
         if name not in (".", ".."):
             yield DirEntry(name, mode, size, mtime)
 

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from minio.error import S3Error
+
 from infra.postgres import Pool
 from infra.storage import ObjectStore
 
@@ -28,6 +30,7 @@ SAMPLE = 100
 @dataclass
 class AuditReport:
     bucket: str
+    bucket_exists: bool = True
     objects: int = 0
     files: int = 0
     unknown_objects: list[str] = field(default_factory=list)
@@ -44,7 +47,7 @@ class AuditReport:
 
     @property
     def clean(self) -> bool:
-        return not any(self.counts.values())
+        return self.bucket_exists and not any(self.counts.values())
 
 
 async def _stored_files(pool: Pool, bucket: str) -> AsyncIterator[dict[str, Any]]:
@@ -61,10 +64,17 @@ async def _stored_files(pool: Pool, bucket: str) -> AsyncIterator[dict[str, Any]
         after = rows[-1]["object_key"]
 
 
-def _objects(store: ObjectStore) -> Iterator[tuple[str, int]]:
-    for obj in store.client.list_objects(store.bucket, recursive=True):
-        if obj.object_name is not None:
-            yield obj.object_name, obj.size or 0
+def _objects(store: ObjectStore, report: AuditReport) -> Iterator[tuple[str, int]]:
+    """The bucket's keys and sizes; none, noted on the report, if the bucket is gone (then
+    every stored file is reported missing rather than the audit failing)."""
+    try:
+        for obj in store.client.list_objects(store.bucket, recursive=True):
+            if obj.object_name is not None:
+                yield obj.object_name, obj.size or 0
+    except S3Error as exc:
+        if exc.code != "NoSuchBucket":
+            raise
+        report.bucket_exists = False
 
 
 _DONE = ("\U0010ffff", 0)  # sorts after every real key
@@ -72,7 +82,7 @@ _DONE = ("\U0010ffff", 0)  # sorts after every real key
 
 async def audit(pool: Pool, store: ObjectStore) -> AuditReport:
     report = AuditReport(bucket=store.bucket)
-    listing = _objects(store)
+    listing = _objects(store, report)
 
     def next_object() -> tuple[str, int]:
         return next(listing, _DONE)

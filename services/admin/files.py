@@ -44,6 +44,11 @@ def file_filter(*, status: Status | None, server_id: int | None, q: str | None,
             "until must be later than since",
             extra=[{"key": "until", "message": "must be later than since", "source": "query"}],
         )
+    if q is not None and "\x00" in q:  # no file name holds one, and PostgreSQL text cannot
+        raise ValidationException(
+            "q must not contain NUL",
+            extra=[{"key": "q", "message": "must not contain NUL", "source": "query"}],
+        )
     text = q.strip() if q else None
     return FileFilter(status=status, server_id=server_id, q=text or None, since=since,
                       until=until)

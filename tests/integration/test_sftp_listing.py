@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from pathlib import Path
 
 from infra.sftp import SftpTarget, walk
 from infra.sftp_listing import list_directory
@@ -57,3 +58,17 @@ def test_walk_descends_and_filters(sftp_server):
         pool.close()
     assert flat == {f"{remote}/a.csv"}
     assert deep == {f"{remote}/a.csv", f"{remote}/deep/c.csv", f"{remote}/deep/er/d.csv"}
+
+
+def test_a_name_that_is_not_utf8_is_skipped_with_a_warning(sftp_server, caplog):
+    remote, local = make_inbox(sftp_server, f"latin-{uuid.uuid4().hex[:8]}")
+    (local / "fine.csv").write_bytes(b"1")
+    Path(os.fsdecode(os.fsencode(local) + b"/caf\xe9.csv")).write_bytes(b"2")  # Latin-1
+    pool = SessionPool(connect_timeout=10, io_timeout=30)
+    try:
+        with pool.session(_target(sftp_server), cap=1) as session:
+            names = [e.name for e in list_directory(session.client, remote)]
+    finally:
+        pool.close()
+    assert names == ["fine.csv"]
+    assert "caf\\xe9.csv" in caplog.text and "not UTF-8" in caplog.text

@@ -53,3 +53,13 @@ async def test_an_agreeing_bucket_is_clean(pool, store):
     report = await audit(pool, store)
 
     assert report.clean
+
+
+async def test_a_missing_bucket_is_reported_not_raised(pool, settings):
+    store = ObjectStore(settings.model_copy(update={"s3_bucket": f"gone-{uuid.uuid4().hex[:8]}"}))
+    await _stored_file(pool, store.bucket, "a/ok.txt", 5)
+
+    report = await audit(pool, store)
+
+    assert not report.bucket_exists and not report.clean
+    assert report.missing_objects == ["a/ok.txt"]
