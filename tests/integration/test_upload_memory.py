@@ -29,8 +29,10 @@ def test_a_large_upload_holds_a_bounded_amount_in_memory(settings, tmp_path: Pat
     assert not result.skipped
     stored = objects.stat("mem/big.bin")
     assert stored is not None and stored.size == size and stored.sha256 == digest
-    # The parts in flight, the one being read, and a copy of one for signing: not 96 MiB.
-    bound = (PARALLEL_PARTS + 3) * PART_SIZE
+    # The parts in flight, the one being read, and a copy of one for signing, plus 2 MiB
+    # for what is not a part (HTTP buffers, responses; once measured 57 KB over the parts
+    # alone): not 96 MiB.
+    bound = (PARALLEL_PARTS + 3) * PART_SIZE + 2 * 1024 * 1024
     print(f"upload peak traced memory {peak / 1e6:.1f} MB (bound {bound / 1e6:.0f} MB)")
     assert peak < bound, f"peak {peak / 1e6:.1f} MB"
 
