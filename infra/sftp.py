@@ -23,6 +23,7 @@ DEFAULT_IGNORED = ("*.part", "*.tmp", "*.filepart", ".*")
 
 _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
 
+
 class SftpError(Exception):
     """Base of the errors this module raises. ``transient`` says whether a retry may help."""
 

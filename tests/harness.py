@@ -12,6 +12,7 @@ from typing import Any
 import aio_pika
 import psycopg
 
+from infra.sftp import SftpTarget
 from tests.processes import wait_for
 
 HAPPY_PATH = ["discovered", "download_started", "downloaded", "upload_started", "stored",
@@ -56,6 +57,12 @@ def register_server(admin_url: str, sftp_server: Any, *, name: str, remote_dir: 
         "host_key": sftp_server.host_key, **overrides,
     }
     return api(f"{admin_url}/api/servers", "POST", body, token)
+
+
+def sftp_target(sftp_server: Any) -> SftpTarget:
+    """How the services reach the test's SFTP account (password, pinned host key)."""
+    return SftpTarget(sftp_server.host, sftp_server.port, sftp_server.username,
+                      password=sftp_server.password, host_key=sftp_server.host_key)
 
 
 def make_inbox(sftp_server: Any, name: str) -> tuple[str, Path]:

@@ -24,13 +24,13 @@ from bench.context import Bench, sync_disks
 from bench.results import Check, ScenarioResult, at_most, seconds
 from infra.crypto import SecretBox
 from infra.postgres import create_pool, migrate
-from infra.sftp import SftpTarget, connect, walk
+from infra.sftp import connect, walk
 from infra.telemetry import StageMetrics
 from services.discovery import queries
 from services.discovery.scanning import Scanner
 from services.discovery.settings import DiscoverySettings
 from tests import servers as test_servers
-from tests.harness import make_inbox
+from tests.harness import make_inbox, sftp_target
 
 # A batch costs its comparison, with new files their insert, and now and then a renewal of
 # the scan lease: a constant per batch, never one statement per file.
@@ -172,10 +172,8 @@ async def _claim(pool: Any, scanner: Scanner, server_id: int) -> dict[str, Any]:
 
 
 def _time_listing(bench: Bench, remote_dir: str) -> float:
-    sftp = bench.servers.sftp
-    target = SftpTarget(sftp.host, sftp.port, sftp.username, password=sftp.password,
-                        host_key=sftp.host_key)
-    with connect(target, connect_timeout=15, io_timeout=60) as session:
+    with connect(sftp_target(bench.servers.sftp), connect_timeout=15,
+                 io_timeout=60) as session:
         started = time.monotonic()
         count = sum(1 for _ in walk(session.client, remote_dir))
         elapsed = time.monotonic() - started

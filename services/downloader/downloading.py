@@ -125,7 +125,7 @@ def fetch(
 
 def _batches(blocks: Iterator[bytes], wanted: int) -> Iterator[list[bytes]]:
     """Blocks grouped into lists of about ``wanted`` bytes: one hand-off to the writer thread
-    per group, and no joining (which would copy every byte)."""
+    per group, which joins it there rather than on this, the reading thread."""
     batch: list[bytes] = []
     held = 0
     for block in blocks:

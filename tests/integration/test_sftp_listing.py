@@ -4,17 +4,12 @@ import os
 import uuid
 from pathlib import Path
 
-from infra.sftp import SftpTarget, walk
+from infra.sftp import connect, walk
 from infra.sftp_listing import list_directory
-from infra.sftp_pool import SessionPool
-from tests.harness import make_inbox
+from tests.harness import make_inbox, sftp_target
 
 AWKWARD = ("hé llo <1>.txt", "tab\there", "new\nline", "ünïcødé-日本.csv", "-dash", "a b c ")
 
-
-def _target(sftp_server) -> SftpTarget:
-    return SftpTarget(sftp_server.host, sftp_server.port, sftp_server.username,
-                      password=sftp_server.password, host_key=sftp_server.host_key)
 
 
 def test_a_listing_matches_paramikos_over_many_answers(sftp_server):
@@ -26,17 +21,13 @@ def test_a_listing_matches_paramikos_over_many_answers(sftp_server):
         (local / name).write_bytes(name.encode())
     (local / "sub").mkdir()
     os.utime(local / "f-00042.dat", (1_000_000_000, 1_234_567_890))
-    pool = SessionPool(connect_timeout=10, io_timeout=30)
-    try:
-        with pool.session(_target(sftp_server), cap=1) as session:
-            ours = {e.name: (e.mode, e.size, e.mtime)
-                    for e in list_directory(session.client, remote, depth=4)}
-            theirs = {a.filename: (a.st_mode, a.st_size, a.st_mtime)
-                      for a in session.client.listdir_attr(remote)}
-            # The session is still in step: a request after the listing gets its own answer.
-            assert session.client.stat(f"{remote}/f-00042.dat").st_mtime == 1_234_567_890
-    finally:
-        pool.close()
+    with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session:
+        ours = {e.name: (e.mode, e.size, e.mtime)
+                for e in list_directory(session.client, remote, depth=4)}
+        theirs = {a.filename: (a.st_mode, a.st_size, a.st_mtime)
+                  for a in session.client.listdir_attr(remote)}
+        # The session is still in step: a request after the listing gets its own answer.
+        assert session.client.stat(f"{remote}/f-00042.dat").st_mtime == 1_234_567_890
     assert ours == theirs
     assert len(ours) == 5000 + len(AWKWARD) + 1
     assert ours["f-00042.dat"][2] == 1_234_567_890
@@ -48,14 +39,10 @@ def test_walk_descends_and_filters(sftp_server):
     for relative in ("a.csv", "b.txt", "skip.part", ".hidden.csv", "deep/c.csv",
                      "deep/er/d.csv"):
         (local / relative).write_bytes(b"1")
-    pool = SessionPool(connect_timeout=10, io_timeout=30)
-    try:
-        with pool.session(_target(sftp_server), cap=1) as session:
-            flat = {e.path for e in walk(session.client, remote, pattern="*.csv")}
-            deep = {e.path for e in walk(session.client, remote, pattern="*.csv",
-                                         recursive=True)}
-    finally:
-        pool.close()
+    with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session:
+        flat = {e.path for e in walk(session.client, remote, pattern="*.csv")}
+        deep = {e.path for e in walk(session.client, remote, pattern="*.csv",
+                                     recursive=True)}
     assert flat == {f"{remote}/a.csv"}
     assert deep == {f"{remote}/a.csv", f"{remote}/deep/c.csv", f"{remote}/deep/er/d.csv"}
 
@@ -64,11 +51,7 @@ def test_a_name_that_is_not_utf8_is_skipped_with_a_warning(sftp_server, caplog):
     remote, local = make_inbox(sftp_server, f"latin-{uuid.uuid4().hex[:8]}")
     (local / "fine.csv").write_bytes(b"1")
     Path(os.fsdecode(os.fsencode(local) + b"/caf\xe9.csv")).write_bytes(b"2")  # Latin-1
-    pool = SessionPool(connect_timeout=10, io_timeout=30)
-    try:
-        with pool.session(_target(sftp_server), cap=1) as session:
-            names = [e.name for e in list_directory(session.client, remote)]
-    finally:
-        pool.close()
+    with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session:
+        names = [e.name for e in list_directory(session.client, remote)]
     assert names == ["fine.csv"]
     assert "caf\\xe9.csv" in caplog.text and "not UTF-8" in caplog.text

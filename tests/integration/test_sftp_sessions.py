@@ -5,23 +5,18 @@ import threading
 import tracemalloc
 import uuid
 
-from infra.sftp import SftpTarget
+from infra.sftp import connect
 from infra.sftp_pool import SessionPool
 from infra.sftp_reads import read_range
 from services.downloader.downloading import fetch
-from tests.harness import make_inbox, write_random
-
-
-def _target(sftp_server) -> SftpTarget:
-    return SftpTarget(sftp_server.host, sftp_server.port, sftp_server.username,
-                      password=sftp_server.password, host_key=sftp_server.host_key)
+from tests.harness import make_inbox, sftp_target, write_random
 
 
 def test_sessions_are_reused(sftp_server):
     pool = SessionPool(connect_timeout=10, io_timeout=10)
     try:
         for _ in range(10):
-            with pool.session(_target(sftp_server), cap=4) as session:
+            with pool.session(sftp_target(sftp_server), cap=4) as session:
                 session.client.listdir(".")
         assert pool.opened == 1
     finally:
@@ -38,7 +33,7 @@ def test_concurrent_sessions_never_exceed_the_server_cap(sftp_server):
         nonlocal active, peak
         started.wait()
         for _ in range(3):
-            with pool.session(_target(sftp_server), cap=2) as session:
+            with pool.session(sftp_target(sftp_server), cap=2) as session:
                 with lock:
                     active += 1
                     peak = max(peak, active)
@@ -70,7 +65,7 @@ def test_a_large_download_holds_a_bounded_amount_in_memory(sftp_server, tmp_path
     mtime = int((local / "big.bin").stat().st_mtime)
     window = 4 * 1024 * 1024
     try:
-        with pool.session(_target(sftp_server), cap=1) as session:
+        with pool.session(sftp_target(sftp_server), cap=1) as session:
             tracemalloc.start()
             try:
                 result = fetch(session.client, f"{remote}/big.bin", spool=tmp_path,
@@ -88,33 +83,25 @@ def test_a_large_download_holds_a_bounded_amount_in_memory(sftp_server, tmp_path
 
 
 def test_sessions_use_the_servers_largest_read(sftp_server):
-    pool = SessionPool(connect_timeout=10, io_timeout=10)
-    try:
-        with pool.session(_target(sftp_server), cap=1) as session:
-            # OpenSSH announces 255 KiB through limits@openssh.com; paramiko's default is 32.
-            assert session.read_size == 261_120
-            assert session.transport.remote_cipher.startswith("aes128-gcm")
-    finally:
-        pool.close()
+    with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=10) as session:
+        # OpenSSH announces 255 KiB through limits@openssh.com; paramiko's default is 32.
+        assert session.read_size == 261_120
+        assert session.transport.remote_cipher.startswith("aes128-gcm")
 
 
 def test_ranged_reads_survive_short_answers_and_an_early_end(sftp_server):
     remote, local = make_inbox(sftp_server, f"range-{uuid.uuid4().hex[:8]}")
     data = random.Random(3).randbytes(3 * 1024 * 1024 + 17)
     (local / "f.bin").write_bytes(data)
-    pool = SessionPool(connect_timeout=10, io_timeout=10)
-    try:
-        with pool.session(_target(sftp_server), cap=1) as session, \
-                session.client.open(f"{remote}/f.bin", "rb") as remote_file:
-            handle = remote_file.handle
-            # 1 MiB reads: the server answers 255 KiB of each, the rest is asked again.
-            middle = b"".join(read_range(session.client, handle, 5, len(data) - 9,
-                                         read_size=1024 * 1024, depth=3))
-            # Past the end: stops where the file does, and the session stays usable.
-            tail = b"".join(read_range(session.client, handle, len(data) - 100,
-                                       len(data) + 10 * 261_120, read_size=261_120, depth=8))
-            assert session.client.stat(f"{remote}/f.bin").st_size == len(data)
-    finally:
-        pool.close()
+    with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=10) as session, \
+            session.client.open(f"{remote}/f.bin", "rb") as remote_file:
+        handle = remote_file.handle
+        # 1 MiB reads: the server answers 255 KiB of each, the rest is asked again.
+        middle = b"".join(read_range(session.client, handle, 5, len(data) - 9,
+                                     read_size=1024 * 1024, depth=3))
+        # Past the end: stops where the file does, and the session stays usable.
+        tail = b"".join(read_range(session.client, handle, len(data) - 100,
+                                   len(data) + 10 * 261_120, read_size=261_120, depth=8))
+        assert session.client.stat(f"{remote}/f.bin").st_size == len(data)
     assert middle == data[5:-9]
     assert tail == data[-100:]
