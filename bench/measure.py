@@ -25,6 +25,7 @@ class ProcessRun:
     seconds: float
     max_rss_mb: float
     output: Path
+    cpu_seconds: float  # the command's own user + system time
 
 
 def run_timed(command: list[str], *, env: dict[str, str] | None = None,
@@ -52,7 +53,7 @@ def run_timed(command: list[str], *, env: dict[str, str] | None = None,
             err.seek(0)
             raise RuntimeError(f"{' '.join(command[:3])} exited {process.returncode}: "
                                f"{err.read().decode(errors='replace')[-2000:]}")
-    return ProcessRun(elapsed, usage.ru_maxrss / 1024, output)
+    return ProcessRun(elapsed, usage.ru_maxrss / 1024, output, usage.ru_utime + usage.ru_stime)
 
 
 def vm_hwm_mb(pid: int) -> float:

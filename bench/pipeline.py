@@ -18,10 +18,18 @@ CORE = ("discovery", "uploader", "notifier", "admin")
 class DownloaderSet:
     replicas: int = 1
     prefetch: int | None = None  # None: the service's default (INTAKE_PREFETCH unset)
+    streaming: bool = True  # False: large downloads are not announced to the uploader
 
     def describe(self) -> str:
         prefetch = "default" if self.prefetch is None else self.prefetch
-        return f"{self.replicas} replica(s), prefetch {prefetch}"
+        return f"{self.replicas} replica(s), prefetch {prefetch}" + (
+            "" if self.streaming else ", upload after download")
+
+    def env(self) -> dict[str, str]:
+        extra = {} if self.prefetch is None else {"INTAKE_PREFETCH": str(self.prefetch)}
+        if not self.streaming:
+            extra["INTAKE_STREAM_UPLOAD_MIN_BYTES"] = "0"
+        return extra
 
 
 class BenchPipeline:
@@ -58,8 +66,7 @@ class BenchPipeline:
             return
         for service in self.downloaders:
             service.stop()
-        extra = {} if wanted.prefetch is None else {"INTAKE_PREFETCH": str(wanted.prefetch)}
-        self.downloaders = [self._process("downloader", extra).start()
+        self.downloaders = [self._process("downloader", wanted.env()).start()
                             for _ in range(wanted.replicas)]
         for service in self.downloaders:
             service.wait_ready()

@@ -29,6 +29,13 @@ class FileDiscovered(_Message):
     size: int = Field(ge=0)
 
 
+class FileDownloading(_Message):
+    """A large file's download has begun; the uploader may send its parts to storage as
+    their bytes land in the spool, so that the upload ends soon after the download."""
+
+    size: int = Field(ge=0)
+
+
 class FileDownloaded(_Message):
     """The file sits complete and verified in the spool; the uploader should store it."""
 

@@ -12,6 +12,7 @@ class Stage(StrEnum):
     """A pipeline queue, named after the event its messages announce."""
 
     DISCOVERED = "discovered"
+    DOWNLOADING = "downloading"
     DOWNLOADED = "downloaded"
     STORED = "stored"
 

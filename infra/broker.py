@@ -80,13 +80,16 @@ def retry_queue(topology: Topology, stage: Stage) -> RabbitQueue:
 
 
 def consume(broker: RabbitBroker, topology: Topology, stage: Stage,
-            handler: Callable[[Any], Awaitable[None]]) -> None:
+            handler: Callable[[Any], Awaitable[None]], *, prefetch: int | None = None) -> None:
     """Subscribe ``handler`` (annotated with the stage's message type) to the stage's queue.
 
     A message is acknowledged after the handler returned, so only after the state it
     changed is committed; an exception leaves it unacknowledged and RabbitMQ redelivers it.
+    ``prefetch`` gives the subscriber a channel of its own with that many messages at once,
+    apart from the broker's default channel that the other subscribers share.
     """
-    broker.subscriber(stage_queue(topology, stage), exchange(topology),
+    channel = None if prefetch is None else Channel(prefetch_count=prefetch)
+    broker.subscriber(stage_queue(topology, stage), exchange(topology), channel=channel,
                       ack_policy=AckPolicy.NACK_ON_ERROR)(handler)
 
 

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         60, ge=10, description="How long a claim lasts unless renewed (a dead worker's files wait)"
     )
 
+    stream_upload_min_bytes: int = Field(
+        64 * 1024 * 1024, ge=0,
+        description="Files at least this large are uploaded while they download and resume"
+                    " an interrupted upload from its stored parts; 0: upload after download",
+    )
+
     sftp_connect_timeout: float = Field(15.0, gt=0)
     sftp_io_timeout: float = Field(60.0, gt=0)
 

@@ -1,6 +1,18 @@
 """Object storage through the minio client (MinIO, or any S3-compatible server).
 
 Synchronous like paramiko: callers run these methods in a worker thread.
+
+An object carries its sha256 and md5 as tags (``sha256``, ``md5``), and as metadata too
+(``x-amz-meta-sha256``, ``x-amz-meta-md5``) when they were known as its upload began: a
+large file's upload begins while it is still downloading, and S3 metadata cannot change
+afterwards, while tags can be set once the object is complete.
+
+Multipart uploads that must outlive one attempt (resumed after a crash, or fed while the
+file downloads) use minio's S3 calls for the single steps: ``_create_multipart_upload``,
+``_upload_part``, ``_list_parts``, ``_complete_multipart_upload`` and
+``_abort_multipart_upload``. They are underscored but have kept their signatures through
+minio 7.x (pinned below 8 in pyproject.toml); this module is the only caller, and
+tests/integration/test_multipart_uploads.py runs each against a real S3 server.
 """
 
 from dataclasses import dataclass
@@ -8,6 +20,8 @@ from pathlib import Path
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import Tags
+from minio.datatypes import Part
 from minio.error import S3Error
 
 from infra.settings import Settings
@@ -27,8 +41,22 @@ def part_size(size: int) -> int:
     return max(PART_SIZE, -(-needed // MiB) * MiB)
 
 
+_NO_OBJECT = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+
+
 class StorageError(Exception):
     transient = True
+
+
+class UploadGone(StorageError):
+    """The multipart upload was completed or aborted meanwhile (or expired on the server)."""
+
+
+@dataclass(frozen=True)
+class UploadedPart:
+    number: int
+    etag: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -69,18 +97,17 @@ class ObjectStore:
                 raise
 
     def stat(self, key: str) -> StoredObject | None:
+        """The object's size, ETag and sha256 (from its metadata, else its tags)."""
         try:
             info = self._client.stat_object(self.bucket, key)
+            sha256 = (info.metadata or {}).get("x-amz-meta-sha256")
+            if sha256 is None:
+                sha256 = (self._client.get_object_tags(self.bucket, key) or {}).get("sha256")
         except S3Error as exc:
-            if exc.code in {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}:
+            if exc.code in _NO_OBJECT:
                 return None
             raise
-        metadata = info.metadata or {}
-        return StoredObject(
-            size=info.size or 0,
-            etag=info.etag or "",
-            sha256=metadata.get("x-amz-meta-sha256"),
-        )
+        return StoredObject(size=info.size or 0, etag=info.etag or "", sha256=sha256)
 
     def put_file(self, path: Path, key: str, *, sha256: str, md5: str,
                  content_type: str = "application/octet-stream") -> str:
@@ -91,7 +118,75 @@ class ObjectStore:
             str(path),
             content_type=content_type,
             metadata={"sha256": sha256, "md5": md5},
+            tags=_checksum_tags(sha256, md5),
             part_size=part_size(path.stat().st_size),
             num_parallel_uploads=PARALLEL_PARTS,
         )
         return result.etag or ""
+
+    def start_upload(self, key: str, *, checksums: tuple[str, str] | None,
+                     content_type: str = "application/octet-stream") -> str:
+        """Begin a multipart upload; returns its id. ``checksums`` (sha256, md5) go into
+        the metadata when they are known already."""
+        headers = {"Content-Type": content_type}
+        if checksums is not None:
+            headers |= {"x-amz-meta-sha256": checksums[0], "x-amz-meta-md5": checksums[1]}
+        return self._client._create_multipart_upload(self.bucket, key, headers)
+
+    def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadedPart:
+        try:
+            etag = self._client._upload_part(self.bucket, key, data, None, upload_id, number)
+        except S3Error as exc:
+            raise _gone_or(exc, key) from exc
+        return UploadedPart(number, etag, len(data))
+
+    def uploaded_parts(self, key: str, upload_id: str) -> dict[int, UploadedPart]:
+        """The parts the server holds for the upload, by part number."""
+        found: dict[int, UploadedPart] = {}
+        marker: str | None = None
+        while True:
+            try:
+                page = self._client._list_parts(self.bucket, key, upload_id,
+                                                part_number_marker=marker)
+            except S3Error as exc:
+                raise _gone_or(exc, key) from exc
+            for part in page.parts:
+                found[part.part_number] = UploadedPart(part.part_number, part.etag,
+                                                       part.size or 0)
+            if not page.is_truncated or not page.next_part_number_marker:
+                return found
+            marker = page.next_part_number_marker
+
+    def complete_upload(self, key: str, upload_id: str, parts: list[UploadedPart]) -> str:
+        """Join the parts (in number order) into the object; returns its ETag."""
+        ordered = [Part(p.number, p.etag) for p in sorted(parts, key=lambda p: p.number)]
+        try:
+            result = self._client._complete_multipart_upload(self.bucket, key, upload_id,
+                                                             ordered)
+        except S3Error as exc:
+            raise _gone_or(exc, key) from exc
+        return result.etag or ""
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Drop an unfinished upload and the parts it holds; a gone upload is fine."""
+        try:
+            self._client._abort_multipart_upload(self.bucket, key, upload_id)
+        except S3Error as exc:
+            if exc.code != "NoSuchUpload":
+                raise
+
+    def tag_checksums(self, key: str, *, sha256: str, md5: str) -> None:
+        self._client.set_object_tags(self.bucket, key, _checksum_tags(sha256, md5))
+
+
+def _checksum_tags(sha256: str, md5: str) -> Tags:
+    tags = Tags.new_object_tags()
+    tags["sha256"] = sha256
+    tags["md5"] = md5
+    return tags
+
+
+def _gone_or(exc: S3Error, key: str) -> Exception:
+    if exc.code == "NoSuchUpload":
+        return UploadGone(f"the multipart upload of {key} is no longer open")
+    return exc

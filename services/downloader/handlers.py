@@ -3,7 +3,7 @@
 import asyncio
 import logging
 
-from contracts import FileDiscovered, FileDownloaded, Stage
+from contracts import FileDiscovered, FileDownloaded, FileDownloading, Stage
 from infra import file_states
 from infra.crypto import SecretBox, SecretBoxError
 from infra.file_states import Status
@@ -54,6 +54,8 @@ class DownloadStage:
         if row is None:
             log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
             return
+        if 0 < settings.stream_upload_min_bytes <= row["size"]:
+            await self._announce(row)
         try:
             download = await self._download(row)
         except LeaseLost:
@@ -89,6 +91,18 @@ class DownloadStage:
                            md5=download.md5),
             message_id=f"{msg.file_id}:{Stage.DOWNLOADED}",
         )
+
+    async def _announce(self, row: dict) -> None:
+        """Let the uploader stream this large file's parts while it downloads. Only saves
+        time: if the broker will not take it now, the upload happens after the download."""
+        try:
+            await self._runtime.publisher.send(
+                Stage.DOWNLOADING, FileDownloading(file_id=row["id"], size=row["size"]),
+                message_id=f"{row['id']}:{Stage.DOWNLOADING}:{row['attempts']}",
+            )
+        except Exception as exc:
+            log.warning("could not announce the download (%s); it will be uploaded after it",
+                        describe(exc), extra={"file_id": str(row["id"])})
 
     async def _download(self, row: dict) -> Download:
         server = await fetch_server(self._pool, row["server_id"])

@@ -2,7 +2,9 @@
 
 import asyncio
 import logging
+import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 from minio.error import MinioException
 from urllib3.exceptions import HTTPError
@@ -13,19 +15,30 @@ from infra.file_states import Status
 from infra.retries import retry_later
 from infra.runtime import ServiceRuntime
 from infra.storage import ObjectStore, StorageError
-from services.uploader.uploading import object_key, store
+from services.uploader import upload_records
+from services.uploader.settings import UploaderSettings
+from services.uploader.spool_reader import SpoolNotGrowing
+from services.uploader.uploading import (
+    Stored,
+    discard_upload,
+    object_key_for,
+    store,
+    store_in_parts,
+)
 
 log = logging.getLogger(__name__)
 
 
 class UploadStage:
-    def __init__(self, runtime: ServiceRuntime, objects: ObjectStore) -> None:
+    def __init__(self, runtime: ServiceRuntime, settings: UploaderSettings,
+                 objects: ObjectStore) -> None:
         self._runtime = runtime
+        self._settings = settings
         self._pool = runtime.pool
         self._objects = objects
 
     async def handle(self, msg: FileDownloaded) -> None:
-        settings, publisher = self._runtime.settings, self._runtime.publisher
+        settings, publisher = self._settings, self._runtime.publisher
         row = await file_states.claim(
             self._pool, msg.file_id, expect=Status.DOWNLOADED, to=Status.STORING,
             lease_seconds=settings.lease_seconds, event="upload_started",
@@ -38,16 +51,14 @@ class UploadStage:
         if not spooled.exists():
             await self._download_again(row)
             return
-        key = object_key(row, await self._server_name(row["server_id"]))
+        key = await object_key_for(self._pool, row)
         try:
             async with file_states.lease_kept(self._pool, msg.file_id, status=Status.STORING,
                                               lease_seconds=settings.lease_seconds) as lost:
-                result = await asyncio.to_thread(
-                    store, self._objects, spooled, key, size=row["size"],
-                    sha256=row["sha256"], md5=row["md5"], retrying=row["attempts"] > 1,
-                )
+                result = await self._store(row, spooled, key, lost)
         except Exception as exc:
-            if not isinstance(exc, StorageError | MinioException | HTTPError | OSError):
+            if not isinstance(exc, StorageError | MinioException | HTTPError | OSError
+                              | SpoolNotGrowing):
                 log.exception("unexpected upload error", extra={"file_id": str(msg.file_id)})
             await retry_later(
                 self._pool, publisher, file_id=msg.file_id, stage=Stage.DOWNLOADED, message=msg,
@@ -66,6 +77,7 @@ class UploadStage:
                      "stored_at": datetime.now(UTC)},
             bucket=self._objects.bucket, object_key=key, etag=result.etag, size=row["size"],
             seconds=round(result.seconds, 3), skipped_identical=result.skipped,
+            parts_already_stored=result.parts_already_stored,
             mb_per_s=round(row["size"] / 1e6 / result.seconds, 2) if result.seconds else None,
         )
         if done is None:
@@ -80,16 +92,21 @@ class UploadStage:
             message_id=f"{msg.file_id}:{Stage.STORED}",
         )
 
-    async def _server_name(self, server_id: int | None) -> str | None:
-        if server_id is None:
-            return None
-        async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT name FROM servers WHERE id = %s", (server_id,))
-            found = await cur.fetchone()
-        return found["name"] if found else None
+    async def _store(self, row: dict, spooled: Path, key: str, lost: threading.Event) -> Stored:
+        """In recorded parts (continuing what a streamer or an earlier attempt sent) from
+        ``stream_upload_min_bytes`` on; in one go below."""
+        common = {"size": row["size"], "sha256": row["sha256"], "md5": row["md5"],
+                  "retrying": row["attempts"] > 1}
+        if 0 < self._settings.stream_upload_min_bytes <= row["size"]:
+            return await store_in_parts(self._pool, self._objects, spooled, key,
+                                        file_id=row["id"], abort=lost, **common)
+        return await asyncio.to_thread(store, self._objects, spooled, key, **common)
 
     async def _download_again(self, row: dict) -> None:
-        """The spool copy is gone (another host's volume, a wiped disk): fetch it anew."""
+        """The spool copy is gone (another host's volume, a wiped disk): fetch it anew.
+        Parts sent from the old copy are dropped: the new copy starts a new upload."""
+        if (record := await upload_records.get(self._pool, row["id"])) is not None:
+            await discard_upload(self._pool, self._objects, record)
         released = await file_states.release(
             self._pool, row["id"], expect=Status.STORING, back_to=Status.DISCOVERED,
             event="spool_missing", error="spool copy not found; downloading again",

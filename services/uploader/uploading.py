@@ -1,12 +1,26 @@
-"""Storing one spool file under its deterministic key, verified, never twice."""
+"""Storing one spool file under its deterministic key, verified, never twice.
 
+Small files go up in one call (minio's own multipart for anything over a part). Files of
+at least ``stream_upload_min_bytes`` go up as a multipart upload recorded in the database,
+whose parts a streamer may already have sent while the file downloaded, and which a later
+attempt continues instead of starting over.
+"""
+
+import asyncio
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
-from infra.storage import ObjectStore, StorageError
+from infra.postgres import Pool
+from infra.storage import ObjectStore, StorageError, UploadedPart, UploadGone
+from services.uploader import upload_records
+from services.uploader.parts import PartPlan, send_parts
+from services.uploader.spool_reader import SpoolFile
+from services.uploader.upload_records import UploadRecord
 
 
 class ObjectMismatch(StorageError):
@@ -19,6 +33,7 @@ class Stored:
     etag: str
     seconds: float
     skipped: bool
+    parts_already_stored: int = 0
 
 
 def object_key(row: dict[str, Any], server_name: str | None) -> str:
@@ -27,7 +42,36 @@ def object_key(row: dict[str, Any], server_name: str | None) -> str:
     return f"{server_name or 'upload'}/{created:%Y/%m/%d}/{row['id']}/{row['filename']}"
 
 
-def store(store: ObjectStore, path: Path, key: str, *, size: int, sha256: str,
+async def object_key_for(pool: Pool, row: dict[str, Any]) -> str:
+    """:func:`object_key` of a ``files`` row, with its server's name looked up."""
+    name = None
+    if row["server_id"] is not None:
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT name FROM servers WHERE id = %s",
+                                     (row["server_id"],))
+            found = await cur.fetchone()
+        name = found["name"] if found else None
+    return object_key(row, name)
+
+
+def identical(objects: ObjectStore, key: str, *, size: int, sha256: str) -> str | None:
+    """The ETag of an object already stored under ``key`` with this size and sha256."""
+    existing = objects.stat(key)
+    if existing is not None and existing.size == size and existing.sha256 == sha256:
+        return existing.etag
+    return None
+
+
+def _verified(objects: ObjectStore, key: str, size: int, etag: str) -> str:
+    stored = objects.stat(key)
+    if stored is None or stored.size != size:
+        raise ObjectMismatch(
+            f"stored object {key} has {stored.size if stored else 'no'} bytes, expected {size}"
+        )
+    return etag or stored.etag
+
+
+def store(objects: ObjectStore, path: Path, key: str, *, size: int, sha256: str,
           md5: str, retrying: bool) -> Stored:
     """Upload unless the identical object is already there; verify either way. In a thread.
 
@@ -35,15 +79,74 @@ def store(store: ObjectStore, path: Path, key: str, *, size: int, sha256: str,
     writes it), so a first attempt saves the request that looks: a round trip per file.
     """
     started = time.monotonic()
-    existing = store.stat(key) if retrying else None
-    if existing is not None and existing.size == size and existing.sha256 == sha256:
-        return Stored(key, existing.etag, time.monotonic() - started, skipped=True)
+    if retrying and (etag := identical(objects, key, size=size, sha256=sha256)):
+        return Stored(key, etag, time.monotonic() - started, skipped=True)
     if path.stat().st_size != size:
         raise ObjectMismatch(f"spool file has {path.stat().st_size} bytes, expected {size}")
-    etag = store.put_file(path, key, sha256=sha256, md5=md5)
-    stored = store.stat(key)
-    if stored is None or stored.size != size:
-        raise ObjectMismatch(
-            f"stored object {key} has {stored.size if stored else 'no'} bytes, expected {size}"
-        )
-    return Stored(key, etag or stored.etag, time.monotonic() - started, skipped=False)
+    etag = objects.put_file(path, key, sha256=sha256, md5=md5)
+    return Stored(key, _verified(objects, key, size, etag), time.monotonic() - started,
+                  skipped=False)
+
+
+async def discard_upload(pool: Pool, objects: ObjectStore, record: UploadRecord) -> None:
+    """Abort a recorded upload (its parts go) and forget it."""
+    if record.upload_id is not None:
+        await asyncio.to_thread(objects.abort_upload, record.object_key, record.upload_id)
+    await upload_records.forget(pool, record.file_id)
+
+
+async def open_upload(pool: Pool, objects: ObjectStore, file_id: UUID, *, key: str,
+                      plan: PartPlan, spool: SpoolFile, record: UploadRecord | None,
+                      checksums: tuple[str, str] | None) -> tuple[str, dict[int, UploadedPart]]:
+    """The upload to send the file's parts to, and the parts it holds already.
+
+    The recorded upload is continued when its parts were read from this very spool file
+    (same inode) under the same key and part size; otherwise it is aborted and a new one
+    begun and recorded before any part is sent, so that a crash can continue it.
+    """
+    if record is not None and record.upload_id is not None:
+        if (record.object_key, record.part_size, record.spool_inode) == (
+                key, plan.part_size, spool.inode):
+            try:
+                parts = await asyncio.to_thread(objects.uploaded_parts, key, record.upload_id)
+            except UploadGone:
+                pass
+            else:
+                return record.upload_id, parts
+        else:
+            await asyncio.to_thread(objects.abort_upload, record.object_key, record.upload_id)
+    upload_id = await asyncio.to_thread(objects.start_upload, key, checksums=checksums)
+    await upload_records.save(pool, file_id, key=key, upload_id=upload_id,
+                              part_size=plan.part_size, spool_inode=spool.inode)
+    return upload_id, {}
+
+
+async def store_in_parts(pool: Pool, objects: ObjectStore, path: Path, key: str, *,
+                         file_id: UUID, size: int, sha256: str, md5: str, retrying: bool,
+                         abort: threading.Event) -> Stored:
+    """Complete the file's recorded multipart upload (waiting for its streamer to finish),
+    sending the parts it lacks from the complete spool file; verify and tag the object."""
+    started = time.monotonic()
+    if retrying and (etag := await asyncio.to_thread(identical, objects, key, size=size,
+                                                     sha256=sha256)):
+        await upload_records.forget(pool, file_id)
+        return Stored(key, etag, time.monotonic() - started, skipped=True)
+    plan = PartPlan.for_size(size)
+    record = await upload_records.wait_for_streamer(pool, file_id)
+    with SpoolFile.open((path,), abort=abort, stall_seconds=0) as spool:
+        if (spooled := spool.size) != size:
+            raise ObjectMismatch(f"spool file has {spooled} bytes, expected {size}")
+        upload_id, already = await open_upload(pool, objects, file_id, key=key, plan=plan,
+                                               spool=spool, record=record,
+                                               checksums=(sha256, md5))
+
+        def complete() -> str:
+            parts = send_parts(objects, key, upload_id, plan, spool, already)
+            etag = objects.complete_upload(key, upload_id, parts)
+            objects.tag_checksums(key, sha256=sha256, md5=md5)
+            return _verified(objects, key, size, etag)
+
+        etag = await asyncio.to_thread(complete)
+    await upload_records.forget(pool, file_id)
+    return Stored(key, etag, time.monotonic() - started, skipped=False,
+                  parts_already_stored=plan.count - len(plan.missing(already)))

@@ -1,0 +1,13 @@
+from pydantic import Field
+
+from infra.settings import Settings
+
+
+class UploaderSettings(Settings):
+    stream_uploads: int = Field(
+        2, ge=1, le=64,
+        description="Large files one replica uploads while they download, beside its prefetch",
+    )
+    janitor_interval_seconds: float = Field(
+        300, gt=0, description="How often multipart uploads no file needs are aborted"
+    )

@@ -1,0 +1,114 @@
+"""The streamer: a large file's parts go to storage while the file is still downloading.
+
+Without it, a file's upload starts when its download ends, and the end-to-end time is the
+sum of both. The downloader announces a large download (``FileDownloading``); one uploader
+replica becomes the file's streamer (a lease on its ``multipart_uploads`` row), opens the
+spool copy as it grows and sends each part once its bytes are there. It never completes
+the upload: the checksums are known only once the download is recorded, and completing is
+the upload stage's, which waits for the streamer to send the last parts, lists what the
+server holds and sends whatever is still missing. So a streamer that dies, stalls or is
+never started costs time, never a file.
+"""
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+from minio.error import MinioException
+from urllib3.exceptions import HTTPError
+
+from contracts import FileDownloading
+from infra.file_states import Status
+from infra.runtime import ServiceRuntime
+from infra.storage import ObjectStore, StorageError
+from services.uploader import upload_records
+from services.uploader.parts import PartPlan, send_parts
+from services.uploader.settings import UploaderSettings
+from services.uploader.spool_reader import SpoolFile, SpoolNotGrowing, StreamAbandoned
+from services.uploader.uploading import object_key_for, open_upload
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 1.0
+_STILL_COMING = {Status.DISCOVERED, Status.DOWNLOADING, Status.DOWNLOADED, Status.STORING}
+
+
+class StreamStage:
+    def __init__(self, runtime: ServiceRuntime, settings: UploaderSettings,
+                 objects: ObjectStore) -> None:
+        self._pool = runtime.pool
+        self._settings = settings
+        self._objects = objects
+
+    async def handle(self, msg: FileDownloading) -> None:
+        file_id, settings = msg.file_id, self._settings
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT * FROM files WHERE id = %s", (file_id,))
+            row = await cur.fetchone()
+        if row is None or row["status"] not in (Status.DISCOVERED, Status.DOWNLOADING):
+            return
+        key = await object_key_for(self._pool, row)
+        plan = PartPlan.for_size(row["size"])
+        record = await upload_records.claim_streaming(
+            self._pool, file_id, key=key, part_size=plan.part_size,
+            lease_seconds=settings.lease_seconds)
+        if record is None:
+            log.debug("streamed elsewhere or no longer downloading",
+                      extra={"file_id": str(file_id)})
+            return
+        started = time.monotonic()
+        try:
+            async with self._watched(file_id) as abandon:
+                names = (settings.spool_dir / f"{file_id}.part", settings.spool_dir / str(file_id))
+                spool = await asyncio.to_thread(SpoolFile.open, names, abort=abandon,
+                                                stall_seconds=settings.lease_seconds)
+                with spool:
+                    upload_id, stored = await open_upload(
+                        self._pool, self._objects, file_id, key=key, plan=plan, spool=spool,
+                        record=record, checksums=None)
+                    await asyncio.to_thread(send_parts, self._objects, key, upload_id, plan,
+                                            spool, stored)
+        except StreamAbandoned:
+            log.info("stream abandoned: the download stopped for good",
+                     extra={"file_id": str(file_id), "event": "stream_abandoned"})
+        except (SpoolNotGrowing, StorageError, MinioException, HTTPError, OSError) as exc:
+            log.warning("stream stopped: %s; the upload stage sends what is left", exc,
+                        extra={"file_id": str(file_id), "event": "stream_stopped"})
+        else:
+            log.info("streamed %d parts in %.1fs", plan.count, time.monotonic() - started,
+                     extra={"file_id": str(file_id), "event": "streamed"})
+        finally:
+            await upload_records.end_streaming(self._pool, file_id)
+
+    @asynccontextmanager
+    async def _watched(self, file_id: UUID) -> AsyncIterator[threading.Event]:
+        """Renew the stream's lease while the body runs; the event is set when the file
+        will not be downloaded any further (missing, failed) or the lease was lost."""
+        abandon = threading.Event()
+
+        async def watch() -> None:
+            while not abandon.is_set():
+                await asyncio.sleep(WATCH_SECONDS)
+                try:
+                    status = await upload_records.keep_streaming(
+                        self._pool, file_id, lease_seconds=self._settings.lease_seconds)
+                except Exception:  # the database may be back before the lease runs out
+                    log.warning("stream lease renewal failed", exc_info=True,
+                                extra={"file_id": str(file_id)})
+                    continue
+                if status not in _STILL_COMING:
+                    abandon.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            yield abandon
+        finally:
+            abandon.set()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher

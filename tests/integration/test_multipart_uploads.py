@@ -1,0 +1,163 @@
+"""Multipart uploads that outlive one attempt, against the run's real S3 server and database:
+parts sent from a spool file that is still being written, an upload continued by a later
+attempt, dropped when the spool copy is a new one, and aborted when nothing needs it."""
+
+import asyncio
+import hashlib
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from minio import Minio
+
+from infra.storage import PART_SIZE, ObjectStore, UploadGone
+from services.uploader import upload_records
+from services.uploader.janitor import abort_abandoned
+from services.uploader.parts import PartPlan, send_parts
+from services.uploader.spool_reader import SpoolFile
+from services.uploader.uploading import open_upload, store_in_parts
+from tests.harness import sha256_of_object
+from tests.processes import wait_for
+
+SIZE = 5 * PART_SIZE + 12345  # six parts, the last one short
+
+
+@pytest.fixture
+def objects(settings) -> ObjectStore:
+    store = ObjectStore(settings.model_copy(update={"s3_bucket": f"mp-{uuid.uuid4().hex[:10]}"}))
+    store.ensure_bucket()
+    return store
+
+
+@pytest.fixture
+def data() -> bytes:
+    return uuid.uuid4().bytes * (SIZE // 16) + b"x" * (SIZE % 16)
+
+
+async def _file(pool, status: str = "downloading") -> uuid.UUID:
+    """A files row for the upload records to belong to (an admin upload: no server to poll,
+    and no lease, so no reconciler of this run re-drives it)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO files (source, remote_path, filename, size, remote_mtime, status)"
+            " VALUES ('upload', %s, 'big.bin', %s, 0, %s) RETURNING id",
+            (f"/mp/{uuid.uuid4().hex}", SIZE, status))
+        row = await cur.fetchone()
+    return row["id"]
+
+
+def _client(objects: ObjectStore) -> Minio:
+    return objects.client
+
+
+async def test_parts_are_sent_while_the_spool_file_is_still_growing(pool, objects, data,
+                                                                    tmp_path: Path) -> None:
+    file_id = await _file(pool)
+    part, final = tmp_path / f"{file_id}.part", tmp_path / str(file_id)
+    half = int(2.5 * PART_SIZE)
+    part.write_bytes(data[:half])
+    plan, key = PartPlan.for_size(SIZE), f"mp/{file_id}/big.bin"
+    with SpoolFile.open((part, final), abort=threading.Event(), stall_seconds=60) as spool:
+        upload_id, stored = await open_upload(pool, objects, file_id, key=key, plan=plan,
+                                              spool=spool, record=None, checksums=None)
+        assert stored == {}
+        sending = asyncio.create_task(asyncio.to_thread(
+            send_parts, objects, key, upload_id, plan, spool, stored))
+
+        # The first two parts reach the server while the file holds only 2.5 parts' bytes.
+        await asyncio.to_thread(wait_for, lambda: len(objects.uploaded_parts(key, upload_id)) >= 2,
+                                timeout=30, what="parts sent from the growing file")
+        assert not sending.done()
+        with part.open("ab") as out:
+            out.write(data[half:])
+        part.rename(final)  # as the downloader does when the copy is complete
+        parts = await sending
+
+    assert [p.number for p in parts] == list(range(1, plan.count + 1))
+    objects.complete_upload(key, upload_id, parts)
+    digest = hashlib.sha256(data).hexdigest()
+    objects.tag_checksums(key, sha256=digest, md5=hashlib.md5(data).hexdigest())
+    assert sha256_of_object(_client(objects), objects.bucket, key) == digest
+    stored_object = objects.stat(key)
+    assert stored_object is not None and stored_object.sha256 == digest  # from the tags
+
+
+async def test_a_later_attempt_continues_the_recorded_upload(pool, objects, data,
+                                                             tmp_path: Path) -> None:
+    file_id = await _file(pool, status="storing")
+    path = tmp_path / str(file_id)
+    path.write_bytes(data)
+    plan, key = PartPlan.for_size(SIZE), f"mp/{file_id}/big.bin"
+    with SpoolFile.open((path,), abort=threading.Event(), stall_seconds=0) as spool:
+        upload_id, _ = await open_upload(pool, objects, file_id, key=key, plan=plan,
+                                         spool=spool, record=None, checksums=None)
+        for number in (1, 2, 3):  # an attempt that died after three parts
+            objects.put_part(key, upload_id, number, spool.read(*plan.span(number)))
+
+    digest, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
+    result = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
+                                  sha256=digest, md5=md5, retrying=True,
+                                  abort=threading.Event())
+
+    assert result.parts_already_stored == 3 and not result.skipped
+    assert sha256_of_object(_client(objects), objects.bucket, key) == digest
+    assert await upload_records.get(pool, file_id) is None  # completed: nothing to continue
+    again = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
+                                 sha256=digest, md5=md5, retrying=True,
+                                 abort=threading.Event())
+    assert again.skipped and again.etag == result.etag
+
+
+async def test_parts_from_an_earlier_spool_copy_are_not_reused(pool, objects, data,
+                                                               tmp_path: Path) -> None:
+    file_id = await _file(pool, status="storing")
+    plan, key = PartPlan.for_size(SIZE), f"mp/{file_id}/big.bin"
+    old = tmp_path / "old-copy"
+    old.write_bytes(b"\0" * SIZE)  # what a copy that was lost held
+    with SpoolFile.open((old,), abort=threading.Event(), stall_seconds=0) as spool:
+        old_upload, _ = await open_upload(pool, objects, file_id, key=key, plan=plan,
+                                          spool=spool, record=None, checksums=None)
+        objects.put_part(key, old_upload, 1, spool.read(*plan.span(1)))
+    path = tmp_path / str(file_id)
+    path.write_bytes(data)  # the new copy: another inode
+
+    digest = hashlib.sha256(data).hexdigest()
+    result = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
+                                  sha256=digest, md5=hashlib.md5(data).hexdigest(),
+                                  retrying=False, abort=threading.Event())
+
+    assert result.parts_already_stored == 0
+    assert sha256_of_object(_client(objects), objects.bucket, key) == digest
+    with pytest.raises(UploadGone):
+        objects.uploaded_parts(key, old_upload)
+
+
+async def test_a_live_streamer_is_waited_for_and_a_second_one_refused(pool, objects) -> None:
+    file_id = await _file(pool)
+    first = await upload_records.claim_streaming(pool, file_id, key="k", part_size=PART_SIZE,
+                                                 lease_seconds=60)
+    second = await upload_records.claim_streaming(pool, file_id, key="k", part_size=PART_SIZE,
+                                                  lease_seconds=60)
+    assert first is not None and second is None
+    with pytest.raises(TimeoutError):  # several polls, and still waiting
+        await asyncio.wait_for(upload_records.wait_for_streamer(pool, file_id),
+                               timeout=5 * upload_records.WAIT_POLL_SECONDS)
+    await upload_records.end_streaming(pool, file_id)
+    record = await asyncio.wait_for(upload_records.wait_for_streamer(pool, file_id), timeout=10)
+    assert record is not None and record.file_id == file_id
+
+
+async def test_uploads_of_files_that_went_missing_are_aborted(pool, objects) -> None:
+    file_id = await _file(pool, status="missing")
+    key = f"mp/{file_id}/big.bin"
+    upload_id = objects.start_upload(key, checksums=None)
+    objects.put_part(key, upload_id, 1, b"orphaned part")
+    await upload_records.save(pool, file_id, key=key, upload_id=upload_id,
+                              part_size=PART_SIZE, spool_inode=1)
+
+    assert await abort_abandoned(pool, objects) >= 1
+
+    with pytest.raises(UploadGone):
+        objects.uploaded_parts(key, upload_id)
+    assert await upload_records.get(pool, file_id) is None
