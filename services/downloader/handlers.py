@@ -21,6 +21,7 @@ from services.downloader.downloading import (
     fetch,
 )
 from services.downloader.settings import DownloaderSettings
+from services.downloader.spool_hashing import SpoolHashError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class DownloadStage:
                                            reason=describe(exc))
             return
         except Exception as exc:
-            if not isinstance(exc, SftpError | SpoolFull | OSError | SecretBoxError):
+            if not isinstance(exc, SftpError | SpoolFull | OSError | SecretBoxError
+                              | SpoolHashError):
                 log.exception("unexpected download error", extra={"file_id": str(msg.file_id)})
             await retry_later(
                 self._pool, publisher, file_id=msg.file_id, stage=Stage.DISCOVERED, message=msg,

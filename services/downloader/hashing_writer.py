@@ -18,10 +18,11 @@ _DONE = None
 
 
 class HashingWriter:
-    def __init__(self, out: BinaryIO, sha256: "hashlib._Hash", md5: "hashlib._Hash", *,
-                 depth: int = 4) -> None:
+    """Writes batches in order on its own thread, updating ``hashes`` (none: only writes)."""
+
+    def __init__(self, out: BinaryIO, *hashes: "hashlib._Hash", depth: int = 4) -> None:
         self._out = out
-        self._hashes = (sha256, md5)
+        self._hashes = hashes
         self._batches: queue.Queue[Sequence[bytes] | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="spool-writer", daemon=True)

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.harness import Journal, drain_notifications, make_inbox, register_server, write_random
@@ -30,7 +31,10 @@ def test_soak_with_random_kills(start_pipeline_replicas, sftp_server, database_u
     sizes = [rng.choice([0, 1, 10_000, 100_000, 1_000_000, 5_000_000]) for _ in range(FILES)]
     digests = {f"s{i:05d}.bin": write_random(local / f"s{i:05d}.bin", size)
                for i, size in enumerate(sizes)}
-    pipeline = start_pipeline_replicas({"downloader": 2, "uploader": 2, "notifier": 2})
+    # Files of 1 MB and more take the large-file path (streamed while they download, a
+    # recorded multipart upload), so kills land in the middle of streams too.
+    pipeline = start_pipeline_replicas({"downloader": 2, "uploader": 2, "notifier": 2},
+                                       INTAKE_STREAM_UPLOAD_MIN_BYTES="1000000")
     server = register_server(pipeline["admin"].url, sftp_server, name=name, remote_dir=remote,
                              token=admin_token)
     journal = Journal(database_url, server["id"])
@@ -68,8 +72,19 @@ def test_soak_with_random_kills(start_pipeline_replicas, sftp_server, database_u
     spool = orphans()
     print(f"SOAK files={FILES} notified={len(rows)} sha256_mismatches={len(wrong)} "
           f"kills={sum(kills.values())} {dict(kills)} "
+          f"stored_from_streamed_parts={_streamed(database_url, server['id'])} "
           f"duplicate_notices={sum(1 for r in rows if per_file[str(r['id'])] > 1)} "
           f"orphan_spool_files={len(spool)} seconds={time.monotonic() - started:.0f}")
     assert wrong == []
     assert all(per_file[str(r["id"])] >= 1 for r in rows)
     assert spool == []
+
+
+def _streamed(database_url: str, server_id: int) -> int:
+    """Files whose parts were (partly) in the bucket before their upload stage began."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM file_events e JOIN files f ON f.id = e.file_id"
+            " WHERE f.server_id = %s AND e.event = 'stored'"
+            " AND (e.details->>'parts_already_stored')::int > 0", (server_id,)).fetchone()
+    return row[0] if row else 0
