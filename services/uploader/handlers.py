@@ -17,7 +17,7 @@ from infra.runtime import ServiceRuntime
 from infra.storage import ObjectStore, StorageError
 from services.uploader import upload_records
 from services.uploader.settings import UploaderSettings
-from services.uploader.spool_reader import SpoolNotGrowing
+from services.uploader.spool_reader import SpoolNotGrowing, StreamAbandoned
 from services.uploader.uploading import (
     Stored,
     discard_upload,
@@ -58,7 +58,7 @@ class UploadStage:
                 result = await self._store(row, spooled, key, lost)
         except Exception as exc:
             if not isinstance(exc, StorageError | MinioException | HTTPError | OSError
-                              | SpoolNotGrowing):
+                              | SpoolNotGrowing | StreamAbandoned):
                 log.exception("unexpected upload error", extra={"file_id": str(msg.file_id)})
             await retry_later(
                 self._pool, publisher, file_id=msg.file_id, stage=Stage.DOWNLOADED, message=msg,

@@ -52,6 +52,8 @@ class SpoolFile:
     def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes from ``offset``, waiting while the file is shorter than that and
         still grows."""
+        if self._abort.is_set():  # checked before every part: a stop is prompt
+            raise StreamAbandoned("the file's stream was abandoned")
         end = offset + length
         size = self.size
         deadline = time.monotonic() + self._stall_seconds

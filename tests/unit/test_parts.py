@@ -57,3 +57,14 @@ def test_an_abandoned_stream_stops_waiting(tmp_path: Path) -> None:
     abandon.set()
     with pytest.raises(StreamAbandoned):
         SpoolFile.open((tmp_path / "never.part",), abort=abandon, stall_seconds=60)
+
+
+def test_an_abandoned_stream_stops_before_the_next_part(tmp_path: Path) -> None:
+    part = tmp_path / "f.part"
+    part.write_bytes(b"abcdef")
+    abandon = threading.Event()
+    with SpoolFile.open((part,), abort=abandon, stall_seconds=30) as spool:
+        assert spool.read(0, 3) == b"abc"
+        abandon.set()
+        with pytest.raises(StreamAbandoned):
+            spool.read(3, 3)  # the bytes are there; the stream stops all the same
