@@ -124,8 +124,8 @@ def run(bench: Bench) -> ScenarioResult:
     result.notes = [
         f"{bench.sizes.big_file_mb} MiB, parts uploaded while downloading: wall clock "
         f"register->notified {seconds(ours.wall)} (includes the first poll); stages after "
-        f"discovery: {ours.lag}; {ours.stored['parts_already_stored']} parts were stored "
-        f"when the download was recorded",
+        f"discovery: {ours.lag}; the streamer sent {ours.stored['parts_already_stored']} "
+        f"parts, the upload stage the rest",
         f"  download {float(ours.downloaded['seconds']):.2f} s "
         f"({ours.downloaded['mb_per_s']} MB/s), upload stage after it "
         f"{float(ours.stored['seconds']):.2f} s; CPU {ours.cpu_per_gib(size)}",
