@@ -76,7 +76,7 @@ class StreamStage:
                     await asyncio.to_thread(send_parts, self._objects, key, upload_id, plan,
                                             spool, stored)
         except StreamAbandoned:
-            log.info("stream abandoned: the download stopped for good",
+            log.info("stream abandoned: the download stopped for good, or the lease was lost",
                      extra={"file_id": str(file_id), "event": "stream_abandoned"})
         except (SpoolNotGrowing, StorageError, MinioException, HTTPError, OSError) as exc:
             log.warning("stream stopped: %s; the upload stage sends what is left", exc,
