@@ -42,6 +42,7 @@ class StreamStage:
     def __init__(self, runtime: ServiceRuntime, settings: UploaderSettings,
                  objects: ObjectStore) -> None:
         self._pool = runtime.pool
+        self._metrics = runtime.metrics
         self._settings = settings
         self._objects = objects
 
@@ -76,16 +77,20 @@ class StreamStage:
                     await asyncio.to_thread(send_parts, self._objects, key, upload_id, plan,
                                             spool, stored)
         except StreamAbandoned:
+            outcome = "stream_abandoned"
             log.info("stream abandoned: the download stopped for good, or the lease was lost",
-                     extra={"file_id": str(file_id), "event": "stream_abandoned"})
+                     extra={"file_id": str(file_id), "event": outcome})
         except (SpoolNotGrowing, StorageError, MinioException, HTTPError, OSError) as exc:
+            outcome = "stream_stopped"
             log.warning("stream stopped: %s; the upload stage sends what is left", exc,
-                        extra={"file_id": str(file_id), "event": "stream_stopped"})
+                        extra={"file_id": str(file_id), "event": outcome})
         else:
+            outcome = "streamed"
             log.info("streamed %d parts in %.1fs", plan.count, time.monotonic() - started,
-                     extra={"file_id": str(file_id), "event": "streamed"})
+                     extra={"file_id": str(file_id), "event": outcome})
         finally:
             await upload_records.end_streaming(self._pool, file_id)
+        self._metrics.transitions.labels(outcome).inc()
 
     @asynccontextmanager
     async def _watched(self, file_id: UUID) -> AsyncIterator[threading.Event]:

@@ -2,6 +2,7 @@
 bucket before the download is recorded, and an uploader killed mid-stream loses nothing."""
 
 import hashlib
+import urllib.request
 
 import psycopg
 import pytest
@@ -51,6 +52,9 @@ def test_a_large_file_is_uploaded_while_it_downloads(start_pipeline, sftp_server
         assert client.get_object_tags(row["bucket"], row["object_key"]) == {
             "sha256": digest, "md5": md5}
         assert _upload_record(database_url, row["id"]) is None
+        with urllib.request.urlopen(f"{pipeline['uploader'].url}/metrics") as response:
+            metrics = response.read().decode()
+        assert 'intake_file_transitions_total{event="streamed"} 1.0' in metrics
     finally:
         journal.close()
 

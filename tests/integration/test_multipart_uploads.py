@@ -161,3 +161,27 @@ async def test_uploads_of_files_that_went_missing_are_aborted(pool, objects) -> 
     with pytest.raises(UploadGone):
         objects.uploaded_parts(key, upload_id)
     assert await upload_records.get(pool, file_id) is None
+
+
+async def test_parts_stored_under_another_key_are_not_reused(pool, objects, data,
+                                                             tmp_path: Path) -> None:
+    """The server was renamed between the streamer's parts and the upload stage."""
+    file_id = await _file(pool, status="storing")
+    plan = PartPlan.for_size(SIZE)
+    path = tmp_path / str(file_id)
+    path.write_bytes(data)
+    old_key, key = f"mp/old-name/{file_id}/big.bin", f"mp/new-name/{file_id}/big.bin"
+    with SpoolFile.open((path,), abort=threading.Event(), stall_seconds=0) as spool:
+        old_upload, _ = await open_upload(pool, objects, file_id, key=old_key, plan=plan,
+                                          spool=spool, record=None, checksums=None)
+        objects.put_part(old_key, old_upload, 1, spool.read(*plan.span(1)))
+
+    digest = hashlib.sha256(data).hexdigest()
+    result = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
+                                  sha256=digest, md5=hashlib.md5(data).hexdigest(),
+                                  retrying=False, abort=threading.Event())
+
+    assert result.parts_already_stored == 0
+    assert sha256_of_object(_client(objects), objects.bucket, key) == digest
+    with pytest.raises(UploadGone):
+        objects.uploaded_parts(old_key, old_upload)
