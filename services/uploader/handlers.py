@@ -77,8 +77,8 @@ class UploadStage:
                      "stored_at": datetime.now(UTC)},
             bucket=self._objects.bucket, object_key=key, etag=result.etag, size=row["size"],
             seconds=round(result.seconds, 3), skipped_identical=result.skipped,
-            parts_already_stored=result.parts_already_stored,
-            mb_per_s=round(row["size"] / 1e6 / result.seconds, 2) if result.seconds else None,
+            parts_already_stored=result.parts_already_stored, bytes_sent=result.bytes_sent,
+            mb_per_s=result.mb_per_s,
         )
         if done is None:
             return

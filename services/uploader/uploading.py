@@ -34,6 +34,13 @@ class Stored:
     seconds: float
     skipped: bool
     parts_already_stored: int = 0
+    bytes_sent: int = 0  # by this attempt: not what a streamer or an earlier one sent
+
+    @property
+    def mb_per_s(self) -> float | None:
+        if not self.bytes_sent or self.seconds <= 0:
+            return None
+        return round(self.bytes_sent / 1e6 / self.seconds, 2)
 
 
 def object_key(row: dict[str, Any], server_name: str | None) -> str:
@@ -85,7 +92,7 @@ def store(objects: ObjectStore, path: Path, key: str, *, size: int, sha256: str,
         raise ObjectMismatch(f"spool file has {path.stat().st_size} bytes, expected {size}")
     etag = objects.put_file(path, key, sha256=sha256, md5=md5)
     return Stored(key, _verified(objects, key, size, etag), time.monotonic() - started,
-                  skipped=False)
+                  skipped=False, bytes_sent=size)
 
 
 async def discard_upload(pool: Pool, objects: ObjectStore, record: UploadRecord) -> None:
@@ -148,5 +155,7 @@ async def store_in_parts(pool: Pool, objects: ObjectStore, path: Path, key: str,
 
         etag = await asyncio.to_thread(complete)
     await upload_records.forget(pool, file_id)
+    missing = plan.missing(already)
     return Stored(key, etag, time.monotonic() - started, skipped=False,
-                  parts_already_stored=plan.count - len(plan.missing(already)))
+                  parts_already_stored=plan.count - len(missing),
+                  bytes_sent=sum(plan.span(n)[1] for n in missing))

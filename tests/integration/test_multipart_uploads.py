@@ -101,6 +101,7 @@ async def test_a_later_attempt_continues_the_recorded_upload(pool, objects, data
                                   abort=threading.Event())
 
     assert result.parts_already_stored == 3 and not result.skipped
+    assert result.bytes_sent == SIZE - 3 * PART_SIZE
     assert sha256_of_object(_client(objects), objects.bucket, key) == digest
     assert await upload_records.get(pool, file_id) is None  # completed: nothing to continue
     again = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
