@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from minio import Minio
 
 from infra.storage import PART_SIZE, ObjectStore, UploadGone
 from services.uploader import upload_records
@@ -47,10 +46,6 @@ async def _file(pool, status: str = "downloading") -> uuid.UUID:
     return row["id"]
 
 
-def _client(objects: ObjectStore) -> Minio:
-    return objects.client
-
-
 async def test_parts_are_sent_while_the_spool_file_is_still_growing(pool, objects, data,
                                                                     tmp_path: Path) -> None:
     file_id = await _file(pool)
@@ -78,7 +73,7 @@ async def test_parts_are_sent_while_the_spool_file_is_still_growing(pool, object
     objects.complete_upload(key, upload_id, parts)
     digest = hashlib.sha256(data).hexdigest()
     objects.tag_checksums(key, sha256=digest, md5=hashlib.md5(data).hexdigest())
-    assert sha256_of_object(_client(objects), objects.bucket, key) == digest
+    assert sha256_of_object(objects.client, objects.bucket, key) == digest
     stored_object = objects.stat(key)
     assert stored_object is not None and stored_object.sha256 == digest  # from the tags
 
@@ -102,7 +97,7 @@ async def test_a_later_attempt_continues_the_recorded_upload(pool, objects, data
 
     assert result.parts_already_stored == 3 and not result.skipped
     assert result.bytes_sent == SIZE - 3 * PART_SIZE
-    assert sha256_of_object(_client(objects), objects.bucket, key) == digest
+    assert sha256_of_object(objects.client, objects.bucket, key) == digest
     assert await upload_records.get(pool, file_id) is None  # completed: nothing to continue
     again = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
                                  sha256=digest, md5=md5, retrying=True,
@@ -110,18 +105,24 @@ async def test_a_later_attempt_continues_the_recorded_upload(pool, objects, data
     assert again.skipped and again.etag == result.etag
 
 
-async def test_parts_from_an_earlier_spool_copy_are_not_reused(pool, objects, data,
-                                                               tmp_path: Path) -> None:
+@pytest.mark.parametrize("changed", ["spool copy", "object key"])
+async def test_recorded_parts_are_not_reused_after_a_change_of(changed: str, pool, objects,
+                                                               data, tmp_path: Path) -> None:
+    """Parts read from an earlier spool copy (another inode), or stored under another key
+    (the server was renamed since), are dropped: the upload starts afresh."""
     file_id = await _file(pool, status="storing")
-    plan, key = PartPlan.for_size(SIZE), f"mp/{file_id}/big.bin"
-    old = tmp_path / "old-copy"
-    old.write_bytes(b"\0" * SIZE)  # what a copy that was lost held
-    with SpoolFile.open((old,), abort=threading.Event(), stall_seconds=0) as spool:
-        old_upload, _ = await open_upload(pool, objects, file_id, key=key, plan=plan,
-                                          spool=spool, record=None, checksums=None)
-        objects.put_part(key, old_upload, 1, spool.read(*plan.span(1)))
+    plan, key = PartPlan.for_size(SIZE), f"mp/new-name/{file_id}/big.bin"
     path = tmp_path / str(file_id)
-    path.write_bytes(data)  # the new copy: another inode
+    if changed == "spool copy":
+        old_path, old_key = tmp_path / "old-copy", key
+        old_path.write_bytes(b"\0" * SIZE)  # what a copy that was lost held
+    else:
+        old_path, old_key = path, f"mp/old-name/{file_id}/big.bin"
+    path.write_bytes(data)
+    with SpoolFile.open((old_path,), abort=threading.Event(), stall_seconds=0) as spool:
+        old_upload, _ = await open_upload(pool, objects, file_id, key=old_key, plan=plan,
+                                          spool=spool, record=None, checksums=None)
+        objects.put_part(old_key, old_upload, 1, spool.read(*plan.span(1)))
 
     digest = hashlib.sha256(data).hexdigest()
     result = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
@@ -129,9 +130,9 @@ async def test_parts_from_an_earlier_spool_copy_are_not_reused(pool, objects, da
                                   retrying=False, abort=threading.Event())
 
     assert result.parts_already_stored == 0
-    assert sha256_of_object(_client(objects), objects.bucket, key) == digest
+    assert sha256_of_object(objects.client, objects.bucket, key) == digest
     with pytest.raises(UploadGone):
-        objects.uploaded_parts(key, old_upload)
+        objects.uploaded_parts(old_key, old_upload)
 
 
 async def test_a_live_streamer_is_waited_for_and_a_second_one_refused(pool, objects) -> None:
@@ -163,26 +164,3 @@ async def test_uploads_of_files_that_went_missing_are_aborted(pool, objects) -> 
         objects.uploaded_parts(key, upload_id)
     assert await upload_records.get(pool, file_id) is None
 
-
-async def test_parts_stored_under_another_key_are_not_reused(pool, objects, data,
-                                                             tmp_path: Path) -> None:
-    """The server was renamed between the streamer's parts and the upload stage."""
-    file_id = await _file(pool, status="storing")
-    plan = PartPlan.for_size(SIZE)
-    path = tmp_path / str(file_id)
-    path.write_bytes(data)
-    old_key, key = f"mp/old-name/{file_id}/big.bin", f"mp/new-name/{file_id}/big.bin"
-    with SpoolFile.open((path,), abort=threading.Event(), stall_seconds=0) as spool:
-        old_upload, _ = await open_upload(pool, objects, file_id, key=old_key, plan=plan,
-                                          spool=spool, record=None, checksums=None)
-        objects.put_part(old_key, old_upload, 1, spool.read(*plan.span(1)))
-
-    digest = hashlib.sha256(data).hexdigest()
-    result = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
-                                  sha256=digest, md5=hashlib.md5(data).hexdigest(),
-                                  retrying=False, abort=threading.Event())
-
-    assert result.parts_already_stored == 0
-    assert sha256_of_object(_client(objects), objects.bucket, key) == digest
-    with pytest.raises(UploadGone):
-        objects.uploaded_parts(old_key, old_upload)
