@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from minio.error import MinioException
 from urllib3.exceptions import HTTPError
@@ -57,8 +57,9 @@ class StreamStage:
             return  # this replica uploads such a file in one go: parts sent now would be lost
         key = await object_key_for(self._pool, row)
         plan = PartPlan.for_size(row["size"])
+        token = uuid4()
         record = await upload_records.claim_streaming(
-            self._pool, file_id, key=key, part_size=plan.part_size,
+            self._pool, file_id, token=token, key=key, part_size=plan.part_size,
             lease_seconds=settings.lease_seconds)
         if record is None:
             log.debug("streamed elsewhere or no longer downloading",
@@ -66,7 +67,7 @@ class StreamStage:
             return
         started = time.monotonic()
         try:
-            async with self._watched(file_id) as abandon:
+            async with self._watched(file_id, token) as abandon:
                 names = (settings.spool_dir / f"{file_id}.part", settings.spool_dir / str(file_id))
                 spool = await asyncio.to_thread(SpoolFile.open, names, abort=abandon,
                                                 stall_seconds=settings.lease_seconds)
@@ -89,11 +90,11 @@ class StreamStage:
             log.info("streamed %d parts in %.1fs", plan.count, time.monotonic() - started,
                      extra={"file_id": str(file_id), "event": outcome})
         finally:
-            await upload_records.end_streaming(self._pool, file_id)
+            await upload_records.end_streaming(self._pool, file_id, token=token)
         self._metrics.transitions.labels(outcome).inc()
 
     @asynccontextmanager
-    async def _watched(self, file_id: UUID) -> AsyncIterator[threading.Event]:
+    async def _watched(self, file_id: UUID, token: UUID) -> AsyncIterator[threading.Event]:
         """Renew the stream's lease while the body runs; the event is set when the file
         will not be downloaded any further (missing, failed) or the lease was lost."""
         abandon = threading.Event()
@@ -103,7 +104,8 @@ class StreamStage:
                 await asyncio.sleep(WATCH_SECONDS)
                 try:
                     status = await upload_records.keep_streaming(
-                        self._pool, file_id, lease_seconds=self._settings.lease_seconds)
+                        self._pool, file_id, token=token,
+                        lease_seconds=self._settings.lease_seconds)
                 except Exception:  # the database may be back before the lease runs out
                     log.warning("stream lease renewal failed", exc_info=True,
                                 extra={"file_id": str(file_id)})

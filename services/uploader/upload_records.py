@@ -15,10 +15,11 @@ from infra.postgres import Pool
 # Taken only while the file is still being downloaded, and only from nobody or from a
 # streamer whose lease ran out.
 _CLAIM_STREAMING = """
-INSERT INTO multipart_uploads (file_id, object_key, part_size, streaming_until)
-SELECT id, %(key)s, %(part_size)s, now() + make_interval(secs => %(lease)s)
+INSERT INTO multipart_uploads (file_id, object_key, part_size, streaming_until, streamer)
+SELECT id, %(key)s, %(part_size)s, now() + make_interval(secs => %(lease)s), %(token)s
   FROM files WHERE id = %(id)s AND status IN ('discovered', 'downloading')
-    ON CONFLICT (file_id) DO UPDATE SET streaming_until = EXCLUDED.streaming_until
+    ON CONFLICT (file_id) DO UPDATE
+   SET streaming_until = EXCLUDED.streaming_until, streamer = EXCLUDED.streamer
  WHERE multipart_uploads.streaming_until IS NULL OR multipart_uploads.streaming_until < now()
 RETURNING *
 """
@@ -27,7 +28,8 @@ RETURNING *
 _KEEP_STREAMING = """
 UPDATE multipart_uploads m SET streaming_until = now() + make_interval(secs => %(lease)s)
   FROM files f
- WHERE m.file_id = %(id)s AND f.id = m.file_id AND m.streaming_until IS NOT NULL
+ WHERE m.file_id = %(id)s AND f.id = m.file_id AND m.streamer = %(token)s
+   AND m.streaming_until IS NOT NULL
 RETURNING f.status
 """
 
@@ -66,29 +68,35 @@ class UploadRecord:
                    row["spool_inode"])
 
 
-async def claim_streaming(pool: Pool, file_id: UUID, *, key: str, part_size: int,
-                          lease_seconds: int) -> UploadRecord | None:
-    """Become the file's streamer; None if it is not downloading or has a live streamer."""
+async def claim_streaming(pool: Pool, file_id: UUID, *, token: UUID, key: str,
+                          part_size: int, lease_seconds: int) -> UploadRecord | None:
+    """Become the file's streamer under ``token``; None if the file is not downloading or
+    has a live streamer."""
     async with pool.connection() as conn:
         cur = await conn.execute(_CLAIM_STREAMING, {"id": file_id, "key": key,
                                                     "part_size": part_size,
-                                                    "lease": lease_seconds})
+                                                    "lease": lease_seconds, "token": token})
         row = await cur.fetchone()
     return UploadRecord.from_row(row) if row else None
 
 
-async def keep_streaming(pool: Pool, file_id: UUID, *, lease_seconds: int) -> str | None:
-    """Renew the streamer's lease; the file's status, or None if the lease was taken away."""
+async def keep_streaming(pool: Pool, file_id: UUID, *, token: UUID,
+                         lease_seconds: int) -> str | None:
+    """Renew the streamer's lease; the file's status, or None if the lease was taken away
+    (ended, or taken over by another streamer once it had run out)."""
     async with pool.connection() as conn:
-        cur = await conn.execute(_KEEP_STREAMING, {"id": file_id, "lease": lease_seconds})
+        cur = await conn.execute(_KEEP_STREAMING, {"id": file_id, "lease": lease_seconds,
+                                                   "token": token})
         row = await cur.fetchone()
     return row["status"] if row else None
 
 
-async def end_streaming(pool: Pool, file_id: UUID) -> None:
+async def end_streaming(pool: Pool, file_id: UUID, *, token: UUID) -> None:
+    """Give the lease up, unless another streamer holds it by now."""
     async with pool.connection() as conn:
         await conn.execute(
-            "UPDATE multipart_uploads SET streaming_until = NULL WHERE file_id = %s", (file_id,))
+            "UPDATE multipart_uploads SET streaming_until = NULL, streamer = NULL"
+            " WHERE file_id = %s AND streamer = %s", (file_id, token))
 
 
 async def wait_for_streamer(pool: Pool, file_id: UUID) -> UploadRecord | None:

@@ -137,15 +137,21 @@ async def test_recorded_parts_are_not_reused_after_a_change_of(changed: str, poo
 
 async def test_a_live_streamer_is_waited_for_and_a_second_one_refused(pool, objects) -> None:
     file_id = await _file(pool)
-    first = await upload_records.claim_streaming(pool, file_id, key="k", part_size=PART_SIZE,
-                                                 lease_seconds=60)
-    second = await upload_records.claim_streaming(pool, file_id, key="k", part_size=PART_SIZE,
-                                                  lease_seconds=60)
+    mine, other = uuid.uuid4(), uuid.uuid4()
+    first = await upload_records.claim_streaming(pool, file_id, token=mine, key="k",
+                                                 part_size=PART_SIZE, lease_seconds=60)
+    second = await upload_records.claim_streaming(pool, file_id, token=other, key="k",
+                                                  part_size=PART_SIZE, lease_seconds=60)
     assert first is not None and second is None
+    assert await upload_records.keep_streaming(pool, file_id, token=other,
+                                               lease_seconds=60) is None
+    await upload_records.end_streaming(pool, file_id, token=other)  # not its lease to end
     with pytest.raises(TimeoutError):  # several polls, and still waiting
         await asyncio.wait_for(upload_records.wait_for_streamer(pool, file_id),
                                timeout=5 * upload_records.WAIT_POLL_SECONDS)
-    await upload_records.end_streaming(pool, file_id)
+    assert await upload_records.keep_streaming(pool, file_id, token=mine,
+                                               lease_seconds=60) == "downloading"
+    await upload_records.end_streaming(pool, file_id, token=mine)
     record = await asyncio.wait_for(upload_records.wait_for_streamer(pool, file_id), timeout=10)
     assert record is not None and record.file_id == file_id
 
