@@ -160,6 +160,9 @@ run_locally() {
   for entry in "${SERVICES[@]}"; do start_service "${entry%:*}" "${entry#*:}"; done
   for entry in "${SERVICES[@]}"; do wait_service "${entry%:*}" "${entry#*:}"; done
   register_demo 127.0.0.1 2222 "$(<"$STATE/sftp/hostkey.pub")"
+  # The drop command below checks the demo server's key against this file, not the user's
+  # ~/.ssh/known_hosts: a key made anew after .state was removed must not be refused there.
+  echo "[127.0.0.1]:2222 $(cut -d' ' -f1,2 "$STATE/sftp/hostkey.pub")" >"$STATE/sftp/known_hosts"
 
   local rabbit_ui="(management plugin off: rabbitmq-plugins enable rabbitmq_management)"
   [[ $(http_status http://127.0.0.1:15672/) == 000 ]] ||
@@ -172,7 +175,7 @@ Intake runs as local processes (state in $STATE).
   RabbitMQ      $rabbit_ui
   S3            $INTAKE_S3_ENDPOINT bucket $INTAKE_S3_BUCKET access key $INTAKE_S3_ACCESS_KEY secret key $INTAKE_S3_SECRET_KEY
   Demo SFTP     127.0.0.1:2222 user intake-demo password $DEMO_SFTP_PASSWORD
-  Drop a file   echo hello > /tmp/hello.txt && sftp -i $STATE/sftp/client_key -P 2222 -o StrictHostKeyChecking=accept-new intake-demo@127.0.0.1 <<< 'put /tmp/hello.txt inbox/'
+  Drop a file   echo hello > /tmp/hello.txt && sftp -i $STATE/sftp/client_key -P 2222 -o UserKnownHostsFile=$STATE/sftp/known_hosts intake-demo@127.0.0.1 <<< 'put /tmp/hello.txt inbox/'
   Notifications queue ${INTAKE_NOTIFY_QUEUE:-file_imports}; watch them live (leaves the queue alone):
                 .venv/bin/python scripts/watch-notifications.py $ENV_FILE
                 depth: rabbitmqctl list_queues name messages
