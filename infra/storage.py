@@ -42,6 +42,7 @@ def part_size(size: int) -> int:
 
 
 _NO_OBJECT = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+_REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
 
 
 class StorageError(Exception):
@@ -69,6 +70,7 @@ class StoredObject:
 class ObjectStore:
     def __init__(self, settings: Settings) -> None:
         self.bucket = settings.s3_bucket
+        self._endpoint = settings.s3_endpoint
         self._client = Minio(
             settings.s3_endpoint,
             access_key=settings.s3_access_key.get_secret_value(),
@@ -89,10 +91,15 @@ class ObjectStore:
         return self._client
 
     def ensure_bucket(self) -> None:
+        """Create the bucket if missing; a refusal of the credentials says which settings."""
         try:
             if not self._client.bucket_exists(self.bucket):
                 self._client.make_bucket(self.bucket)
         except S3Error as exc:
+            if exc.code in _REFUSED:
+                raise StorageError(
+                    f"the S3 server at {self._endpoint} refused the credentials in "
+                    f"INTAKE_S3_ACCESS_KEY / INTAKE_S3_SECRET_KEY ({exc.code})") from None
             if exc.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise
 
