@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     sftp_connect_timeout: float = Field(15.0, gt=0)
     sftp_io_timeout: float = Field(60.0, gt=0)
 
+    def large_file(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes is uploaded while it downloads, in recorded parts
+        (``stream_upload_min_bytes``), rather than in one go after its download."""
+        return 0 < self.stream_upload_min_bytes <= size
+
     @property
     def topology(self) -> Topology:
         return Topology(self.amqp_prefix)

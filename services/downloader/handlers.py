@@ -55,7 +55,7 @@ class DownloadStage:
         if row is None:
             log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
             return
-        if 0 < settings.stream_upload_min_bytes <= row["size"]:
+        if settings.large_file(row["size"]):
             await self._announce(row)
         try:
             download = await self._download(row)

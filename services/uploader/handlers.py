@@ -97,7 +97,7 @@ class UploadStage:
         ``stream_upload_min_bytes`` on; in one go below."""
         common = {"size": row["size"], "sha256": row["sha256"], "md5": row["md5"],
                   "retrying": row["attempts"] > 1}
-        if 0 < self._settings.stream_upload_min_bytes <= row["size"]:
+        if self._settings.large_file(row["size"]):
             return await store_in_parts(self._pool, self._objects, spooled, key,
                                         file_id=row["id"], abort=lost, **common)
         return await asyncio.to_thread(store, self._objects, spooled, key, **common)

@@ -53,7 +53,7 @@ class StreamStage:
             row = await cur.fetchone()
         if row is None or row["status"] not in (Status.DISCOVERED, Status.DOWNLOADING):
             return
-        if not 0 < settings.stream_upload_min_bytes <= row["size"]:
+        if not settings.large_file(row["size"]):
             return  # this replica uploads such a file in one go: parts sent now would be lost
         key = await object_key_for(self._pool, row)
         plan = PartPlan.for_size(row["size"])
