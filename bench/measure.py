@@ -70,6 +70,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# The servers besides ours whose CPU a scenario costs, by process name (``comm``).
+SERVERS = {"postgres": "PostgreSQL", "beam.smp": "RabbitMQ", "weed": "SeaweedFS",
+           "sshd": "sshd", "sftp-server": "sshd"}
+
+
+def server_cpu_seconds() -> dict[str, float]:
+    """CPU time used so far by every PostgreSQL, RabbitMQ, SeaweedFS and sshd process,
+    their reaped children included (a backend or SSH session that ended still counts)."""
+    used: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        if comm in SERVERS:
+            fields = text.rsplit(")", 1)[1].split()
+            ticks = sum(int(f) for f in fields[11:15])
+            used[SERVERS[comm]] = used.get(SERVERS[comm], 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+    return used
+
+
 def machine_cpu_seconds() -> float:
     """CPU time every process on the machine has used since boot (busy time of all cores)."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = (

@@ -1,7 +1,8 @@
 """Optional py-spy sampling of every service while a scenario moves files (``--profile``).
 
 Writes one collapsed-stack file per process (``<label>-<service>-<pid>.txt``, the format
-flamegraph.pl and speedscope read) and prints where each service spent its samples.
+flamegraph.pl and speedscope read) and prints where each service spent its CPU (py-spy
+samples running threads only: waiting is not counted).
 """
 
 import contextlib
@@ -30,7 +31,7 @@ def profiled(pipeline: BenchPipeline, out_dir: Path | None, label: str) -> Itera
     for service, pid in pipeline.processes():
         path = out_dir / f"{label}-{service}-{pid}.txt"
         command = [_py_spy(), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-                   "--idle", "--nonblocking", "--output", str(path)]
+                   "--nonblocking", "--output", str(path)]
         recorders.append((service, path, subprocess.Popen(  # noqa: S603
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
     try:
@@ -45,7 +46,7 @@ def profiled(pipeline: BenchPipeline, out_dir: Path | None, label: str) -> Itera
 
 
 def summary(path: Path, top: int = 12) -> str:
-    """The functions most often on top of the stack (self time), idle waits included."""
+    """The functions most often on top of the stack while on CPU (self time)."""
     leaves: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():

@@ -2,6 +2,8 @@
 
 import logging
 from importlib import resources
+from time import monotonic
+from weakref import WeakKeyDictionary
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
@@ -17,6 +19,25 @@ Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 _MIGRATION_LOCK = 0x1A7A4E
 
 
+# A connection handed back a moment ago is alive: asking the server first would cost a round
+# trip per borrow (a tenth of a small file's database time). One that sat idle longer than
+# this is checked before it is lent: it may have been cut meanwhile (a restart, a
+# firewall's idle timeout). A connection broken within that time fails its statement, is
+# discarded by the pool, and the message is retried.
+CHECK_AFTER_IDLE_SECONDS = 5.0
+
+_returned_at: WeakKeyDictionary[AsyncConnection[DictRow], float] = WeakKeyDictionary()
+
+
+async def _note_return(conn: AsyncConnection[DictRow]) -> None:
+    _returned_at[conn] = monotonic()
+
+
+async def _check_if_idle(conn: AsyncConnection[DictRow]) -> None:
+    if monotonic() - _returned_at.get(conn, float("-inf")) >= CHECK_AFTER_IDLE_SECONDS:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 def create_pool(settings: Settings) -> Pool:
     """A pool that is opened by the service's lifespan, not at construction."""
     return AsyncConnectionPool(
@@ -25,7 +46,8 @@ def create_pool(settings: Settings) -> Pool:
         max_size=settings.db_pool_max,
         kwargs={"row_factory": dict_row, "autocommit": True},
         connection_class=AsyncConnection[DictRow],
-        check=AsyncConnectionPool.check_connection,
+        check=_check_if_idle,
+        reset=_note_return,
         open=False,
         name="intake",
     )

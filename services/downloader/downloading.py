@@ -99,11 +99,16 @@ def fetch(
     sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     if offset and not in_child:
         _hash_existing(part, sha256, md5)
+    # A copy of one batch has no reads to overlap and little to waste: no writer thread,
+    # and no look at the remote file before it (the look after it catches a change).
+    one_batch = size - offset <= CHUNK
     try:
-        _check_unchanged(client, remote_path, size, mtime)
+        if not one_batch:
+            _check_unchanged(client, remote_path, size, mtime)
         with client.open(remote_path, "rb") as remote, part.open("ab") as out, \
                 (SpoolHasher(part, size) if in_child else nullcontext()) as child:
-            with HashingWriter(out, *(() if in_child else (sha256, md5))) as writer:
+            with HashingWriter(out, *(() if in_child else (sha256, md5)),
+                               threaded=not one_batch) as writer:
                 position = offset
                 blocks = read_range(client, remote.handle, offset, size, read_size=read_size,
                                     depth=max(1, window // read_size))

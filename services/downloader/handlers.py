@@ -10,7 +10,7 @@ from infra.file_states import Status
 from infra.postgres import Pool
 from infra.retries import describe, retry_later
 from infra.runtime import ServiceRuntime
-from infra.servers import fetch_server, target_from_row
+from infra.servers import target_from_row
 from infra.sftp import RemoteFileChanged, RemoteFileGone, SftpError
 from infra.sftp_pool import SessionPool
 from services.downloader.downloading import (
@@ -107,7 +107,7 @@ class DownloadStage:
                         describe(exc), extra={"file_id": str(row["id"])})
 
     async def _download(self, row: dict) -> Download:
-        server = await fetch_server(self._pool, row["server_id"])
+        server = row["server"]  # the claim returned it
         if server is None:
             raise SftpError(f"server {row['server_id']} no longer exists")
         target = target_from_row(server, self._box)

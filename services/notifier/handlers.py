@@ -15,12 +15,6 @@ from services.notifier.settings import NotifierSettings
 
 log = logging.getLogger(__name__)
 
-_FILE_WITH_SERVER = """
-SELECT f.*, s.name AS server_name FROM files f LEFT JOIN servers s ON s.id = f.server_id
- WHERE f.id = %s
-"""
-
-
 class NotifyStage:
     def __init__(self, runtime: ServiceRuntime, settings: NotifierSettings,
                  external: RabbitBroker) -> None:
@@ -33,17 +27,13 @@ class NotifyStage:
         settings = self._settings
         # The lease alone marks the file as being announced, so two replicas handed the
         # same message do not both publish.
-        claimed = await file_states.claim(
+        row = await file_states.claim(
             self._pool, msg.file_id, expect=Status.STORED, to=Status.STORED,
             lease_seconds=settings.lease_seconds, event=None,
         )
-        if claimed is None:
+        if row is None:
             log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
             return
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(_FILE_WITH_SERVER, (msg.file_id,))
-            row = await cur.fetchone()
-        assert row is not None  # claimed just now; files rows are never deleted
         message_id = str(msg.file_id)
         try:
             await self._external.publish(

@@ -21,7 +21,7 @@ from services.uploader.spool_reader import SpoolNotGrowing, StreamAbandoned
 from services.uploader.uploading import (
     Stored,
     discard_upload,
-    object_key_for,
+    object_key,
     store,
     store_in_parts,
 )
@@ -51,7 +51,7 @@ class UploadStage:
         if not spooled.exists():
             await self._download_again(row)
             return
-        key = await object_key_for(self._pool, row)
+        key = object_key(row)
         try:
             async with file_states.lease_kept(self._pool, msg.file_id, status=Status.STORING,
                                               lease_seconds=settings.lease_seconds) as lost:

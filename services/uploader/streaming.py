@@ -23,6 +23,7 @@ from minio.error import MinioException
 from urllib3.exceptions import HTTPError
 
 from contracts import FileDownloading
+from infra import file_states
 from infra.file_states import Status
 from infra.runtime import ServiceRuntime
 from infra.storage import ObjectStore, StorageError
@@ -30,7 +31,7 @@ from services.uploader import upload_records
 from services.uploader.parts import PartPlan, send_parts
 from services.uploader.settings import UploaderSettings
 from services.uploader.spool_reader import SpoolFile, SpoolNotGrowing, StreamAbandoned
-from services.uploader.uploading import object_key_for, open_upload
+from services.uploader.uploading import object_key, open_upload
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,12 @@ class StreamStage:
 
     async def handle(self, msg: FileDownloading) -> None:
         file_id, settings = msg.file_id, self._settings
-        async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT * FROM files WHERE id = %s", (file_id,))
-            row = await cur.fetchone()
+        row = await file_states.get(self._pool, file_id)
         if row is None or row["status"] not in (Status.DISCOVERED, Status.DOWNLOADING):
             return
         if not settings.large_file(row["size"]):
             return  # this replica uploads such a file in one go: parts sent now would be lost
-        key = await object_key_for(self._pool, row)
+        key = object_key(row)
         plan = PartPlan.for_size(row["size"])
         token = uuid4()
         record = await upload_records.claim_streaming(

@@ -43,22 +43,11 @@ class Stored:
         return round(self.bytes_sent / 1e6 / self.seconds, 2)
 
 
-def object_key(row: dict[str, Any], server_name: str | None) -> str:
-    """``<server>/<YYYY>/<MM>/<DD>/<file id>/<filename>``: stable across retries."""
+def object_key(row: dict[str, Any]) -> str:
+    """``<server>/<YYYY>/<MM>/<DD>/<file id>/<filename>``: stable across retries. ``row`` as
+    :mod:`infra.file_states` returns it, with ``server_name`` (None: an admin upload)."""
     created: datetime = row["created_at"]
-    return f"{server_name or 'upload'}/{created:%Y/%m/%d}/{row['id']}/{row['filename']}"
-
-
-async def object_key_for(pool: Pool, row: dict[str, Any]) -> str:
-    """:func:`object_key` of a ``files`` row, with its server's name looked up."""
-    name = None
-    if row["server_id"] is not None:
-        async with pool.connection() as conn:
-            cur = await conn.execute("SELECT name FROM servers WHERE id = %s",
-                                     (row["server_id"],))
-            found = await cur.fetchone()
-        name = found["name"] if found else None
-    return object_key(row, name)
+    return f"{row['server_name'] or 'upload'}/{created:%Y/%m/%d}/{row['id']}/{row['filename']}"
 
 
 def identical(objects: ObjectStore, key: str, *, size: int, sha256: str) -> str | None:
@@ -91,8 +80,13 @@ def store(objects: ObjectStore, path: Path, key: str, *, size: int, sha256: str,
     if path.stat().st_size != size:
         raise ObjectMismatch(f"spool file has {path.stat().st_size} bytes, expected {size}")
     etag = objects.put_file(path, key, sha256=sha256, md5=md5)
-    return Stored(key, _verified(objects, key, size, etag), time.monotonic() - started,
-                  skipped=False, bytes_sent=size)
+    if etag != md5:
+        # An object sent in one piece has its MD5 as ETag: equal to the download's, it is
+        # the very bytes, and asking for its size would be a round trip per file for
+        # nothing. Sent in parts (over a part's size), or by a server that computes ETags
+        # otherwise (SSE-KMS), the size is checked instead.
+        etag = _verified(objects, key, size, etag)
+    return Stored(key, etag, time.monotonic() - started, skipped=False, bytes_sent=size)
 
 
 async def discard_upload(pool: Pool, objects: ObjectStore, record: UploadRecord) -> None:

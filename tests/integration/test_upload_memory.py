@@ -78,3 +78,23 @@ def test_a_retry_finds_the_identical_object_and_skips_the_upload(settings, tmp_p
                   retrying=True)
     assert not first.skipped
     assert again.skipped and again.etag == first.etag
+
+
+def test_an_etag_equal_to_the_md5_needs_no_second_request_and_any_other_does(
+        settings, tmp_path: Path, monkeypatch) -> None:
+    objects = ObjectStore(settings.model_copy(update={"s3_bucket": f"et-{uuid.uuid4().hex[:10]}"}))
+    objects.ensure_bucket()
+    spooled = tmp_path / "small.bin"
+    digest = write_random(spooled, 4096)
+    md5 = hashlib.md5(spooled.read_bytes(), usedforsecurity=False).hexdigest()
+    stats: list[str] = []
+    real_stat = objects.stat
+    monkeypatch.setattr(objects, "stat", lambda key: stats.append(key) or real_stat(key))
+
+    stored = store(objects, spooled, "et/a.bin", size=4096, sha256=digest, md5=md5,
+                   retrying=False)
+    assert stored.etag == md5 and stats == []
+
+    # Not the MD5 (as with SSE-KMS, or parts): the stored size is asked for and checked.
+    store(objects, spooled, "et/b.bin", size=4096, sha256=digest, md5="0" * 32, retrying=False)
+    assert stats == ["et/b.bin"]

@@ -35,3 +35,14 @@ def test_a_write_failure_reaches_the_reader() -> None:
         for _ in range(100):
             writer.write([b"x" * 500, b"y" * 500])
     assert failure.value.errno == errno.ENOSPC
+
+
+def test_without_a_thread_it_writes_at_once_and_raises_at_once() -> None:
+    out, sha256 = io.BytesIO(), hashlib.sha256()
+    with HashingWriter(out, sha256, threaded=False) as writer:
+        writer.write([b"ab", b"cd"])
+        assert out.getvalue() == b"abcd"  # written by the caller, not later
+    assert sha256.hexdigest() == hashlib.sha256(b"abcd").hexdigest()
+    with pytest.raises(OSError), HashingWriter(_FullDisk(), threaded=False) as writer:
+        writer.write([b"x" * 4000])
+        writer.write([b"y"])  # the disk is full now

@@ -1,0 +1,117 @@
+"""The state transitions against PostgreSQL: compare-and-set, each with its journal row."""
+
+import uuid
+
+import pytest
+
+from infra import file_states
+from infra.file_states import Status
+
+
+async def _server(pool) -> int:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO servers (name, host, username) VALUES (%s, 'sftp.example', 'intake')"
+            " RETURNING id", (f"states-{uuid.uuid4().hex[:8]}",))
+        return (await cur.fetchone())["id"]
+
+
+async def _file(pool, server_id: int | None, status: Status = Status.DISCOVERED) -> uuid.UUID:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO files (server_id, source, remote_path, filename, size, remote_mtime,"
+            " status) VALUES (%s, %s, %s, 'a.csv', 10, 1, %s) RETURNING id",
+            (server_id, "sftp" if server_id else "upload", f"/in/{uuid.uuid4()}/a.csv", status))
+        return (await cur.fetchone())["id"]
+
+
+async def _journal(pool, file_id: uuid.UUID) -> list[tuple[str, dict]]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT event, details FROM file_events WHERE file_id = %s ORDER BY id", (file_id,))
+        return [(row["event"], row["details"]) for row in await cur.fetchall()]
+
+
+async def test_a_claim_journals_its_attempt_and_returns_the_server(pool) -> None:
+    server_id = await _server(pool)
+    file_id = await _file(pool, server_id)
+
+    row = await file_states.claim(pool, file_id, expect=Status.DISCOVERED,
+                                  to=Status.DOWNLOADING, lease_seconds=60,
+                                  event="download_started", bucket="b")
+
+    assert row["status"] == Status.DOWNLOADING and row["attempts"] == 1
+    assert row["server"]["id"] == server_id and row["server"]["host"] == "sftp.example"
+    assert row["server_name"] == row["server"]["name"]
+    assert await _journal(pool, file_id) == [("download_started", {"bucket": "b", "attempt": 1})]
+
+
+async def test_a_held_claim_is_refused_and_journals_nothing(pool) -> None:
+    file_id = await _file(pool, await _server(pool))
+    await file_states.claim(pool, file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
+                            lease_seconds=60, event="download_started")
+
+    again = await file_states.claim(pool, file_id, expect=Status.DISCOVERED,
+                                    to=Status.DOWNLOADING, lease_seconds=60,
+                                    event="download_started")
+
+    assert again is None
+    assert [event for event, _ in await _journal(pool, file_id)] == ["download_started"]
+
+
+async def test_a_lease_only_claim_journals_nothing(pool) -> None:
+    file_id = await _file(pool, None, Status.STORED)
+
+    row = await file_states.claim(pool, file_id, expect=Status.STORED, to=Status.STORED,
+                                  lease_seconds=60, event=None)
+
+    assert row["lease_until"] is not None and row["server"] is None
+    assert row["server_name"] is None
+    assert await _journal(pool, file_id) == []
+
+
+async def test_finish_stores_its_columns_and_only_from_the_expected_state(pool) -> None:
+    file_id = await _file(pool, None, Status.DOWNLOADING)
+
+    wrong = await file_states.finish(pool, file_id, expect=Status.STORING, to=Status.STORED,
+                                     event="stored", columns={"etag": "x"})
+    done = await file_states.finish(pool, file_id, expect=Status.DOWNLOADING,
+                                    to=Status.DOWNLOADED, event="downloaded",
+                                    columns={"sha256": "ab", "md5": "cd"}, size=10)
+
+    assert wrong is None
+    assert (done["status"], done["sha256"], done["md5"]) == (Status.DOWNLOADED, "ab", "cd")
+    assert await _journal(pool, file_id) == [("downloaded", {"size": 10})]
+    with pytest.raises(ValueError, match="not a finishable column"):
+        await file_states.finish(pool, file_id, expect=Status.DOWNLOADED, to=Status.STORED,
+                                 event="stored", columns={"status": "notified"})
+
+
+@pytest.mark.parametrize(("permanent", "max_attempts", "status"), [
+    (False, 3, Status.DISCOVERED), (True, 3, Status.FAILED), (False, 1, Status.FAILED)])
+async def test_release_retries_or_fails_and_says_which(pool, permanent: bool, max_attempts: int,
+                                                       status: Status) -> None:
+    file_id = await _file(pool, None)
+    await file_states.claim(pool, file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
+                            lease_seconds=60, event="download_started")
+
+    row = await file_states.release(pool, file_id, expect=Status.DOWNLOADING,
+                                    back_to=Status.DISCOVERED, event="download_failed",
+                                    error="boom", permanent=permanent,
+                                    max_attempts=max_attempts)
+
+    assert (row["status"], row["error_message"], row["lease_until"]) == (status, "boom", None)
+    assert (await _journal(pool, file_id))[-1] == (
+        "download_failed", {"error": "boom", "attempt": 1, "status": status})
+
+
+async def test_mark_missing_journals_the_reason(pool) -> None:
+    file_id = await _file(pool, None, Status.DOWNLOADING)
+
+    row = await file_states.mark_missing(pool, file_id, expect=Status.DOWNLOADING,
+                                         reason="gone")
+
+    assert (row["status"], row["error_message"]) == (Status.MISSING, "gone")
+    assert await _journal(pool, file_id) == [("missing", {"reason": "gone"})]
+    assert await file_states.mark_missing(pool, file_id, expect=Status.DOWNLOADING,
+                                          reason="gone") is None
