@@ -82,7 +82,6 @@ class UploadStage:
         )
         if done is None:
             return
-        spooled.unlink(missing_ok=True)  # only now: the stored state is committed
         self._runtime.metrics.transitions.labels("stored").inc()
         self._runtime.metrics.bytes.labels("out").inc(row["size"])
         self._runtime.metrics.duration.labels("upload").observe(result.seconds)
@@ -91,6 +90,11 @@ class UploadStage:
                                      object_key=key),
             message_id=f"{msg.file_id}:{Stage.STORED}",
         )
+        # Only now that the stored state is committed, and after the notice went on: freeing
+        # a large file's blocks takes the filesystem a while (2.4 s at 10 GiB here). In a
+        # thread, so the loop goes on meanwhile; if this process dies first, the
+        # downloader's spool janitor removes the copy of a stored file.
+        await asyncio.to_thread(spooled.unlink, missing_ok=True)
 
     async def _store(self, row: dict, spooled: Path, key: str, lost: threading.Event) -> Stored:
         """In recorded parts (continuing what a streamer or an earlier attempt sent) from
