@@ -1,8 +1,8 @@
 """Every change of a file's status, each a compare-and-set UPDATE plus its journal row.
 
 A transition only happens when the file is in the state the caller expects, in the same
-statement (so the same transaction) as its ``file_events`` row. A duplicate or stale message therefore finds the
-file elsewhere and changes nothing.
+statement (so the same transaction) as its ``file_events`` row. A duplicate or stale
+message therefore finds the file elsewhere and changes nothing.
 """
 
 import asyncio
