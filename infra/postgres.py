@@ -1,6 +1,7 @@
 """PostgreSQL connection pool and schema migrations (psycopg 3, no ORM)."""
 
 import logging
+import select
 from importlib import resources
 from time import monotonic
 from weakref import WeakKeyDictionary
@@ -19,11 +20,11 @@ Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 _MIGRATION_LOCK = 0x1A7A4E
 
 
-# A connection handed back a moment ago is alive: asking the server first would cost a round
-# trip per borrow (a tenth of a small file's database time). One that sat idle longer than
-# this is checked before it is lent: it may have been cut meanwhile (a restart, a
-# firewall's idle timeout). A connection broken within that time fails its statement, is
-# discarded by the pool, and the message is retried.
+# Asking the server before every borrow whether a connection still works costs a round trip
+# (a tenth of a small file's database time). Instead a connection is asked only when
+# something may have happened to it: data or an end of stream waits on its socket while it
+# sat idle (the server closing it: a restart, a terminated backend), or it sat idle longer
+# than this (a firewall may have dropped it without a word).
 CHECK_AFTER_IDLE_SECONDS = 5.0
 
 _returned_at: WeakKeyDictionary[AsyncConnection[DictRow], float] = WeakKeyDictionary()
@@ -33,8 +34,17 @@ async def _note_return(conn: AsyncConnection[DictRow]) -> None:
     _returned_at[conn] = monotonic()
 
 
-async def _check_if_idle(conn: AsyncConnection[DictRow]) -> None:
-    if monotonic() - _returned_at.get(conn, float("-inf")) >= CHECK_AFTER_IDLE_SECONDS:
+def _has_news(conn: AsyncConnection[DictRow]) -> bool:
+    """Whether anything arrived on an idle connection (nothing should): no round trip."""
+    if conn.closed or conn.broken:
+        return True
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    return bool(readable)
+
+
+async def _check_when_in_doubt(conn: AsyncConnection[DictRow]) -> None:
+    idle = monotonic() - _returned_at.get(conn, float("-inf"))
+    if idle >= CHECK_AFTER_IDLE_SECONDS or _has_news(conn):
         await AsyncConnectionPool.check_connection(conn)
 
 
@@ -46,7 +56,7 @@ def create_pool(settings: Settings) -> Pool:
         max_size=settings.db_pool_max,
         kwargs={"row_factory": dict_row, "autocommit": True},
         connection_class=AsyncConnection[DictRow],
-        check=_check_if_idle,
+        check=_check_when_in_doubt,
         reset=_note_return,
         open=False,
         name="intake",
