@@ -39,19 +39,29 @@ class Status(StrEnum):
 # UPDATE, INSERT, COMMIT): at thousands of small files these round trips were most of
 # every stage's CPU. The changed row comes back with its server's name and row (to_jsonb,
 # NULL for an admin upload), so no stage looks the server up on its own.
+_WITH_SERVER = """
+SELECT f.*, s.name AS server_name, to_jsonb(s) AS server
+  FROM {rows} f LEFT JOIN servers s ON s.id = f.server_id"""
+
 _TRANSITION = """
 WITH changed AS ({update}),
      journal AS (
          INSERT INTO file_events (file_id, event, details)
          SELECT id, %(event)s, %(details)s::jsonb || {extra} FROM changed
           WHERE %(event)s::text IS NOT NULL)
-SELECT f.*, s.name AS server_name, to_jsonb(s) AS server
-  FROM changed f LEFT JOIN servers s ON s.id = f.server_id
-"""
+{changed_with_server}"""
+
+
+def _transition(update: str, *, extra: str) -> str:
+    """The statement of one transition: ``update`` (RETURNING *) journaled with its
+    details and ``extra``, a jsonb expression over the changed row."""
+    return _TRANSITION.format(update=update, extra=extra,
+                              changed_with_server=_WITH_SERVER.format(rows="changed"))
+
 
 # A claim succeeds from the expected state when nobody holds a lease on it, or from the
 # claimed state once its lease ran out (the previous worker died without finishing).
-_CLAIM = _TRANSITION.format(update="""
+_CLAIM = _transition("""
 UPDATE files
    SET status = %(to)s, attempts = attempts + 1, updated_at = now(),
        lease_until = now() + make_interval(secs => %(lease)s)
@@ -77,7 +87,7 @@ _FINISHABLE = {"sha256", "md5", "bucket", "object_key", "etag", "stored_at", "no
 
 # A failed attempt hands the file back to the previous state for a retry, or fails it
 # for good when the error is permanent or the attempts are used up.
-_RELEASE = _TRANSITION.format(update="""
+_RELEASE = _transition("""
 UPDATE files
    SET status = CASE WHEN %(permanent)s OR attempts >= %(max_attempts)s
                      THEN %(failed)s ELSE %(back_to)s END,
@@ -85,17 +95,16 @@ UPDATE files
  WHERE id = %(id)s AND status = %(expect)s
 RETURNING *""", extra="jsonb_build_object('attempt', attempts, 'status', status)")
 
-_MARK_MISSING = _TRANSITION.format(update="""
+_MARK_MISSING = _transition("""
 UPDATE files SET status = 'missing', lease_until = NULL, error_message = %(reason)s,
        updated_at = now()
  WHERE id = %(id)s AND status = %(expect)s
 RETURNING *""", extra="'{}'::jsonb")
 
-_GET = "SELECT f.*, s.name AS server_name, to_jsonb(s) AS server" \
-       " FROM files f LEFT JOIN servers s ON s.id = f.server_id WHERE f.id = %s"
+_GET = _WITH_SERVER.format(rows="files") + " WHERE f.id = %(id)s"
 
 
-async def _transition(pool: Pool, statement: str, params: dict[str, Any]) -> dict[str, Any] | None:
+async def _one_row(pool: Pool, statement: str, params: dict[str, Any]) -> dict[str, Any] | None:
     async with pool.connection() as conn:
         cur = await conn.execute(statement, params)
         return await cur.fetchone()
@@ -103,9 +112,7 @@ async def _transition(pool: Pool, statement: str, params: dict[str, Any]) -> dic
 
 async def get(pool: Pool, file_id: UUID) -> dict[str, Any] | None:
     """The file's row as the transitions return it (with ``server_name`` and ``server``)."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(_GET, (file_id,))
-        return await cur.fetchone()
+    return await _one_row(pool, _GET, {"id": file_id})
 
 
 async def claim(
@@ -123,7 +130,7 @@ async def claim(
     ``to`` may equal ``expect``: the lease alone then marks the file as taken. The event's
     details get the attempt's number.
     """
-    row = await _transition(pool, _CLAIM, {
+    row = await _one_row(pool, _CLAIM, {
         "id": file_id, "expect": expect, "to": to, "lease": lease_seconds,
         "event": event, "details": Jsonb(details)})
     if row is not None and event is not None:
@@ -182,9 +189,9 @@ async def finish(
     if unknown:
         raise ValueError(f"not a finishable column: {sorted(unknown)}")
     assignments = ", ".join(f"{name} = %({name})s" for name in columns)
-    statement = _TRANSITION.format(  # names checked against _FINISHABLE
-        update=_FINISH.format(assignments=assignments), extra="'{}'::jsonb")
-    row = await _transition(pool, statement, {
+    statement = _transition(  # names checked against _FINISHABLE
+        _FINISH.format(assignments=assignments), extra="'{}'::jsonb")
+    row = await _one_row(pool, statement, {
         "id": file_id, "expect": expect, "to": to, "event": event, "details": Jsonb(details),
         **columns})
     if row is not None:
@@ -206,7 +213,7 @@ async def release(
 ) -> dict[str, Any] | None:
     """Record a failed attempt; the returned row's status says whether it will be retried.
     The event's details get the error, the attempt's number and the status it led to."""
-    row = await _transition(pool, _RELEASE, {
+    row = await _one_row(pool, _RELEASE, {
         "id": file_id, "expect": expect, "back_to": back_to, "failed": Status.FAILED,
         "error": error, "permanent": permanent, "max_attempts": max_attempts,
         "event": event, "details": Jsonb({**details, "error": error})})
@@ -219,7 +226,7 @@ async def release(
 async def mark_missing(
     pool: Pool, file_id: UUID, *, expect: Status, reason: str
 ) -> dict[str, Any] | None:
-    row = await _transition(pool, _MARK_MISSING, {
+    row = await _one_row(pool, _MARK_MISSING, {
         "id": file_id, "expect": expect, "reason": reason, "event": "missing",
         "details": Jsonb({"reason": reason})})
     if row is not None:
