@@ -64,32 +64,50 @@ def vm_hwm_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for pid {pid}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a live process has used so far (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _process_cpu(stat_text: str) -> float:
+    """User + system CPU time of a process from its ``/proc/<pid>/stat``, with that of its
+    children that ended and were waited for (the downloader's hashing child)."""
+    fields = stat_text.rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 # The servers besides ours whose CPU a scenario costs, by process name (``comm``).
 SERVERS = {"postgres": "PostgreSQL", "beam.smp": "RabbitMQ", "weed": "SeaweedFS",
-           "sshd": "sshd", "sftp-server": "sshd"}
+           "sshd": "sshd"}
 
 
-def server_cpu_seconds() -> dict[str, float]:
-    """CPU time used so far by every PostgreSQL, RabbitMQ, SeaweedFS and sshd process,
-    their reaped children included (a backend or SSH session that ended still counts)."""
-    used: dict[str, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        comm = text[text.index("(") + 1:text.rindex(")")]
-        if comm in SERVERS:
-            fields = text.rsplit(")", 1)[1].split()
-            ticks = sum(int(f) for f in fields[11:15])
-            used[SERVERS[comm]] = used.get(SERVERS[comm], 0.0) + ticks / os.sysconf("SC_CLK_TCK")
-    return used
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """The CPU time each process of interest has used so far: pid -> (name, seconds)."""
+
+    processes: dict[int, tuple[str, float]]
+
+    @classmethod
+    def take(cls, named: dict[int, str]) -> "CpuSnapshot":
+        """Of the processes ``named`` (pid -> name), and of every server process."""
+        processes: dict[int, tuple[str, float]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            pid = int(stat.parent.name)
+            try:
+                text = stat.read_text()
+            except OSError:  # it ended meanwhile
+                continue
+            name = named.get(pid) or SERVERS.get(text[text.index("(") + 1:text.rindex(")")])
+            if name is not None:
+                processes[pid] = (name, _process_cpu(text))
+        ours = [pid for pid in named if pid in processes]  # ours first, in their order
+        return cls({pid: processes[pid]
+                    for pid in [*ours, *(pid for pid in processes if pid not in named)]})
+
+    def used_since(self, before: "CpuSnapshot") -> dict[str, float]:
+        """CPU used per name since ``before``, process by process. A process that ended in
+        between is not subtracted: its CPU counts as far as its parent waited for it
+        (sshd's sessions do not always reach their parent's count)."""
+        used: dict[str, float] = {}
+        for pid, (name, seconds) in self.processes.items():
+            earlier = before.processes.get(pid)
+            used[name] = used.get(name, 0.0) + seconds - (earlier[1] if earlier else 0.0)
+        return used
 
 
 def machine_cpu_seconds() -> float:

@@ -8,7 +8,7 @@ scenario needs the downloader alone with other replicas and prefetch, so the cor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import cpu_seconds, reset_peak, vm_hwm_mb
+from bench.measure import CpuSnapshot, reset_peak, vm_hwm_mb
 from tests.processes import ServiceProcess
 
 CORE = ("discovery", "uploader", "notifier", "admin")
@@ -89,12 +89,10 @@ class BenchPipeline:
         order = ["discovery", "downloader", "uploader", "notifier", "admin"]
         return {name: peaks[name] for name in order if name in peaks}
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far per service (all its replicas together)."""
-        used: dict[str, float] = {}
-        for name, pid in self.processes():
-            used[name] = used.get(name, 0.0) + cpu_seconds(pid)
-        return used
+    def cpu_snapshot(self) -> CpuSnapshot:
+        """CPU used so far by every service process and every server process (PostgreSQL,
+        RabbitMQ, SeaweedFS, sshd); ``later.used_since(earlier)`` sums it per name."""
+        return CpuSnapshot.take(dict((pid, name) for name, pid in self.processes()))
 
     def stop(self) -> None:
         for service in [*self.downloaders, *self.core.values()]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.context import Bench, MiB, sync_disks
 from bench.journal import Journal, disable, register
-from bench.measure import machine_cpu_seconds
+from bench.measure import CpuSnapshot, machine_cpu_seconds
 from bench.pipeline import BenchPipeline, DownloaderSet
 from bench.profiling import profiled
 from bench.references import openssh_get
@@ -57,13 +57,14 @@ def _run_pipeline(bench: Bench, pipeline: BenchPipeline, config: DownloaderSet, 
     pipeline.use(config)
     sync_disks()
     exact_peaks = pipeline.reset_peaks()
-    cpu_before, machine_before = pipeline.cpu_seconds(), machine_cpu_seconds()
+    cpu_before, machine_before = pipeline.cpu_snapshot(), machine_cpu_seconds()
     started = time.monotonic()
     with profiled(pipeline, bench.profile_dir, f"big-file-{name}"), \
             Journal(bench.servers.database_url) as journal:
         server_id = register(bench.servers, pipeline.admin_url, name=name, remote_dir=remote)
         finished = journal.wait_notified(server_id, 1, timeout=120 + size / MiB / 5)
-        cpu_after, machine_after = pipeline.cpu_seconds(), machine_cpu_seconds()
+        cpu_used = pipeline.cpu_snapshot().used_since(cpu_before)
+        machine_after = machine_cpu_seconds()
         peaks = pipeline.peak_rss_mb()
         span = journal.span(server_id)
         [downloaded] = journal.stage_details(server_id, "downloaded")
@@ -74,7 +75,7 @@ def _run_pipeline(bench: Bench, pipeline: BenchPipeline, config: DownloaderSet, 
     if not exact_peaks:
         raise RuntimeError("peak RSS could not be reset (VmHWM): run as the services' owner")
     return Run(span.discovered_to_notified, finished - started, span.lag(), downloaded, stored,
-               peaks, {n: cpu_after[n] - cpu_before.get(n, 0.0) for n in cpu_after},
+               peaks, cpu_used,
                machine_after - machine_before)
 
 
@@ -96,9 +97,10 @@ def run(bench: Bench) -> ScenarioResult:
                 for i, config in enumerate((SEQUENTIAL, STREAMED))}
         pipeline.use(DownloaderSet())
         sync_disks()
-        machine_before = machine_cpu_seconds()
+        machine_before, servers_before = machine_cpu_seconds(), CpuSnapshot.take({})
         rclone = bench.rclone.copy(remote, name)
         rclone_machine = machine_cpu_seconds() - machine_before
+        rclone_servers = CpuSnapshot.take({}).used_since(servers_before)
         bench.rclone.purge(name)  # a 10 GiB run needs the room back
     finally:
         (local / "big.bin").unlink(missing_ok=True)
@@ -135,7 +137,8 @@ def run(bench: Bench) -> ScenarioResult:
         f"CPU {alone.cpu_per_gib(size)}",
         f"OpenSSH sftp {seconds(openssh.seconds)}; rclone {seconds(rclone.seconds)} "
         f"(peak RSS {rclone.max_rss_mb:.0f} MB; CPU rclone "
-        f"{rclone.cpu_seconds * 1024 * MiB / size:.1f}, whole machine "
-        f"{rclone_machine * 1024 * MiB / size:.1f} core-s/GiB)",
+        f"{rclone.cpu_seconds * 1024 * MiB / size:.1f}, "
+        + "".join(f"{n} {used * 1024 * MiB / size:.1f}, " for n, used in rclone_servers.items())
+        + f"whole machine {rclone_machine * 1024 * MiB / size:.1f} core-s/GiB)",
     ]
     return result

@@ -10,7 +10,7 @@ import time
 
 from bench.context import Bench, sync_disks
 from bench.journal import Journal, disable, register
-from bench.measure import machine_cpu_seconds, server_cpu_seconds
+from bench.measure import machine_cpu_seconds
 from bench.profiling import profiled
 from bench.results import Check, ScenarioResult, at_least, seconds
 from tests.harness import make_inbox
@@ -29,7 +29,7 @@ def run(bench: Bench) -> ScenarioResult:
 
     sync_disks()
     pipeline.reset_peaks()
-    cpu_before = {**pipeline.cpu_seconds(), **server_cpu_seconds()}
+    cpu_before = pipeline.cpu_snapshot()
     machine_before = machine_cpu_seconds()
     started = time.monotonic()
     with profiled(pipeline, bench.profile_dir, "small-files"), \
@@ -37,7 +37,7 @@ def run(bench: Bench) -> ScenarioResult:
         server_id = register(servers, pipeline.admin_url, name=name, remote_dir=remote)
         finished = journal.wait_notified(server_id, count, timeout=120 + count / 5)
         wall = finished - started
-        cpu_after = {**pipeline.cpu_seconds(), **server_cpu_seconds()}
+        cpu_used = pipeline.cpu_snapshot().used_since(cpu_before)
         machine_after = machine_cpu_seconds()
         result.peak_rss_mb = pipeline.peak_rss_mb()
         span = journal.span(server_id)
@@ -64,8 +64,7 @@ def run(bench: Bench) -> ScenarioResult:
         f"last event of each stage after the first discovery: {span.lag()}",
         f"mean per file between events: {means}",
         "CPU per file: " + ", ".join(
-            f"{name} {(cpu_after[name] - cpu_before.get(name, 0.0)) / count * 1000:.1f} ms"
-            for name in cpu_after)
+            f"{name} {used / count * 1000:.1f} ms" for name, used in cpu_used.items())
         + f"; whole machine {(machine_after - machine_before) / count * 1000:.1f} ms "
           f"over {seconds(wall)}",
     ]
