@@ -95,9 +95,8 @@ class CpuSnapshot:
             name = named.get(pid) or SERVERS.get(text[text.index("(") + 1:text.rindex(")")])
             if name is not None:
                 processes[pid] = (name, _process_cpu(text))
-        ours = [pid for pid in named if pid in processes]  # ours first, in their order
-        return cls({pid: processes[pid]
-                    for pid in [*ours, *(pid for pid in processes if pid not in named)]})
+        ours = {pid: processes[pid] for pid in named if pid in processes}
+        return cls(ours | processes)  # ours first, in their order, then the servers
 
     def used_since(self, before: "CpuSnapshot") -> dict[str, float]:
         """CPU used per name since ``before``, process by process. A process that ended in

@@ -92,7 +92,7 @@ class BenchPipeline:
     def cpu_snapshot(self) -> CpuSnapshot:
         """CPU used so far by every service process and every server process (PostgreSQL,
         RabbitMQ, SeaweedFS, sshd); ``later.used_since(earlier)`` sums it per name."""
-        return CpuSnapshot.take(dict((pid, name) for name, pid in self.processes()))
+        return CpuSnapshot.take({pid: name for name, pid in self.processes()})
 
     def stop(self) -> None:
         for service in [*self.downloaders, *self.core.values()]:
