@@ -2,8 +2,10 @@
 watch the database, read the notification queue."""
 
 import asyncio
+import ctypes
 import hashlib
 import json
+import mmap
 import os
 import urllib.request
 from pathlib import Path
@@ -31,6 +33,25 @@ def write_random(path: Path, size: int) -> str:
             remaining -= len(chunk)
     path.chmod(0o644)
     return digest.hexdigest()
+
+
+def cached_bytes(path: Path) -> int:
+    """How many of ``path``'s bytes are in the page cache now (``mincore`` of a mapping)."""
+    size = path.stat().st_size
+    if not size:
+        return 0
+    pages = -(-size // mmap.PAGESIZE)
+    resident = (ctypes.c_ubyte * pages)()
+    libc = ctypes.CDLL(None, use_errno=True)
+    with path.open("rb") as file, \
+            mmap.mmap(file.fileno(), size, access=mmap.ACCESS_COPY) as mapped:
+        start = ctypes.c_char.from_buffer(mapped)  # an export: released before the unmap
+        failed = libc.mincore(ctypes.c_void_p(ctypes.addressof(start)),
+                              ctypes.c_size_t(size), resident)
+        del start
+    if failed:
+        raise OSError(ctypes.get_errno(), f"mincore of {path}")
+    return sum(flag & 1 for flag in resident) * mmap.PAGESIZE
 
 
 def api(url: str, method: str = "GET", body: dict | None = None,

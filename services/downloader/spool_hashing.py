@@ -6,7 +6,9 @@ of the time, so hashing on a thread of the same process gets little of the other
 1 GiB download measured 5.4 s with sha256 + md5 on the writer thread against 3.5 s
 without. A child process hashes on its own (about 2.5 s of CPU per GiB) while the
 download goes on, and reads what it hashes from the page cache, a copy that costs little.
-For a small file the process would cost more than it saves (``CHILD_MIN_BYTES``).
+For a small file the process would cost more than it saves (``CHILD_MIN_BYTES``). Being the
+one reader that follows the download closely, the child also releases the pages it has
+hashed from the page cache (``infra.page_cache``).
 
 The child reads the file from its first byte, so a resumed download needs no separate pass
 over what an earlier attempt wrote. Started as ``python -m services.downloader.spool_hashing
@@ -21,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+
+from infra.page_cache import CacheTrail
 
 CHILD_MIN_BYTES = 64 * 1024 * 1024
 _READ = 4 * 1024 * 1024
@@ -65,12 +69,14 @@ def _follow(path: str, size: int, parent: int) -> int:
     fd = os.open(path, os.O_RDONLY)
     buffer = memoryview(bytearray(_READ))  # one buffer: no allocation (and page faults) per read
     offset = 0
+    trail = CacheTrail(fd)
     while offset < size:
         got = os.preadv(fd, [buffer[:min(_READ, size - offset)]], offset)
         if got:
             sha256.update(buffer[:got])
             md5.update(buffer[:got])
             offset += got
+            trail.advance(offset)
         elif os.getppid() != parent:
             print(f"the downloader is gone; stopped at {offset} of {size} bytes",
                   file=sys.stderr)

@@ -10,7 +10,7 @@ import pytest
 
 from infra.sftp import connect
 from services.downloader import downloading
-from tests.harness import make_inbox, sftp_target, write_random
+from tests.harness import cached_bytes, make_inbox, sftp_target, write_random
 
 SIZE = 6 * 1024 * 1024 + 123
 
@@ -35,3 +35,23 @@ def test_a_download_is_hashed_whole(sftp_server, tmp_path: Path, monkeypatch, in
     assert (result.sha256, result.md5) == (hashlib.sha256(data).hexdigest(),
                                            hashlib.md5(data).hexdigest())
     assert (tmp_path / "f").read_bytes() == data
+
+
+def test_a_large_download_does_not_stay_in_the_page_cache(sftp_server, tmp_path: Path) -> None:
+    size = 128 * 1024 * 1024 + 123  # over CHILD_MIN_BYTES: hashed by the child, which trails
+    assert size >= downloading.CHILD_MIN_BYTES
+    remote, local = make_inbox(sftp_server, f"cache-{uuid.uuid4().hex[:8]}")
+    source = local / "f.bin"
+    digest = write_random(source, size)
+    with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session:
+        result = downloading.fetch(
+            session.client, f"{remote}/f.bin", spool=tmp_path, file_id="f", size=size,
+            mtime=int(source.stat().st_mtime), window=1024 * 1024,
+            read_size=session.read_size, abort=threading.Event())
+    source.unlink()
+    assert result.sha256 == digest
+    # The child releases each 16 MiB window it hashed once it is two windows further on:
+    # the last ones stay (32 MiB and the tail here), and any not yet written back then.
+    cached = cached_bytes(result.path)
+    print(f"spool copy cached after the download: {cached / 2**20:.0f} MiB of {size / 2**20:.0f}")
+    assert cached < size // 2

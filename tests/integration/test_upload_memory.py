@@ -1,6 +1,7 @@
 """The uploader's S3 copy holds a few parts in memory, never the file, and is verified."""
 
 import hashlib
+import os
 import threading
 import tracemalloc
 import uuid
@@ -10,7 +11,7 @@ from infra.storage import PARALLEL_PARTS, PART_SIZE, ObjectStore
 from services.uploader.parts import PartPlan, send_parts
 from services.uploader.spool_reader import SpoolFile
 from services.uploader.uploading import store
-from tests.harness import sha256_of_object, write_random
+from tests.harness import cached_bytes, sha256_of_object, write_random
 
 
 def test_a_large_upload_holds_a_bounded_amount_in_memory(settings, tmp_path: Path) -> None:
@@ -47,6 +48,8 @@ def test_parts_sent_from_the_spool_hold_a_bounded_amount_in_memory(settings,
     size = 96 * 1024 * 1024
     spooled = tmp_path / "big.bin"
     digest = write_random(spooled, size)
+    with spooled.open("rb") as written:
+        os.fsync(written.fileno())  # as the downloader leaves it
     plan, key = PartPlan.for_size(size), "mem/parts.bin"
     upload_id = objects.start_upload(key, checksums=None)
 
@@ -64,6 +67,7 @@ def test_parts_sent_from_the_spool_hold_a_bounded_amount_in_memory(settings,
     bound = (PARALLEL_PARTS + 1) * PART_SIZE + 2 * 1024 * 1024
     print(f"parts peak traced memory {peak / 1e6:.1f} MB (bound {bound / 1e6:.0f} MB)")
     assert peak < bound, f"peak {peak / 1e6:.1f} MB"
+    assert cached_bytes(spooled) == 0  # each part read was released from the page cache
 
 
 def test_a_retry_finds_the_identical_object_and_skips_the_upload(settings, tmp_path: Path) -> None:
