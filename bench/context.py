@@ -22,7 +22,7 @@ class Sizes:
     dir_entries: int = 100_000
     dir_new: int = 100
     db_rows: tuple[int, int] = (10_000, 1_000_000)
-    repeat: int = 7  # timings of fast queries: the median of this many
+    repeat: int = 15  # timings of fast queries: the median of this many
 
     @classmethod
     def smoke(cls) -> "Sizes":

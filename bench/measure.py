@@ -131,10 +131,20 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def median_time(fn: Callable[[], object], *, repeat: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    return statistics.median(timed(fn) for _ in range(repeat))
+def interleaved_medians(sides: list[dict[str, Callable[[], object]]], *,
+                        repeat: int) -> list[dict[str, float]]:
+    """For each label, the median seconds of ``repeat`` runs of every side's function, the
+    sides taking turns run by run (after one warm-up each), so that a machine whose speed
+    drifts meanwhile slows them alike."""
+    runs: list[dict[str, list[float]]] = [{label: [] for label in side} for side in sides]
+    for label in sides[0]:
+        for side in sides:
+            side[label]()
+        for _ in range(repeat):
+            for side, times in zip(sides, runs, strict=True):
+                times[label].append(timed(side[label]))
+    return [{label: statistics.median(times) for label, times in side.items()}
+            for side in runs]
 
 
 def machine() -> dict[str, object]:

@@ -1,24 +1,29 @@
 """Target 6: do the queries that run all the time cost the same at 10k and at 1M files?
 
-In a database of its own, ``files`` is grown with generate_series to the smaller size,
-measured, grown to the larger one and measured again. At both sizes the newest 100 rows
-are in flight (50 working under a live lease, 50 stalled), the rest finished, so the
-reconciler has the same work to find. Measured (median of ``repeat`` runs after a warm-up):
+Two databases of their own, ``files`` grown with generate_series to the smaller and to the
+larger size, each with an admin process. In both the newest 100 rows are in flight (50
+working under a live lease, 50 stalled), the rest finished, so the reconciler has the same
+work to find. Each query is timed on the two databases in turn, a run on one then a run on
+the other (after a warm-up of each), and the median of ``repeat`` runs taken on each side:
+this machine's speed drifts by half from one minute to the next, and timing one size
+after the other measured that drift as often as the table's size.
 
 * discovery's batch query (``OBSERVE_BATCH``) for 1,000 listed files already known, as in
   every re-scan, inside a rolled-back transaction;
 * the admin file list through HTTP: ``GET /api/files`` (first page) and a keyset page 90%
-  deep (``cursor``), on an admin process started against this database;
+  deep (``cursor``);
 * the reconciler's ``CLAIM_STALLED`` (limit 500), rolled back.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from bench.context import Bench
-from bench.measure import median_time
+from bench.measure import interleaved_medians
 from bench.results import Check, ScenarioResult, at_most, seconds
 from services.admin.cursor import encode_cursor
 from services.admin.queries.files import FileFilter, list_files_query
@@ -67,39 +72,20 @@ UPDATE files f
 """
 
 
+@dataclass
+class Sized:
+    """One database of files, its connection and the probes timed on it."""
+
+    conn: psycopg.Connection
+    probes: dict[str, Callable[[], object]]
+
+
 def run(bench: Bench) -> ScenarioResult:
-    name = f"intake_scale_{bench.servers.run_id}"
-    with test_servers.fresh_database(bench.servers.postgres_admin_url, name) as url:
-        admin = ServiceProcess("admin", {**bench.env, "INTAKE_DATABASE_URL": url},
-                               bench.servers.work / "logs")
-        admin.log_path = admin.log_path.with_name("admin-db-scale.log")
-        admin.start()
-        try:
-            admin.wait_ready()  # it migrates the new database
-            with psycopg.connect(url, autocommit=True) as conn:
-                return _measure(bench, conn, admin.url)
-        finally:
-            admin.stop()
-
-
-def _measure(bench: Bench, conn: psycopg.Connection, admin_url: str) -> ScenarioResult:
     small, large = bench.sizes.db_rows
-    conn.execute("INSERT INTO servers (name, host, username, remote_dir, enabled)"
-                 " SELECT 'scale-' || g, '127.0.0.1', 'bench', 'inbox', false"
-                 " FROM generate_series(1, 10) g")
-    timings: list[dict[str, float]] = []
-    plans: dict[str, str] = {}
-    loaded = 0
-    for rows in (small, large):
-        conn.execute(GROW, {"start": loaded + 1, "stop": rows})
-        loaded = rows
-        conn.execute(SETTLE)
-        conn.execute(IN_FLIGHT)
-        conn.execute("VACUUM ANALYZE files")
-        probes = _probes(conn, admin_url, bench.servers.admin_token, rows)
-        timings.append({label: median_time(fn, repeat=bench.sizes.repeat)
-                        for label, fn in probes.items()})
-        plans = _plans(conn)
+    with ExitStack() as stack:
+        sized = [stack.enter_context(_database(bench, rows)) for rows in (small, large)]
+        timings = interleaved_medians([s.probes for s in sized], repeat=bench.sizes.repeat)
+        plans = _plans(sized[1].conn)
 
     result = ScenarioResult("db-scale")
     for label in timings[0]:
@@ -110,6 +96,33 @@ def _measure(bench: Bench, conn: psycopg.Connection, admin_url: str) -> Scenario
             ratio, f"<= {FLAT:.1f} (flat)", at_most(ratio, FLAT)))
     result.notes = [f"plan at {large:,} rows, {label}: {plan}" for label, plan in plans.items()]
     return result
+
+
+@contextmanager
+def _database(bench: Bench, rows: int) -> Iterator[Sized]:
+    name = f"intake_scale_{bench.servers.run_id}_{rows}"
+    with test_servers.fresh_database(bench.servers.postgres_admin_url, name) as url:
+        admin = ServiceProcess("admin", {**bench.env, "INTAKE_DATABASE_URL": url},
+                               bench.servers.work / "logs")
+        admin.log_path = admin.log_path.with_name(f"admin-db-scale-{rows}.log")
+        admin.start()
+        try:
+            admin.wait_ready()  # it migrates the new database
+            with psycopg.connect(url, autocommit=True) as conn:
+                _fill(conn, rows)
+                yield Sized(conn, _probes(conn, admin.url, bench.servers.admin_token, rows))
+        finally:
+            admin.stop()
+
+
+def _fill(conn: psycopg.Connection, rows: int) -> None:
+    conn.execute("INSERT INTO servers (name, host, username, remote_dir, enabled)"
+                 " SELECT 'scale-' || g, '127.0.0.1', 'bench', 'inbox', false"
+                 " FROM generate_series(1, 10) g")
+    conn.execute(GROW, {"start": 1, "stop": rows})
+    conn.execute(SETTLE)
+    conn.execute(IN_FLIGHT)
+    conn.execute("VACUUM ANALYZE files")
 
 
 def _probes(conn: psycopg.Connection, admin_url: str, token: str,
