@@ -53,6 +53,12 @@ class FaultProxy:
     async def _shutdown(self) -> None:
         self._server.close()
         await self._drop()
+        # Connections still forwarding (asleep in ``latency``, say) end here, not with the
+        # loop as pending tasks.
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await self._server.wait_closed()
 
     # Controls -----------------------------------------------------------------------------
