@@ -30,11 +30,11 @@ class CacheTrail:
     """Follows one pass through a file (``advance`` to each new position) and releases the
     windows it leaves behind; at most ``lag + 1`` windows stay cached behind the pass."""
 
-    def __init__(self, fd: int, *, start: int = 0, window: int = WINDOW, lag: int = 2) -> None:
+    def __init__(self, fd: int, *, window: int = WINDOW, lag: int = 2) -> None:
         self._fd = fd
         self._window = window
         self._lag = lag
-        self._next = start // window  # the first window not yet passed
+        self._next = 0  # the first window not yet passed
 
     def advance(self, position: int) -> None:
         while (self._next + 1) * self._window <= position:

@@ -34,14 +34,3 @@ def test_a_read_leaves_only_the_windows_behind_it_cached(tmp_path: Path) -> None
     # (dirty ones would stay up to lag + 1 windows).
     assert cached_bytes(path) <= os.sysconf("SC_PAGE_SIZE")
 
-
-def test_a_trail_starts_at_the_window_holding_its_start(tmp_path: Path) -> None:
-    path = tmp_path / "resumed"
-    write_random(path, 8 * MiB)
-    with path.open("rb") as file:
-        os.fsync(file.fileno())
-        file.read()
-        trail = CacheTrail(file.fileno(), start=4 * MiB + 1, window=MiB, lag=0)
-        trail.advance(6 * MiB)
-    # windows 4 and 5 passed and released; those before the start are not the trail's
-    assert cached_bytes(path) == 6 * MiB
