@@ -19,7 +19,7 @@ from pathlib import Path
 import paramiko
 
 from infra.sftp import RemoteFileChanged, SftpError, translate_io_error
-from infra.sftp_reads import read_range
+from infra.sftp_reads import RemoteFile, read_range
 from services.downloader.hashing_writer import HashingWriter
 from services.downloader.spool_hashing import CHILD_MIN_BYTES, SpoolHasher
 
@@ -105,7 +105,7 @@ def fetch(
     try:
         if not one_batch:
             _check_unchanged(client, remote_path, size, mtime)
-        with client.open(remote_path, "rb") as remote, part.open("ab") as out, \
+        with RemoteFile(client, remote_path) as remote, part.open("ab") as out, \
                 (SpoolHasher(part, size) if in_child else nullcontext()) as child:
             with HashingWriter(out, *(() if in_child else (sha256, md5)),
                                threaded=not one_batch) as writer:
@@ -120,11 +120,12 @@ def fetch(
                 if position < size:
                     _check_unchanged(client, remote_path, size, mtime)
                     raise SftpError(f"{remote_path} ended at {position} of {size} bytes")
+            remote.start_closing()  # its round trip overlaps the fsync
             out.flush()
             os.fsync(out.fileno())
             digests = (child.result(timeout=HASH_TIMEOUT + size / HASH_MIN_RATE) if child
                        else (sha256.hexdigest(), md5.hexdigest()))
-        _check_unchanged(client, remote_path, size, mtime)
+            _check_attributes(remote.closed_attributes(), remote_path, size, mtime)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise SpoolFull(f"spool volume filled up while copying {remote_path}") from exc
@@ -154,7 +155,10 @@ def _batches(blocks: Iterator[bytes], wanted: int) -> Iterator[list[bytes]]:
 
 
 def _check_unchanged(client: paramiko.SFTPClient, path: str, size: int, mtime: int) -> None:
-    attrs = client.stat(path)
+    _check_attributes(client.stat(path), path, size, mtime)
+
+
+def _check_attributes(attrs: paramiko.SFTPAttributes, path: str, size: int, mtime: int) -> None:
     if attrs.st_size != size or int(attrs.st_mtime or 0) != mtime:
         raise RemoteFileChanged(
             f"{path} changed on the server (size {size} -> {attrs.st_size}, "

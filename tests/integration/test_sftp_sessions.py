@@ -1,13 +1,16 @@
-"""SFTP sessions against a real sshd: reused, capped per server, and memory-bounded reads."""
+"""SFTP sessions against a real sshd: reused, capped per server, memory-bounded reads, and
+a close that brings the file's attributes back."""
 
 import random
 import threading
 import tracemalloc
 import uuid
 
+import pytest
+
 from infra.sftp import connect
 from infra.sftp_pool import SessionPool
-from infra.sftp_reads import read_range
+from infra.sftp_reads import RemoteFile, read_range
 from services.downloader.downloading import fetch
 from tests.harness import make_inbox, sftp_target, write_random
 
@@ -105,3 +108,28 @@ def test_ranged_reads_survive_short_answers_and_an_early_end(sftp_server):
         assert session.client.stat(f"{remote}/f.bin").st_size == len(data)
     assert middle == data[5:-9]
     assert tail == data[-100:]
+
+
+def test_closing_a_remote_file_brings_back_what_the_file_is_after_the_reads(sftp_server):
+    remote, local = make_inbox(sftp_server, f"close-{uuid.uuid4().hex[:8]}")
+    write_random(local / "f.bin", 300_000)
+    with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session, \
+            RemoteFile(session.client, f"{remote}/f.bin") as remote_file:
+        data = b"".join(read_range(session.client, remote_file.handle, 0, 300_000,
+                                   read_size=session.read_size, depth=4))
+        with (local / "f.bin").open("ab") as grown:  # changed after the reads were answered
+            grown.write(b"more")
+        remote_file.start_closing()
+        attrs = remote_file.closed_attributes()
+        assert data == (local / "f.bin").read_bytes()[:300_000]
+        assert attrs.st_size == 300_004
+        with pytest.raises(OSError):  # the handle is closed on the server
+            list(read_range(session.client, remote_file.handle, 0, 10, read_size=10, depth=1))
+        assert session.client.listdir(remote) == ["f.bin"]  # and the session is still usable
+
+
+def test_a_remote_file_that_is_gone_is_an_os_error(sftp_server):
+    remote, _ = make_inbox(sftp_server, f"gone-{uuid.uuid4().hex[:8]}")
+    with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session, \
+            pytest.raises(FileNotFoundError):
+        RemoteFile(session.client, f"{remote}/missing.bin")
