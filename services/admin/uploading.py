@@ -25,6 +25,8 @@ from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
+from infra.page_cache import CacheTrail
+
 CHUNK = 1024 * 1024
 FIELD = "file"
 _FORM_OVERHEAD = 64 * 1024  # boundaries, part headers and small fields around the file
@@ -79,12 +81,14 @@ class _SpoolWriter:
         self._sha256 = hashlib.sha256()
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._out: BinaryIO = self.part.open("xb")
+        self._trail = CacheTrail(self._out.fileno())  # hashed as written; the uploader reads it
 
     def write(self, data: bytes) -> None:
         self._out.write(data)
         self._sha256.update(data)
         self._md5.update(data)
         self.size += len(data)
+        self._trail.advance(self.size)
 
     def commit(self) -> tuple[str, str]:
         self._out.flush()

@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 from contracts import Stage
 from services.admin.main import create_app
 from services.admin.settings import AdminSettings
+from tests.harness import cached_bytes
 from tests.integration.conftest import AdminCredentials, Db, take_messages
 from tests.processes import ServiceProcess
 
@@ -167,3 +168,5 @@ def test_a_100_mib_upload_streams_with_flat_memory(admin_process: ServiceProcess
     assert grown < 50 * 1000 * 1000
     assert response.json()["sha256"] == digest.hexdigest()
     assert response.json()["size"] == size
+    spooled = Path(admin_process.env["INTAKE_SPOOL_DIR"]) / response.json()["id"]
+    assert cached_bytes(spooled) < size // 2  # released from the page cache as written
