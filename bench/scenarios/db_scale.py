@@ -45,16 +45,11 @@ SELECT ids[1 + g %% array_length(ids, 1)], 'inbox/file-' || g || '.csv',
        CASE WHEN st = 'notified' THEN at + interval '4 seconds' END,
        CASE WHEN st = 'notified' THEN at + interval '5 seconds' END
   FROM (SELECT array_agg(id ORDER BY id) AS ids FROM servers) s,
-       generate_series(%(start)s::bigint, %(stop)s::bigint) g,
+       generate_series(1, %(rows)s::bigint) g,
        LATERAL (SELECT CASE WHEN g %% 997 = 0 THEN 'failed'
                             WHEN g %% 1009 = 0 THEN 'missing'
                             ELSE 'notified' END AS st,
                        timestamptz '2026-01-01 00:00:00+00' + g * interval '5 seconds' AS at) x
-"""
-
-SETTLE = """
-UPDATE files SET status = 'notified', lease_until = NULL
- WHERE status NOT IN ('notified', 'failed', 'missing')
 """
 
 # The newest 100 files in flight: odd ranks working under a live lease, even ranks stalled.
@@ -119,8 +114,7 @@ def _fill(conn: psycopg.Connection, rows: int) -> None:
     conn.execute("INSERT INTO servers (name, host, username, remote_dir, enabled)"
                  " SELECT 'scale-' || g, '127.0.0.1', 'bench', 'inbox', false"
                  " FROM generate_series(1, 10) g")
-    conn.execute(GROW, {"start": 1, "stop": rows})
-    conn.execute(SETTLE)
+    conn.execute(GROW, {"rows": rows})
     conn.execute(IN_FLIGHT)
     conn.execute("VACUUM ANALYZE files")
 
