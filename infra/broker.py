@@ -19,6 +19,7 @@ from faststream.rabbit import (
     RabbitBroker,
     RabbitExchange,
     RabbitQueue,
+    RabbitRouter,
 )
 from pydantic import BaseModel
 
@@ -79,8 +80,8 @@ def retry_queue(topology: Topology, stage: Stage) -> RabbitQueue:
     )
 
 
-def consume(broker: RabbitBroker, topology: Topology, stage: Stage,
-            handler: Callable[[Any], Awaitable[None]], *, prefetch: int | None = None) -> None:
+def consume(router: RabbitRouter, topology: Topology, stage: Stage,
+            handler: Callable[..., Awaitable[None]], *, prefetch: int | None = None) -> None:
     """Subscribe ``handler`` (annotated with the stage's message type) to the stage's queue.
 
     A message is acknowledged after the handler returned, so only after the state it
@@ -89,7 +90,7 @@ def consume(broker: RabbitBroker, topology: Topology, stage: Stage,
     apart from the broker's default channel that the other subscribers share.
     """
     channel = None if prefetch is None else Channel(prefetch_count=prefetch)
-    broker.subscriber(stage_queue(topology, stage), exchange(topology), channel=channel,
+    router.subscriber(stage_queue(topology, stage), exchange(topology), channel=channel,
                       ack_policy=AckPolicy.NACK_ON_ERROR)(handler)
 
 

@@ -1,15 +1,18 @@
-"""Wiring shared by the four pipeline services: pool, broker, metrics, health routes.
+"""Lifecycle shared by the four pipeline services: pool, broker, metrics, health routes.
 
-A service's ``create_app`` builds a :class:`ServiceRuntime`, registers its subscribers on
-``runtime.broker``, and returns ``runtime.asgi_app()``. Start order matters: the database
-is migrated and the whole broker topology declared before any subscriber consumes; the
-pool closes only after the broker has drained in-flight messages.
+A service's ``create_app`` builds a :class:`ServiceRuntime`, builds its handlers'
+dependencies from it, includes its router in ``runtime.broker`` and returns
+``runtime.asgi_app(deps)``; the handlers receive those dependencies as FastStream's
+context value ``deps``. Start order matters: the database is migrated and the whole broker
+topology declared before any subscriber consumes; the pool closes only after the broker
+has drained in-flight messages.
 """
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from faststream import ContextRepo
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import Scope
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
@@ -56,6 +59,20 @@ class ServiceRuntime:
         """A long-running task (a poll loop) started with the app and cancelled on stop."""
         self._background.append(loop)
 
+    def run_every(self, seconds: float, job: Hook, *, what: str) -> None:
+        """Run ``job`` every ``seconds`` (the first time after one interval) in the
+        background; a failed run is logged as ``what`` failed and the next one comes."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await job()
+                except Exception:
+                    log.exception("%s failed", what)
+
+        self.run_in_background(loop)
+
     async def _startup(self) -> None:
         await self.pool.open(wait=True, timeout=60)
         await migrate(self.pool)
@@ -88,7 +105,8 @@ class ServiceRuntime:
             return False
         return True
 
-    def asgi_app(self) -> AsgiFastStream:
+    def asgi_app(self, deps: object = None) -> AsgiFastStream:
+        """The service as an ASGI app; ``deps`` is what its handlers get as ``deps``."""
         @get(include_in_schema=False)
         async def healthz(scope: Scope) -> AsgiResponse:
             return AsgiResponse(b"ok", 200)
@@ -107,6 +125,7 @@ class ServiceRuntime:
                 ("/metrics", make_asgi_app(self.registry)),
             ],
             logger=logging.getLogger("intake.app"),
+            context=ContextRepo({"deps": deps}),
             on_startup=[self._startup],
             after_startup=[self._after_startup],
             on_shutdown=[self._shutdown],

@@ -1,44 +1,38 @@
 """Downloader service: consumes ``discovered``, publishes ``downloaded``."""
 
 import asyncio
-import logging
 
 from faststream.asgi import AsgiFastStream
 
-from contracts import Stage
-from infra.broker import consume
+from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
 from infra.sftp_pool import SessionPool
-from services.downloader.handlers import DownloadStage
+from services.downloader.handlers import DownloaderDeps, router
 from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     settings = settings or DownloaderSettings()
     runtime = ServiceRuntime("downloader", settings)
-    sessions = SessionPool(connect_timeout=settings.sftp_connect_timeout,
-                           io_timeout=settings.sftp_io_timeout)
+    deps = DownloaderDeps(
+        pool=runtime.pool, publisher=runtime.publisher, settings=settings,
+        metrics=runtime.metrics, box=SecretBox(settings.secret_key),
+        sessions=SessionPool(connect_timeout=settings.sftp_connect_timeout,
+                             io_timeout=settings.sftp_io_timeout),
+    )
 
     async def prepare_spool() -> None:
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
 
     async def close_sessions() -> None:
-        await asyncio.to_thread(sessions.close)
+        await asyncio.to_thread(deps.sessions.close)
 
-    async def janitor_loop() -> None:
-        while True:
-            await asyncio.sleep(settings.janitor_interval_seconds)
-            try:
-                await sweep(runtime.pool, settings.spool_dir)
-            except Exception:
-                log.exception("spool sweep failed")
+    async def sweep_spool() -> None:
+        await sweep(runtime.pool, settings.spool_dir)
 
     runtime.on_start(prepare_spool)
-    runtime.run_in_background(janitor_loop)
+    runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")
     runtime.on_stop(close_sessions)
-    stage = DownloadStage(runtime, settings, sessions)
-    consume(runtime.broker, settings.topology, Stage.DISCOVERED, stage.handle)
-    return runtime.asgi_app()
+    runtime.broker.include_router(router(settings))
+    return runtime.asgi_app(deps)

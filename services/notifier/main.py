@@ -2,10 +2,9 @@
 
 from faststream.asgi import AsgiFastStream
 
-from contracts import Stage
-from infra.broker import consume, create_broker
+from infra.broker import create_broker
 from infra.runtime import ServiceRuntime
-from services.notifier.handlers import NotifyStage
+from services.notifier.handlers import NotifierDeps, router
 from services.notifier.notifying import declare_external
 from services.notifier.settings import NotifierSettings
 
@@ -13,17 +12,18 @@ from services.notifier.settings import NotifierSettings
 def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
     settings = settings or NotifierSettings()
     runtime = ServiceRuntime("notifier", settings)
-    external = create_broker(settings.notify_url, prefetch=1)
+    deps = NotifierDeps(pool=runtime.pool, publisher=runtime.publisher, settings=settings,
+                        metrics=runtime.metrics,
+                        external=create_broker(settings.notify_url, prefetch=1))
 
     async def connect_external() -> None:
-        await external.connect()
-        await declare_external(external, settings)
+        await deps.external.connect()
+        await declare_external(deps.external, settings)
 
     async def close_external() -> None:
-        await external.stop()
+        await deps.external.stop()
 
     runtime.on_start(connect_external)
     runtime.on_stop(close_external)
-    stage = NotifyStage(runtime, settings, external)
-    consume(runtime.broker, settings.topology, Stage.STORED, stage.handle)
-    return runtime.asgi_app()
+    runtime.broker.include_router(router(settings))
+    return runtime.asgi_app(deps)

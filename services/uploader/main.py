@@ -2,43 +2,30 @@
 publishes ``stored``."""
 
 import asyncio
-import logging
 
 from faststream.asgi import AsgiFastStream
 
-from contracts import Stage
-from infra.broker import consume
 from infra.runtime import ServiceRuntime
 from infra.storage import ObjectStore
-from services.uploader.handlers import UploadStage
+from services.uploader.handlers import UploaderDeps, router
 from services.uploader.janitor import abort_abandoned
 from services.uploader.settings import UploaderSettings
-from services.uploader.streaming import StreamStage
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     settings = settings or UploaderSettings()
     runtime = ServiceRuntime("uploader", settings)
-    objects = ObjectStore(settings)
+    deps = UploaderDeps(pool=runtime.pool, publisher=runtime.publisher, settings=settings,
+                        metrics=runtime.metrics, objects=ObjectStore(settings))
 
     async def prepare_bucket() -> None:
-        await asyncio.to_thread(objects.ensure_bucket)
+        await asyncio.to_thread(deps.objects.ensure_bucket)
 
-    async def janitor_loop() -> None:
-        while True:
-            await asyncio.sleep(settings.janitor_interval_seconds)
-            try:
-                await abort_abandoned(runtime.pool, objects)
-            except Exception:
-                log.exception("multipart upload sweep failed")
+    async def abort_uploads() -> None:
+        await abort_abandoned(runtime.pool, deps.objects)
 
     runtime.on_start(prepare_bucket)
-    runtime.run_in_background(janitor_loop)
-    stage = UploadStage(runtime, settings, objects)
-    consume(runtime.broker, settings.topology, Stage.DOWNLOADED, stage.handle)
-    streams = StreamStage(runtime, settings, objects)
-    consume(runtime.broker, settings.topology, Stage.DOWNLOADING, streams.handle,
-            prefetch=settings.stream_uploads)
-    return runtime.asgi_app()
+    runtime.run_every(settings.janitor_interval_seconds, abort_uploads,
+                      what="multipart upload sweep")
+    runtime.broker.include_router(router(settings))
+    return runtime.asgi_app(deps)

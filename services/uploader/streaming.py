@@ -22,10 +22,9 @@ from uuid import UUID, uuid4
 from minio.error import MinioException
 from urllib3.exceptions import HTTPError
 
-from contracts import FileDownloading
 from infra import file_states
 from infra.file_states import Status
-from infra.runtime import ServiceRuntime
+from infra.postgres import Pool
 from infra.storage import ObjectStore, StorageError
 from services.uploader import upload_records
 from services.uploader.parts import PartPlan, send_parts
@@ -39,84 +38,80 @@ WATCH_SECONDS = 1.0
 _STILL_COMING = {Status.DISCOVERED, Status.DOWNLOADING, Status.DOWNLOADED, Status.STORING}
 
 
-class StreamStage:
-    def __init__(self, runtime: ServiceRuntime, settings: UploaderSettings,
-                 objects: ObjectStore) -> None:
-        self._pool = runtime.pool
-        self._metrics = runtime.metrics
-        self._settings = settings
-        self._objects = objects
+async def stream(pool: Pool, objects: ObjectStore, settings: UploaderSettings,
+                 file_id: UUID) -> str | None:
+    """Become the file's streamer and send its parts as they land in the spool; returns
+    how the stream ended (``streamed``, ``stream_stopped``, ``stream_abandoned``), or None
+    when this replica does not stream the file."""
+    row = await file_states.get(pool, file_id)
+    if row is None or row["status"] not in (Status.DISCOVERED, Status.DOWNLOADING):
+        return None
+    if not settings.large_file(row["size"]):
+        return None  # this replica uploads such a file in one go: parts sent now would be lost
+    key = object_key(row)
+    plan = PartPlan.for_size(row["size"])
+    token = uuid4()
+    record = await upload_records.claim_streaming(
+        pool, file_id, token=token, key=key, part_size=plan.part_size,
+        lease_seconds=settings.lease_seconds)
+    if record is None:
+        log.debug("streamed elsewhere or no longer downloading",
+                  extra={"file_id": str(file_id)})
+        return None
+    started = time.monotonic()
+    try:
+        async with _watched(pool, settings, file_id, token) as abandon:
+            names = (settings.spool_dir / f"{file_id}.part", settings.spool_dir / str(file_id))
+            spool = await asyncio.to_thread(SpoolFile.open, names, abort=abandon,
+                                            stall_seconds=settings.lease_seconds)
+            with spool:
+                upload_id, stored = await open_upload(
+                    pool, objects, file_id, key=key, plan=plan, spool=spool,
+                    record=record, checksums=None)
+                await asyncio.to_thread(send_parts, objects, key, upload_id, plan,
+                                        spool, stored)
+    except StreamAbandoned:
+        outcome = "stream_abandoned"
+        log.info("stream abandoned: the download stopped for good, or the lease was lost",
+                 extra={"file_id": str(file_id), "event": outcome})
+    except (SpoolNotGrowing, StorageError, MinioException, HTTPError, OSError) as exc:
+        outcome = "stream_stopped"
+        log.warning("stream stopped: %s; the upload stage sends what is left", exc,
+                    extra={"file_id": str(file_id), "event": outcome})
+    else:
+        outcome = "streamed"
+        log.info("streamed %d parts in %.1fs", plan.count, time.monotonic() - started,
+                 extra={"file_id": str(file_id), "event": outcome})
+    finally:
+        await upload_records.end_streaming(pool, file_id, token=token)
+    return outcome
 
-    async def handle(self, msg: FileDownloading) -> None:
-        file_id, settings = msg.file_id, self._settings
-        row = await file_states.get(self._pool, file_id)
-        if row is None or row["status"] not in (Status.DISCOVERED, Status.DOWNLOADING):
-            return
-        if not settings.large_file(row["size"]):
-            return  # this replica uploads such a file in one go: parts sent now would be lost
-        key = object_key(row)
-        plan = PartPlan.for_size(row["size"])
-        token = uuid4()
-        record = await upload_records.claim_streaming(
-            self._pool, file_id, token=token, key=key, part_size=plan.part_size,
-            lease_seconds=settings.lease_seconds)
-        if record is None:
-            log.debug("streamed elsewhere or no longer downloading",
-                      extra={"file_id": str(file_id)})
-            return
-        started = time.monotonic()
-        try:
-            async with self._watched(file_id, token) as abandon:
-                names = (settings.spool_dir / f"{file_id}.part", settings.spool_dir / str(file_id))
-                spool = await asyncio.to_thread(SpoolFile.open, names, abort=abandon,
-                                                stall_seconds=settings.lease_seconds)
-                with spool:
-                    upload_id, stored = await open_upload(
-                        self._pool, self._objects, file_id, key=key, plan=plan, spool=spool,
-                        record=record, checksums=None)
-                    await asyncio.to_thread(send_parts, self._objects, key, upload_id, plan,
-                                            spool, stored)
-        except StreamAbandoned:
-            outcome = "stream_abandoned"
-            log.info("stream abandoned: the download stopped for good, or the lease was lost",
-                     extra={"file_id": str(file_id), "event": outcome})
-        except (SpoolNotGrowing, StorageError, MinioException, HTTPError, OSError) as exc:
-            outcome = "stream_stopped"
-            log.warning("stream stopped: %s; the upload stage sends what is left", exc,
-                        extra={"file_id": str(file_id), "event": outcome})
-        else:
-            outcome = "streamed"
-            log.info("streamed %d parts in %.1fs", plan.count, time.monotonic() - started,
-                     extra={"file_id": str(file_id), "event": outcome})
-        finally:
-            await upload_records.end_streaming(self._pool, file_id, token=token)
-        self._metrics.transitions.labels(outcome).inc()
 
-    @asynccontextmanager
-    async def _watched(self, file_id: UUID, token: UUID) -> AsyncIterator[threading.Event]:
-        """Renew the stream's lease while the body runs; the event is set when the file
-        will not be downloaded any further (missing, failed) or the lease was lost."""
-        abandon = threading.Event()
+@asynccontextmanager
+async def _watched(pool: Pool, settings: UploaderSettings, file_id: UUID,
+                   token: UUID) -> AsyncIterator[threading.Event]:
+    """Renew the stream's lease while the body runs; the event is set when the file
+    will not be downloaded any further (missing, failed) or the lease was lost."""
+    abandon = threading.Event()
 
-        async def watch() -> None:
-            while not abandon.is_set():
-                await asyncio.sleep(WATCH_SECONDS)
-                try:
-                    status = await upload_records.keep_streaming(
-                        self._pool, file_id, token=token,
-                        lease_seconds=self._settings.lease_seconds)
-                except Exception:  # the database may be back before the lease runs out
-                    log.warning("stream lease renewal failed", exc_info=True,
-                                extra={"file_id": str(file_id)})
-                    continue
-                if status not in _STILL_COMING:
-                    abandon.set()
+    async def watch() -> None:
+        while not abandon.is_set():
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                status = await upload_records.keep_streaming(
+                    pool, file_id, token=token, lease_seconds=settings.lease_seconds)
+            except Exception:  # the database may be back before the lease runs out
+                log.warning("stream lease renewal failed", exc_info=True,
+                            extra={"file_id": str(file_id)})
+                continue
+            if status not in _STILL_COMING:
+                abandon.set()
 
-        watcher = asyncio.create_task(watch())
-        try:
-            yield abandon
-        finally:
-            abandon.set()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+    watcher = asyncio.create_task(watch())
+    try:
+        yield abandon
+    finally:
+        abandon.set()
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
