@@ -11,16 +11,7 @@ from infra.crypto import SecretBox
 from infra.telemetry import StageMetrics
 from services.discovery.scanning import Scanner
 from services.discovery.settings import DiscoverySettings
-
-
-class RecordingPublisher:
-    """Collects what the scanner announces (the broker path is covered end to end)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, object]] = []
-
-    async def send(self, stage, message, *, message_id):
-        self.sent.append((stage, message))
+from tests.integration.recording import RecordingPublisher
 
 
 @pytest.fixture

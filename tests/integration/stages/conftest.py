@@ -1,0 +1,145 @@
+"""Fixtures for the pipeline stages' in-process tests: each handler is called directly
+with real dependencies (the run's PostgreSQL, S3 and sshd) and a recording publisher.
+
+A test's server row is disabled, so no discovery of this run (the e2e and fault tests
+share the database) scans its inbox; afterwards its files still in flight are failed, so
+no reconciler there re-drives them.
+"""
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from contracts import FileDiscovered
+from infra import file_states
+from infra.crypto import SecretBox
+from infra.postgres import Pool
+from infra.settings import Settings
+from infra.sftp_pool import SessionPool
+from infra.telemetry import StageMetrics
+from tests.harness import make_inbox
+from tests.integration.recording import RecordingPublisher
+from tests.servers import SftpServer
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def metrics(registry: CollectorRegistry) -> StageMetrics:
+    return StageMetrics(registry)
+
+
+def transitions(registry: CollectorRegistry, event: str) -> float | None:
+    """How many ``event`` state changes the stage's metrics counted."""
+    return registry.get_sample_value("intake_file_transitions_total", {"event": event})
+
+
+@pytest.fixture
+def stage_settings(settings: Settings, tmp_path: Path) -> dict[str, Any]:
+    """The run's settings with a spool of the test's own, for a service's settings class."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    return {**settings.model_dump(), "spool_dir": spool}
+
+
+@pytest.fixture
+def sessions() -> AsyncIterator[SessionPool]:
+    pool = SessionPool(connect_timeout=10, io_timeout=10)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def inbox(sftp_server: SftpServer) -> tuple[str, Path]:
+    """A directory of the test's own on the SFTP account: (remote path, local path)."""
+    return make_inbox(sftp_server, f"stage-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+async def partner(pool: Pool, settings: Settings, sftp_server: SftpServer,
+                  inbox: tuple[str, Path]) -> AsyncIterator[Callable[..., Any]]:
+    """Registers the run's sshd as a (disabled) partner server; ``await partner(port=...)``
+    returns its row."""
+    ids: list[int] = []
+
+    async def register(**overrides: Any) -> dict[str, Any]:
+        values = {
+            "name": f"st-{uuid.uuid4().hex[:10]}", "host": sftp_server.host,
+            "port": sftp_server.port, "username": sftp_server.username,
+            "password_enc": SecretBox(settings.secret_key).encrypt(sftp_server.password),
+            "remote_dir": inbox[0], "min_file_age_s": 0, "host_key": sftp_server.host_key,
+            "enabled": False, **overrides,
+        }
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                f"INSERT INTO servers ({', '.join(values)})"
+                f" VALUES ({', '.join(['%s'] * len(values))}) RETURNING *",
+                list(values.values()))
+            row = await cur.fetchone()
+        ids.append(row["id"])
+        return row
+
+    yield register
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE files SET status = 'failed', lease_until = NULL,"
+            " error_message = 'left by a stage test' WHERE server_id = ANY(%s)"
+            " AND status NOT IN ('notified', 'failed', 'missing')", (ids,))
+
+
+async def discover(pool: Pool, server: dict[str, Any], local: Path,
+                   name: str) -> FileDiscovered:
+    """Record ``local / name`` as discovery would (a files row and its ``discovered``
+    event) and return the message it would send."""
+    stat = (local / name).stat()
+    remote_path = f"{server['remote_dir']}/{name}"
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "WITH new AS (INSERT INTO files (server_id, remote_path, filename, size,"
+            " remote_mtime) VALUES (%(server)s, %(path)s, %(name)s, %(size)s, %(mtime)s)"
+            " RETURNING id)"
+            " INSERT INTO file_events (file_id, event, details)"
+            " SELECT id, 'discovered', '{}'::jsonb FROM new RETURNING file_id",
+            {"server": server["id"], "path": remote_path, "name": name,
+             "size": stat.st_size, "mtime": int(stat.st_mtime)})
+        row = await cur.fetchone()
+    return FileDiscovered(file_id=row["file_id"], server_id=server["id"],
+                          remote_path=remote_path, size=stat.st_size)
+
+
+async def add_file(pool: Pool, server: dict[str, Any], *, status: str, size: int,
+                   **columns: Any) -> dict[str, Any]:
+    """A files row of ``server`` already at ``status`` (with the columns the stages before
+    it wrote), as the file_states functions return it."""
+    values = {"server_id": server["id"], "remote_path": f"/in/{uuid.uuid4().hex}/data.bin",
+              "filename": "data.bin", "size": size, "remote_mtime": 1_700_000_000,
+              "status": status, **columns}
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            f"INSERT INTO files ({', '.join(values)})"
+            f" VALUES ({', '.join(['%s'] * len(values))}) RETURNING id",
+            list(values.values()))
+        row = await cur.fetchone()
+    found = await file_states.get(pool, row["id"])
+    assert found is not None
+    return found
+
+
+async def events(pool: Pool, file_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT event, details FROM file_events WHERE file_id = %s ORDER BY id",
+            (file_id,))
+        return [(row["event"], row["details"]) for row in await cur.fetchall()]

@@ -1,0 +1,179 @@
+"""The uploader's handlers in-process, against the run's S3 server, sshd and PostgreSQL:
+a downloaded file is stored, verified and announced; a retry skips the identical object;
+storage that is down is waited out; a lost spool copy is downloaded again; a replay has no
+effect; and a large file is streamed to the bucket while it downloads."""
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts import FileDiscovered, FileDownloaded, FileDownloading, FileStored, Stage
+from infra import file_states
+from infra.crypto import SecretBox
+from infra.storage import ObjectStore
+from services.downloader.handlers import DownloaderDeps, download_discovered
+from services.downloader.settings import DownloaderSettings
+from services.uploader import upload_records
+from services.uploader.handlers import UploaderDeps, stream_downloading, upload_downloaded
+from services.uploader.settings import UploaderSettings
+from services.uploader.uploading import object_key, store
+from tests.faults.proxy import FaultProxy
+from tests.harness import sha256_of_object, write_random
+from tests.integration.stages.conftest import add_file, discover, events, transitions
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def make_deps(pool, publisher, metrics, stage_settings):
+    def make(**overrides: Any) -> UploaderDeps:
+        settings = UploaderSettings.model_validate({**stage_settings, **overrides})
+        objects = ObjectStore(settings)
+        objects.ensure_bucket()
+        return UploaderDeps(pool=pool, publisher=publisher, settings=settings,
+                            metrics=metrics, objects=objects)
+    return make
+
+
+async def downloaded(pool, server, spool: Path, size: int,
+                     **columns: Any) -> tuple[dict[str, Any], FileDownloaded]:
+    """A file the downloader has put in the spool and recorded: its row and message."""
+    data = os.urandom(size)
+    sha256, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
+    row = await add_file(pool, server, status="downloaded", size=size, sha256=sha256,
+                         md5=md5, **columns)
+    (spool / str(row["id"])).write_bytes(data)
+    return row, FileDownloaded(file_id=row["id"], size=size, sha256=sha256, md5=md5)
+
+
+@pytest.mark.parametrize("size", [0, 10, 200_000])
+async def test_a_downloaded_file_is_stored_verified_and_announced(
+        size, make_deps, pool, publisher, registry, partner):
+    deps = make_deps()
+    row, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, size)
+
+    await upload_downloaded(msg, deps)
+
+    stored = await file_states.get(pool, msg.file_id)
+    assert stored["status"] == "stored"
+    assert stored["bucket"] == deps.objects.bucket
+    assert stored["object_key"] == object_key(row)
+    assert stored["object_key"].endswith(f"/{row['id']}/data.bin")
+    assert sha256_of_object(deps.objects.client, stored["bucket"],
+                            stored["object_key"]) == msg.sha256
+    assert publisher.sent == [(Stage.STORED, FileStored(
+        file_id=msg.file_id, bucket=deps.objects.bucket, object_key=stored["object_key"]))]
+    assert publisher.message_ids == [f"{msg.file_id}:stored"]
+    assert [e for e, _ in await events(pool, msg.file_id)] == ["upload_started", "stored"]
+    assert not (deps.settings.spool_dir / str(msg.file_id)).exists()
+    assert transitions(registry, "stored") == 1
+
+
+async def test_a_retry_skips_the_identical_object(make_deps, pool, publisher, partner):
+    deps = make_deps()
+    spool = deps.settings.spool_dir
+    row, msg = await downloaded(pool, await partner(), spool, 5000, attempts=1)
+    await asyncio.to_thread(store, deps.objects, spool / str(row["id"]), object_key(row),
+                            size=5000, sha256=msg.sha256, md5=msg.md5, retrying=False)
+
+    await upload_downloaded(msg, deps)
+
+    [(_, details)] = [e for e in await events(pool, msg.file_id) if e[0] == "stored"]
+    assert details["skipped_identical"] is True
+    assert [stage for stage, _ in publisher.sent] == [Stage.STORED]
+
+
+async def test_storage_down_for_a_while_is_waited_out(make_deps, pool, publisher, partner,
+                                                      s3):
+    host, port = s3.endpoint.split(":")
+    with FaultProxy(host, int(port)) as proxy:
+        deps = make_deps(s3_endpoint=f"127.0.0.1:{proxy.port}")
+        _, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, 200_000)
+        proxy.refuse()
+        proxy.drop()
+
+        await upload_downloaded(msg, deps)
+
+        assert (await file_states.get(pool, msg.file_id))["status"] == "downloaded"
+        [(stage, again, delay)] = publisher.delayed
+        assert (stage, again) == (Stage.DOWNLOADED, msg) and delay > 0
+        proxy.accept()
+
+        await upload_downloaded(again, deps)
+
+    stored = await file_states.get(pool, msg.file_id)
+    assert stored["status"] == "stored"
+    assert sha256_of_object(make_deps().objects.client, stored["bucket"],
+                            stored["object_key"]) == msg.sha256
+    assert [e for e, _ in await events(pool, msg.file_id)] == [
+        "upload_started", "upload_failed", "upload_started", "stored"]
+
+
+async def test_a_lost_spool_copy_is_downloaded_again(make_deps, pool, publisher, partner):
+    deps = make_deps()
+    row, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, 100)
+    (deps.settings.spool_dir / str(row["id"])).unlink()
+
+    await upload_downloaded(msg, deps)
+
+    assert (await file_states.get(pool, msg.file_id))["status"] == "discovered"
+    assert publisher.sent == [(Stage.DISCOVERED, FileDiscovered(
+        file_id=row["id"], server_id=row["server_id"], remote_path=row["remote_path"],
+        size=100))]
+    assert [e for e, _ in await events(pool, msg.file_id)] == [
+        "upload_started", "spool_missing"]
+
+
+async def test_every_copy_of_a_message_has_one_effect(make_deps, pool, publisher, partner):
+    deps = make_deps()
+    _, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, 2048)
+
+    await asyncio.gather(*(upload_downloaded(msg, deps) for _ in range(3)))
+    await upload_downloaded(msg, deps)  # a replay once it is stored
+    await stream_downloading(FileDownloading(file_id=msg.file_id, size=2048), deps)
+
+    assert [e for e, _ in await events(pool, msg.file_id)] == ["upload_started", "stored"]
+    assert [stage for stage, _ in publisher.sent] == [Stage.STORED]
+
+
+async def test_a_large_file_is_uploaded_while_it_downloads(
+        make_deps, pool, publisher, metrics, registry, sessions, partner, inbox,
+        sftp_server):
+    size = 40 * MiB  # five 8 MiB parts
+    streamed = {"stream_upload_min_bytes": 16 * MiB}
+    deps = make_deps(**streamed)
+    _, local = inbox
+    digest = write_random(local / "big.bin", size)
+    downloader = DownloaderDeps(
+        pool=pool, publisher=publisher, metrics=metrics, sessions=sessions,
+        settings=DownloaderSettings.model_validate({**deps.settings.model_dump(), **streamed}),
+        box=SecretBox(deps.settings.secret_key))
+    with FaultProxy(sftp_server.host, sftp_server.port) as proxy:
+        proxy.latency = 0.002  # a download of a few seconds
+        msg = await discover(pool, await partner(port=proxy.port), local, "big.bin")
+
+        await asyncio.gather(download_discovered(msg, downloader),
+                             stream_downloading(FileDownloading(file_id=msg.file_id,
+                                                                size=size), deps))
+
+    [announced, done] = publisher.sent
+    assert announced == (Stage.DOWNLOADING, FileDownloading(file_id=msg.file_id, size=size))
+    await upload_downloaded(done[1], deps)
+
+    row = await file_states.get(pool, msg.file_id)
+    assert (row["status"], row["sha256"]) == ("stored", digest)
+    client = deps.objects.client
+    assert sha256_of_object(client, row["bucket"], row["object_key"]) == digest
+    # The streamer sent every part; the upload stage only completed the upload.
+    [(_, stored)] = [e for e in await events(pool, msg.file_id) if e[0] == "stored"]
+    assert stored["parts_already_stored"] == 5
+    assert stored["bytes_sent"] == 0 and stored["mb_per_s"] is None  # no rate made up
+    md5 = hashlib.md5((local / "big.bin").read_bytes()).hexdigest()
+    assert client.get_object_tags(row["bucket"], row["object_key"]) == {
+        "sha256": digest, "md5": md5}
+    assert await upload_records.get(pool, msg.file_id) is None
+    assert transitions(registry, "streamed") == 1
