@@ -7,7 +7,7 @@ services start in.
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -80,18 +80,23 @@ def retry_queue(topology: Topology, stage: Stage) -> RabbitQueue:
     )
 
 
-def consume(router: RabbitRouter, topology: Topology, stage: Stage,
-            handler: Callable[..., Awaitable[None]], *, prefetch: int | None = None) -> None:
-    """Subscribe ``handler`` (annotated with the stage's message type) to the stage's queue.
+def stage_router(topology: Topology, handlers: Mapping[Stage, Callable[..., Awaitable[None]]],
+                 *, prefetch: Mapping[Stage, int] | None = None) -> RabbitRouter:
+    """A service's router: each handler (annotated with its stage's message type)
+    subscribed to its stage's queue.
 
     A message is acknowledged after the handler returned, so only after the state it
     changed is committed; an exception leaves it unacknowledged and RabbitMQ redelivers it.
-    ``prefetch`` gives the subscriber a channel of its own with that many messages at once,
+    A stage in ``prefetch`` gets a channel of its own with that many messages at once,
     apart from the broker's default channel that the other subscribers share.
     """
-    channel = None if prefetch is None else Channel(prefetch_count=prefetch)
-    router.subscriber(stage_queue(topology, stage), exchange(topology), channel=channel,
-                      ack_policy=AckPolicy.NACK_ON_ERROR)(handler)
+    router = RabbitRouter()
+    for stage, handler in handlers.items():
+        count = (prefetch or {}).get(stage)
+        channel = None if count is None else Channel(prefetch_count=count)
+        router.subscriber(stage_queue(topology, stage), exchange(topology), channel=channel,
+                          ack_policy=AckPolicy.NACK_ON_ERROR)(handler)
+    return router
 
 
 async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:

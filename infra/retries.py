@@ -8,13 +8,11 @@ holding a message.
 import logging
 from uuid import UUID
 
-from pydantic import BaseModel
-
-from contracts import Stage
+from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra import file_states
-from infra.broker import StagePublisher, backoff_seconds
+from infra.broker import backoff_seconds
 from infra.file_states import Status
-from infra.postgres import Pool
+from infra.runtime import StageDeps
 
 log = logging.getLogger(__name__)
 
@@ -26,26 +24,28 @@ def describe(exc: BaseException) -> str:
 
 
 async def retry_later(
-    pool: Pool,
-    publisher: StagePublisher,
+    deps: StageDeps,
+    message: FileDiscovered | FileDownloaded | FileStored,
     *,
-    file_id: UUID,
     stage: Stage,
-    message: BaseModel,
     claimed: Status,
     back_to: Status,
     event: str,
     error: BaseException,
     transient: bool,
-    max_attempts: int,
 ) -> None:
+    """Hand the claim back (``message``'s file to ``back_to``, or failed once its attempts
+    are used up) and send ``message`` to ``stage`` again after a backoff."""
+    file_id: UUID = message.file_id
     row = await file_states.release(
-        pool, file_id, expect=claimed, back_to=back_to, event=event,
-        error=describe(error), permanent=not transient, max_attempts=max_attempts,
+        deps.pool, file_id, expect=claimed, back_to=back_to, event=event,
+        error=describe(error), permanent=not transient,
+        max_attempts=deps.settings.max_attempts,
     )
     if row is None or row["status"] != back_to:
         return
     delay = backoff_seconds(row["attempts"])
-    await publisher.send_later(stage, message, message_id=f"{file_id}:{stage}", delay=delay)
+    await deps.publisher.send_later(stage, message, message_id=f"{file_id}:{stage}",
+                                    delay=delay)
     log.info("retry scheduled in %.1fs", delay,
              extra={"file_id": str(file_id), "event": "retry_scheduled"})

@@ -11,6 +11,7 @@ has drained in-flight messages.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from faststream import ContextRepo
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
@@ -19,13 +20,24 @@ from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 from infra.broker import StagePublisher, create_broker, declare_topology
-from infra.postgres import create_pool, migrate
+from infra.postgres import Pool, create_pool, migrate
 from infra.settings import Settings
 from infra.telemetry import StageMetrics, configure_logging
 
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class StageDeps:
+    """What every stage's handlers work with. A service's own class adds the rest and
+    narrows ``settings`` to its settings class; its ``create_app`` builds it once."""
+
+    pool: Pool
+    publisher: StagePublisher
+    settings: Settings
+    metrics: StageMetrics
 
 
 class ServiceRuntime:

@@ -6,19 +6,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from faststream import Context
-from faststream.rabbit import RabbitRouter
 
 from contracts import FileDiscovered, FileDownloaded, FileDownloading, Stage
 from infra import file_states
-from infra.broker import StagePublisher, consume
 from infra.crypto import SecretBox, SecretBoxError
 from infra.file_states import Status
-from infra.postgres import Pool
 from infra.retries import describe, retry_later
+from infra.runtime import StageDeps
 from infra.servers import target_from_row
 from infra.sftp import RemoteFileChanged, RemoteFileGone, SftpError
 from infra.sftp_pool import SessionPool
-from infra.telemetry import StageMetrics
 from services.downloader.downloading import (
     Download,
     LeaseLost,
@@ -35,21 +32,10 @@ SPOOL_FULL_DELAY = 30.0
 
 
 @dataclass(frozen=True)
-class DownloaderDeps:
-    """What the downloader's handler works with; built once in ``create_app``."""
-
-    pool: Pool
-    publisher: StagePublisher
+class DownloaderDeps(StageDeps):
     settings: DownloaderSettings
-    metrics: StageMetrics
     sessions: SessionPool
     box: SecretBox
-
-
-def router(settings: DownloaderSettings) -> RabbitRouter:
-    router = RabbitRouter()
-    consume(router, settings.topology, Stage.DISCOVERED, download_discovered)
-    return router
 
 
 async def download_discovered(msg: FileDiscovered,
@@ -86,10 +72,9 @@ async def download_discovered(msg: FileDiscovered,
                           | SpoolHashError):
             log.exception("unexpected download error", extra={"file_id": str(msg.file_id)})
         await retry_later(
-            deps.pool, publisher, file_id=msg.file_id, stage=Stage.DISCOVERED, message=msg,
-            claimed=Status.DOWNLOADING, back_to=Status.DISCOVERED, event="download_failed",
-            error=exc, transient=getattr(exc, "transient", True),
-            max_attempts=settings.max_attempts,
+            deps, msg, stage=Stage.DISCOVERED, claimed=Status.DOWNLOADING,
+            back_to=Status.DISCOVERED, event="download_failed", error=exc,
+            transient=getattr(exc, "transient", True),
         )
         return
     done = await file_states.finish(

@@ -4,10 +4,12 @@ import asyncio
 
 from faststream.asgi import AsgiFastStream
 
+from contracts import Stage
+from infra.broker import stage_router
 from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
 from infra.sftp_pool import SessionPool
-from services.downloader.handlers import DownloaderDeps, router
+from services.downloader.handlers import DownloaderDeps, download_discovered
 from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings
 
@@ -34,5 +36,6 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     runtime.on_start(prepare_spool)
     runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")
     runtime.on_stop(close_sessions)
-    runtime.broker.include_router(router(settings))
+    runtime.broker.include_router(
+        stage_router(settings.topology, {Stage.DISCOVERED: download_discovered}))
     return runtime.asgi_app(deps)

@@ -6,15 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from faststream import Context
-from faststream.rabbit import RabbitBroker, RabbitRouter
+from faststream.rabbit import RabbitBroker
 
 from contracts import FileStored, Stage
 from infra import file_states
-from infra.broker import StagePublisher, consume
 from infra.file_states import Status
-from infra.postgres import Pool
 from infra.retries import retry_later
-from infra.telemetry import StageMetrics
+from infra.runtime import StageDeps
 from services.notifier.notifying import file_ready
 from services.notifier.settings import NotifierSettings
 
@@ -22,21 +20,11 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class NotifierDeps:
-    """What the notifier's handler works with; built once in ``create_app``. ``external``
-    is the consumer's broker, apart from the pipeline's (``publisher``)."""
+class NotifierDeps(StageDeps):
+    """``external`` is the consumer's broker, apart from the pipeline's (``publisher``)."""
 
-    pool: Pool
-    publisher: StagePublisher
     settings: NotifierSettings
-    metrics: StageMetrics
     external: RabbitBroker
-
-
-def router(settings: NotifierSettings) -> RabbitRouter:
-    router = RabbitRouter()
-    consume(router, settings.topology, Stage.STORED, notify_stored)
-    return router
 
 
 async def notify_stored(msg: FileStored, deps: Annotated[NotifierDeps, Context()]) -> None:
@@ -58,12 +46,9 @@ async def notify_stored(msg: FileStored, deps: Annotated[NotifierDeps, Context()
             message_id=message_id, content_type="application/json",
         )
     except Exception as exc:
-        await retry_later(
-            deps.pool, deps.publisher, file_id=msg.file_id, stage=Stage.STORED,
-            message=msg, claimed=Status.STORED, back_to=Status.STORED,
-            event="notify_failed", error=exc, transient=True,
-            max_attempts=settings.max_attempts,
-        )
+        await retry_later(deps, msg, stage=Stage.STORED, claimed=Status.STORED,
+                          back_to=Status.STORED, event="notify_failed", error=exc,
+                          transient=True)
         return
     done = await file_states.finish(
         deps.pool, msg.file_id, expect=Status.STORED, to=Status.NOTIFIED, event="notified",

@@ -2,9 +2,10 @@
 
 from faststream.asgi import AsgiFastStream
 
-from infra.broker import create_broker
+from contracts import Stage
+from infra.broker import create_broker, stage_router
 from infra.runtime import ServiceRuntime
-from services.notifier.handlers import NotifierDeps, router
+from services.notifier.handlers import NotifierDeps, notify_stored
 from services.notifier.notifying import declare_external
 from services.notifier.settings import NotifierSettings
 
@@ -25,5 +26,6 @@ def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
 
     runtime.on_start(connect_external)
     runtime.on_stop(close_external)
-    runtime.broker.include_router(router(settings))
+    runtime.broker.include_router(
+        stage_router(settings.topology, {Stage.STORED: notify_stored}))
     return runtime.asgi_app(deps)

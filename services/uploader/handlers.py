@@ -10,18 +10,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from faststream import Context
-from faststream.rabbit import RabbitRouter
 from minio.error import MinioException
 from urllib3.exceptions import HTTPError
 
 from contracts import FileDiscovered, FileDownloaded, FileDownloading, FileStored, Stage
 from infra import file_states
-from infra.broker import StagePublisher, consume
 from infra.file_states import Status
-from infra.postgres import Pool
 from infra.retries import retry_later
+from infra.runtime import StageDeps
 from infra.storage import ObjectStore, StorageError
-from infra.telemetry import StageMetrics
 from services.uploader import upload_records
 from services.uploader.settings import UploaderSettings
 from services.uploader.spool_reader import SpoolNotGrowing, StreamAbandoned
@@ -38,24 +35,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class UploaderDeps:
-    """What the uploader's handlers work with; built once in ``create_app``."""
-
-    pool: Pool
-    publisher: StagePublisher
+class UploaderDeps(StageDeps):
     settings: UploaderSettings
-    metrics: StageMetrics
     objects: ObjectStore
-
-
-def router(settings: UploaderSettings) -> RabbitRouter:
-    """Uploads share the broker's channel; streams have one of their own, so that a few
-    large files streaming never hold up the uploads of the rest."""
-    router = RabbitRouter()
-    consume(router, settings.topology, Stage.DOWNLOADED, upload_downloaded)
-    consume(router, settings.topology, Stage.DOWNLOADING, stream_downloading,
-            prefetch=settings.stream_uploads)
-    return router
 
 
 async def stream_downloading(msg: FileDownloading,
@@ -89,12 +71,9 @@ async def upload_downloaded(msg: FileDownloaded,
         if not isinstance(exc, StorageError | MinioException | HTTPError | OSError
                           | SpoolNotGrowing | StreamAbandoned):
             log.exception("unexpected upload error", extra={"file_id": str(msg.file_id)})
-        await retry_later(
-            deps.pool, deps.publisher, file_id=msg.file_id, stage=Stage.DOWNLOADED,
-            message=msg, claimed=Status.STORING, back_to=Status.DOWNLOADED,
-            event="upload_failed", error=exc, transient=True,
-            max_attempts=settings.max_attempts,
-        )
+        await retry_later(deps, msg, stage=Stage.DOWNLOADED, claimed=Status.STORING,
+                          back_to=Status.DOWNLOADED, event="upload_failed", error=exc,
+                          transient=True)
         return
     if lost.is_set():
         # Another worker claimed the file meanwhile; the object is the same either way.

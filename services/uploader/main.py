@@ -5,9 +5,11 @@ import asyncio
 
 from faststream.asgi import AsgiFastStream
 
+from contracts import Stage
+from infra.broker import stage_router
 from infra.runtime import ServiceRuntime
 from infra.storage import ObjectStore
-from services.uploader.handlers import UploaderDeps, router
+from services.uploader.handlers import UploaderDeps, stream_downloading, upload_downloaded
 from services.uploader.janitor import abort_abandoned
 from services.uploader.settings import UploaderSettings
 
@@ -27,5 +29,11 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     runtime.on_start(prepare_bucket)
     runtime.run_every(settings.janitor_interval_seconds, abort_uploads,
                       what="multipart upload sweep")
-    runtime.broker.include_router(router(settings))
+    # Uploads share the broker's channel; streams have one of their own, so that a few
+    # large files streaming never hold up the uploads of the rest.
+    runtime.broker.include_router(stage_router(
+        settings.topology,
+        {Stage.DOWNLOADED: upload_downloaded, Stage.DOWNLOADING: stream_downloading},
+        prefetch={Stage.DOWNLOADING: settings.stream_uploads},
+    ))
     return runtime.asgi_app(deps)
