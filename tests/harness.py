@@ -13,6 +13,7 @@ from typing import Any
 
 import aio_pika
 import psycopg
+from minio import Minio
 
 from infra.sftp import SftpTarget
 from tests.processes import wait_for
@@ -138,21 +139,38 @@ class Journal:
                         what=f"{count} files {status}")  # type: ignore[return-value]
 
 
-async def _drain(amqp_url: str, queue_name: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+async def take_notifications(amqp_url: str, queue_name: str) -> list[tuple[str | None, dict]]:
+    """Take every FileReady waiting on the queue: (message_id, body)."""
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
         queue = await channel.get_queue(queue_name, ensure=True)
-        messages = []
+        taken = []
         while (message := await queue.get(no_ack=True, fail=False)) is not None:
-            messages.append(message)
-        return messages
+            taken.append((message.message_id, json.loads(message.body)))
+        return taken
 
 
 def drain_notifications(amqp_url: str, queue_name: str) -> list[tuple[str | None, dict]]:
-    """Take every FileReady waiting on the queue: (message_id, body)."""
-    messages = asyncio.run(_drain(amqp_url, queue_name))
-    return [(m.message_id, json.loads(m.body)) for m in messages]
+    """``take_notifications`` for a synchronous test."""
+    return asyncio.run(take_notifications(amqp_url, queue_name))
+
+
+def assert_delivered_once(journal: Journal, row: dict, digest: str, s3: Any,
+                          settings_env: dict[str, str], amqp_url: str) -> list[str]:
+    """The file is in the bucket once, byte for byte, and was announced once; returns the
+    names of its events."""
+    assert row["sha256"] == digest
+    client = Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
+    assert sha256_of_object(client, row["bucket"], row["object_key"]) == digest
+    objects = list(client.list_objects(row["bucket"], prefix=row["object_key"].rsplit("/", 1)[0],
+                                       recursive=True))
+    assert len(objects) == 1
+    names = [event for event, _ in journal.events(row["id"])]
+    assert names.count("notified") == 1
+    notices = drain_notifications(amqp_url, settings_env["INTAKE_NOTIFY_QUEUE"])
+    assert [mid for mid, _ in notices].count(str(row["id"])) == 1
+    return names
 
 
 def sha256_of_object(minio_client: Any, bucket: str, key: str) -> str:

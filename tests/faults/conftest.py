@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.proxy import FaultProxy
+from tests.harness import Journal, register_server
 from tests.processes import Pipeline
 
 # Short leases and a busy reconciler so recovery happens within a test's patience.
@@ -59,3 +60,20 @@ def sftp_proxy(sftp_server) -> Iterator[FaultProxy]:
 @pytest.fixture
 def name() -> str:
     return f"p-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def watch(sftp_server, database_url, admin_token, name) -> Iterator[Callable[..., Journal]]:
+    """``watch(pipeline, remote_dir, **server)`` registers the run's sshd with a started
+    pipeline (under the test's name) and returns the journal of that server's files."""
+    journals: list[Journal] = []
+
+    def register(pipeline: Pipeline, remote_dir: str, **overrides: object) -> Journal:
+        server = register_server(pipeline["admin"].url, sftp_server, name=name,
+                                 remote_dir=remote_dir, token=admin_token, **overrides)
+        journals.append(Journal(database_url, server["id"]))
+        return journals[-1]
+
+    yield register
+    for journal in journals:
+        journal.close()

@@ -82,12 +82,7 @@ async def partner(pool: Pool, settings: Settings, sftp_server: SftpServer,
             "remote_dir": inbox[0], "min_file_age_s": 0, "host_key": sftp_server.host_key,
             "enabled": False, **overrides,
         }
-        async with pool.connection() as conn:
-            cur = await conn.execute(
-                f"INSERT INTO servers ({', '.join(values)})"
-                f" VALUES ({', '.join(['%s'] * len(values))}) RETURNING *",
-                list(values.values()))
-            row = await cur.fetchone()
+        row = await insert(pool, "servers", values)
         ids.append(row["id"])
         return row
 
@@ -97,6 +92,17 @@ async def partner(pool: Pool, settings: Settings, sftp_server: SftpServer,
             "UPDATE files SET status = 'failed', lease_until = NULL,"
             " error_message = 'left by a stage test' WHERE server_id = ANY(%s)"
             " AND status NOT IN ('notified', 'failed', 'missing')", (ids,))
+
+
+async def insert(pool: Pool, table: str, values: dict[str, Any]) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            f"INSERT INTO {table} ({', '.join(values)})"
+            f" VALUES ({', '.join(['%s'] * len(values))}) RETURNING *",
+            list(values.values()))
+        row = await cur.fetchone()
+    assert row is not None
+    return row
 
 
 async def discover(pool: Pool, server: dict[str, Any], local: Path,
@@ -126,12 +132,7 @@ async def add_file(pool: Pool, server: dict[str, Any], *, status: str, size: int
     values = {"server_id": server["id"], "remote_path": f"/in/{uuid.uuid4().hex}/data.bin",
               "filename": "data.bin", "size": size, "remote_mtime": 1_700_000_000,
               "status": status, **columns}
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            f"INSERT INTO files ({', '.join(values)})"
-            f" VALUES ({', '.join(['%s'] * len(values))}) RETURNING id",
-            list(values.values()))
-        row = await cur.fetchone()
+    row = await insert(pool, "files", values)
     found = await file_states.get(pool, row["id"])
     assert found is not None
     return found

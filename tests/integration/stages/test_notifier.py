@@ -3,13 +3,11 @@ file is announced once with ``message_id`` = file id and recorded as notified; a
 the broker does not take schedules a retry; a replay announces nothing."""
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 import pytest
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange
 
@@ -19,6 +17,7 @@ from infra.broker import create_broker
 from services.notifier.handlers import NotifierDeps, notify_stored
 from services.notifier.notifying import declare_external
 from services.notifier.settings import NotifierSettings
+from tests.harness import take_notifications
 from tests.integration.stages.conftest import add_file, events, transitions
 
 
@@ -51,17 +50,6 @@ async def stored(pool, server) -> FileStored:
     return FileStored(file_id=row["id"], bucket=row["bucket"], object_key=row["object_key"])
 
 
-async def take_all(amqp_url: str, queue_name: str) -> list[tuple[str | None, dict]]:
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.get_queue(queue_name, ensure=True)
-        taken = []
-        while (message := await queue.get(no_ack=True, fail=False)) is not None:
-            taken.append((message.message_id, json.loads(message.body)))
-        return taken
-
-
 async def test_a_stored_file_is_announced_once_and_recorded(deps, pool, publisher, registry,
                                                             partner, amqp_url):
     await declare_external(deps.external, deps.settings)
@@ -71,7 +59,7 @@ async def test_a_stored_file_is_announced_once_and_recorded(deps, pool, publishe
     await asyncio.gather(*(notify_stored(msg, deps) for _ in range(3)))
     await notify_stored(msg, deps)  # a replay once it is notified
 
-    [(message_id, body)] = await take_all(amqp_url, deps.settings.notify_queue)
+    [(message_id, body)] = await take_notifications(amqp_url, deps.settings.notify_queue)
     assert message_id == str(msg.file_id) == body["file_id"]
     assert body["server"] == {"id": server["id"], "name": server["name"]}
     assert (body["bucket"], body["object_key"]) == (msg.bucket, msg.object_key)

@@ -15,6 +15,7 @@ from contracts import FileDiscovered, FileDownloaded, FileDownloading, FileStore
 from infra import file_states
 from infra.crypto import SecretBox
 from infra.storage import ObjectStore
+from services.discovery.reconciling import redrive_stalled
 from services.downloader.handlers import DownloaderDeps, download_discovered
 from services.downloader.settings import DownloaderSettings
 from services.uploader import upload_records
@@ -23,6 +24,7 @@ from services.uploader.settings import UploaderSettings
 from services.uploader.uploading import object_key, store
 from tests.faults.proxy import FaultProxy
 from tests.harness import sha256_of_object, write_random
+from tests.integration.recording import RecordingPublisher
 from tests.integration.stages.conftest import add_file, discover, events, transitions
 
 MiB = 1024 * 1024
@@ -111,6 +113,35 @@ async def test_storage_down_for_a_while_is_waited_out(make_deps, pool, publisher
                             stored["object_key"]) == msg.sha256
     assert [e for e, _ in await events(pool, msg.file_id)] == [
         "upload_started", "upload_failed", "upload_started", "stored"]
+
+
+async def test_an_upload_longer_than_its_lease_keeps_its_claim(make_deps, pool, publisher,
+                                                               metrics, partner, s3):
+    """The uploader renews its lease while a slow upload runs, so the reconciler (every
+    second here) never hands the file to a second upload."""
+    host, port = s3.endpoint.split(":")
+    redriven = RecordingPublisher()
+
+    async def reconcile() -> None:
+        while True:
+            await redrive_stalled(pool, redriven, metrics, stale_seconds=15)
+            await asyncio.sleep(1)
+
+    with FaultProxy(host, int(port)) as proxy:
+        deps = make_deps(s3_endpoint=f"127.0.0.1:{proxy.port}", lease_seconds=10)
+        _, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, 40 * MiB)
+        proxy.latency = 0.08  # ~17 s for this upload; the lease is 10 s
+        reconciler = asyncio.create_task(reconcile())
+        try:
+            await upload_downloaded(msg, deps)
+        finally:
+            reconciler.cancel()
+
+    journal = await events(pool, msg.file_id)
+    [stored] = [details for event, details in journal if event == "stored"]
+    assert stored["seconds"] > 12, "the upload did not outlast the lease"
+    assert [event for event, _ in journal].count("upload_started") == 1
+    assert all(message.file_id != msg.file_id for _, message in redriven.sent)
 
 
 async def test_a_lost_spool_copy_is_downloaded_again(make_deps, pool, publisher, partner):
