@@ -33,6 +33,9 @@ SPOOL_FULL_DELAY = 30.0
 
 @dataclass(frozen=True)
 class DownloaderDeps(StageDeps):
+    """``sessions`` keeps SFTP connections open between files; ``box`` decrypts a
+    server's credentials."""
+
     settings: DownloaderSettings
     sessions: SessionPool
     box: SecretBox
