@@ -14,7 +14,7 @@ from typing import Any
 import aio_pika
 import psycopg
 
-from infra.sftp import SftpTarget
+from infra.sftp.session import SftpTarget
 from tests.processes import wait_for
 
 HAPPY_PATH = ["discovered", "download_started", "downloaded", "upload_started", "stored",

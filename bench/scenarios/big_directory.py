@@ -24,7 +24,7 @@ from bench.context import Bench, sync_disks
 from bench.results import Check, ScenarioResult, at_most, seconds
 from infra.crypto import SecretBox
 from infra.postgres import create_pool, migrate
-from infra.sftp import connect, walk
+from infra.sftp.session import connect, walk
 from infra.telemetry import StageMetrics
 from services.discovery import queries
 from services.discovery.scanning import Scanner

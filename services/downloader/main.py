@@ -8,7 +8,7 @@ from faststream.asgi import AsgiFastStream
 from contracts import Stage
 from infra.broker import consume
 from infra.runtime import ServiceRuntime
-from infra.sftp_pool import SessionPool
+from infra.sftp.pool import SessionPool
 from services.downloader.handlers import DownloadStage
 from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings

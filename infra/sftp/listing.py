@@ -19,7 +19,7 @@ from typing import NamedTuple
 import paramiko
 from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR
 
-from infra.sftp_reads import Answers
+from infra.sftp.reads import Answers
 
 log = logging.getLogger(__name__)
 

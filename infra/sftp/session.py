@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import paramiko
 
-from infra.sftp_channel import open_sftp, prefer_fast_ciphers
-from infra.sftp_listing import list_directory
+from infra.sftp.channel import open_sftp, prefer_fast_ciphers
+from infra.sftp.listing import list_directory
 
 # Names that are still being written by most upload clients; never picked up.
 DEFAULT_IGNORED = ("*.part", "*.tmp", "*.filepart", ".*")
