@@ -1,4 +1,5 @@
-"""Listing a remote directory as a stream, with a fixed number of READDIR requests in flight.
+"""Listing a remote tree as a stream: ``walk`` yields the regular files under a directory,
+``list_directory`` one directory's entries with a fixed number of READDIR requests in flight.
 
 paramiko's ``listdir_iter`` sends 50 requests, reads the 50 answers, then sends 50 more
 (the pipe runs dry between rounds) and decodes each entry's attributes into an object
@@ -9,11 +10,16 @@ the packet with ``struct``. It uses paramiko's request primitives, as ``infra.sf
 does, with the same pinned version range.
 """
 
+import fnmatch
 import logging
+import posixpath
+import re
+import stat
 import struct
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import paramiko
@@ -23,11 +29,52 @@ from infra.sftp.reads import Answers
 
 log = logging.getLogger(__name__)
 
+# Names that are still being written by most upload clients; never picked up.
+DEFAULT_IGNORED = ("*.part", "*.tmp", "*.filepart", ".*")
+
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _TIMES = struct.Struct(">II")
 # SFTP v3 attribute flags (draft-ietf-secsh-filexfer-02, 5)
 _SIZE, _UIDGID, _PERMISSIONS, _ACMODTIME, _EXTENDED = 0x1, 0x2, 0x4, 0x8, 0x80000000
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    path: str
+    size: int
+    mtime: int
+
+
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
+    """One compiled regex for several shell patterns: a 100k-entry listing calls it per name."""
+    if not patterns:
+        return lambda name: None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
+
+
+def walk(
+    client: paramiko.SFTPClient,
+    root: str,
+    *,
+    pattern: str = "*",
+    recursive: bool = False,
+    ignored: tuple[str, ...] = DEFAULT_IGNORED,
+) -> Iterator[RemoteEntry]:
+    """Yield regular files under ``root`` without holding a whole directory in memory."""
+    is_ignored, is_wanted = _matcher(ignored), _matcher((pattern,))
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        for entry in list_directory(client, directory):
+            name = entry.name
+            if is_ignored(name):
+                continue
+            if stat.S_ISDIR(entry.mode):
+                if recursive:
+                    pending.append(posixpath.join(directory, name))
+            elif stat.S_ISREG(entry.mode) and is_wanted(name):
+                yield RemoteEntry(posixpath.join(directory, name), entry.size, entry.mtime)
 
 
 class DirEntry(NamedTuple):
