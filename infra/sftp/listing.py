@@ -6,8 +6,7 @@ paramiko's ``listdir_iter`` sends 50 requests, reads the 50 answers, then sends 
 through a dozen ``Message`` calls: of a 100,000-entry listing's 0.44 s of client CPU here,
 most went to that decoding, while scans of big directories are bound by the listing. This
 keeps ``depth`` requests in flight and takes the four fields discovery uses straight from
-the packet with ``struct``. It uses paramiko's request primitives, as ``infra.sftp_reads``
-does, with the same pinned version range.
+the packet with ``struct``, sending its requests through ``infra.sftp.wire``.
 """
 
 import fnmatch
@@ -23,9 +22,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import paramiko
-from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR
 
-from infra.sftp.reads import Answers
+from infra.sftp import wire
 
 log = logging.getLogger(__name__)
 
@@ -94,25 +92,21 @@ def list_directory(client: paramiko.SFTPClient, path: str, *,
     through paramiko, anyway. Abandoning the iterator leaves answers on the wire: close the
     session then.
     """
-    kind, msg = client._request(CMD_OPENDIR, path)
-    if kind != CMD_HANDLE:
-        raise paramiko.SFTPError(f"expected a handle for {path}, got SFTP message {kind}")
-    handle = msg.get_binary()
-    answers = Answers()
-    pending: deque[int] = deque(
-        client._async_request(answers, CMD_READDIR, handle) for _ in range(depth))
+    handle = wire.open_directory(client, path)
+    requests = wire.Requests(client)
+    pending: deque[int] = deque(requests.read_directory(handle) for _ in range(depth))
     try:
         while pending:
-            names = answers.take(client, pending.popleft(), CMD_NAME)
+            names = requests.names(pending.popleft())
             if names is None:
                 break
-            pending.append(client._async_request(answers, CMD_READDIR, handle))
-            yield from _entries(names.get_remainder(), path)
+            pending.append(requests.read_directory(handle))
+            yield from _entries(names, path)
         for num in pending:  # each answers end of directory; the session stays usable
-            answers.take(client, num, CMD_NAME)
+            requests.names(num)
     finally:
         with suppress(OSError, paramiko.SSHException):  # a dead session: nothing to free
-            client._request(CMD_CLOSE, handle)
+            wire.close_handle(client, handle)
 
 
 def _entries(packet: bytes, directory: str) -> Iterator[DirEntry]:
