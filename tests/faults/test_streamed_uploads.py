@@ -9,6 +9,7 @@ import pytest
 from minio import Minio
 from psycopg.rows import dict_row
 
+from infra.multipart import MultipartSteps
 from tests.faults.test_crashes import _assert_delivered_once
 from tests.harness import Journal, make_inbox, register_server, write_random
 from tests.processes import wait_for
@@ -77,8 +78,8 @@ def test_uploader_killed_while_streaming(start_pipeline, sftp_server, sftp_proxy
         record = _upload_record(database_url, row["id"])
         if record is None or record["upload_id"] is None:
             return False
-        listed = client._list_parts(settings_env["INTAKE_S3_BUCKET"], record["object_key"],
-                                    record["upload_id"])
+        listed = MultipartSteps(client, settings_env["INTAKE_S3_BUCKET"]).list_parts(
+            record["object_key"], record["upload_id"])
         return len(listed.parts) >= 1
 
     try:
