@@ -24,8 +24,8 @@ from infra.multipart import MultipartSteps
 from infra.settings import Settings
 
 # Memory held by one upload is about part size x (PARALLEL_PARTS + 1): minio reads the
-# next part while the others are in flight. Measured against a local S3 server, 8 MiB x 3
-# moves as fast as 16 MiB x 4 or 64 MiB x 4 (the server is the limit) in a third of the RSS.
+# next part while the others are in flight. Larger parts or more of them moved no faster
+# (docs/performance.md, target 2).
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
 PARALLEL_PARTS = 3

@@ -3,15 +3,13 @@ that brings the file's attributes back in the same round trip.
 
 paramiko's ``prefetch()`` either asks for the whole file at once, buffering without bound
 when the consumer is slower, or, called a window at a time, lets the pipe run dry at the
-end of every window (measured here on 1 GiB from OpenSSH: 330 MB/s unbounded, 200 MB/s in
-16 MiB windows). This sends the next read as each answer is handed out, so the pipe stays
-full and at most ``depth`` reads are ever buffered. paramiko has no public call for it:
-the requests go through ``infra.sftp.wire``.
+end of every window. This sends the next read as each answer is handed out, so the pipe
+stays full and at most ``depth`` reads are ever buffered (docs/performance.md, target 1).
+paramiko has no public call for it; the requests go through ``infra.sftp.wire``.
 
-``RemoteFile`` sends CLOSE and the STAT that checks the file did not
-change together, after the last read was answered, and takes the answers later: one round
-trip instead of two, spent while the spool copy is flushed (a small file: 4 round trips,
-now 3).
+``RemoteFile`` sends CLOSE and the STAT that checks the file did not change together,
+after the last read was answered, and takes the answers later: one round trip fewer per
+file, spent while the spool copy is flushed (docs/performance.md, target 4).
 """
 
 import contextlib
