@@ -4,7 +4,7 @@ from typing import Any
 
 from infra.crypto import SecretBox
 from infra.postgres import Pool
-from infra.sftp import SftpTarget
+from infra.sftp.session import SftpTarget
 
 
 def target_from_row(row: dict[str, Any], box: SecretBox) -> SftpTarget:

@@ -8,11 +8,7 @@ large file's upload begins while it is still downloading, and S3 metadata cannot
 afterwards, while tags can be set once the object is complete.
 
 Multipart uploads that must outlive one attempt (resumed after a crash, or fed while the
-file downloads) use minio's S3 calls for the single steps: ``_create_multipart_upload``,
-``_upload_part``, ``_list_parts``, ``_complete_multipart_upload`` and
-``_abort_multipart_upload``. They are underscored but have kept their signatures through
-minio 7.x (pinned below 8 in pyproject.toml); this module is the only caller, and
-tests/integration/test_multipart_uploads.py runs each against a real S3 server.
+file downloads) go step by step through ``infra.multipart``.
 """
 
 from dataclasses import dataclass
@@ -24,11 +20,12 @@ from minio.commonconfig import Tags
 from minio.datatypes import Part
 from minio.error import S3Error
 
+from infra.multipart import MultipartSteps
 from infra.settings import Settings
 
 # Memory held by one upload is about part size x (PARALLEL_PARTS + 1): minio reads the
-# next part while the others are in flight. Measured against a local S3 server, 8 MiB x 3
-# moves as fast as 16 MiB x 4 or 64 MiB x 4 (the server is the limit) in a third of the RSS.
+# next part while the others are in flight. Larger parts or more of them moved no faster
+# (docs/performance.md, target 2).
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
 PARALLEL_PARTS = 3
@@ -85,6 +82,7 @@ class ObjectStore:
                                       status_forcelist=(500, 502, 503, 504)),
             ),
         )
+        self._multipart = MultipartSteps(self._client, self.bucket)
 
     @property
     def client(self) -> Minio:
@@ -138,11 +136,11 @@ class ObjectStore:
         headers = {"Content-Type": content_type}
         if checksums is not None:
             headers |= {"x-amz-meta-sha256": checksums[0], "x-amz-meta-md5": checksums[1]}
-        return self._client._create_multipart_upload(self.bucket, key, headers)
+        return self._multipart.create(key, headers)
 
     def put_part(self, key: str, upload_id: str, number: int, data: bytes) -> UploadedPart:
         try:
-            etag = self._client._upload_part(self.bucket, key, data, None, upload_id, number)
+            etag = self._multipart.upload_part(key, upload_id, number, data)
         except S3Error as exc:
             raise _gone_or(exc, key) from exc
         return UploadedPart(number, etag, len(data))
@@ -153,8 +151,7 @@ class ObjectStore:
         marker: str | None = None
         while True:
             try:
-                page = self._client._list_parts(self.bucket, key, upload_id,
-                                                part_number_marker=marker)
+                page = self._multipart.list_parts(key, upload_id, marker=marker)
             except S3Error as exc:
                 raise _gone_or(exc, key) from exc
             for part in page.parts:
@@ -168,16 +165,15 @@ class ObjectStore:
         """Join the parts (in number order) into the object; returns its ETag."""
         ordered = [Part(p.number, p.etag) for p in sorted(parts, key=lambda p: p.number)]
         try:
-            result = self._client._complete_multipart_upload(self.bucket, key, upload_id,
-                                                             ordered)
+            etag = self._multipart.complete(key, upload_id, ordered)
         except S3Error as exc:
             raise _gone_or(exc, key) from exc
-        return result.etag or ""
+        return etag or ""
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         """Drop an unfinished upload and the parts it holds; a gone upload is fine."""
         try:
-            self._client._abort_multipart_upload(self.bucket, key, upload_id)
+            self._multipart.abort(key, upload_id)
         except S3Error as exc:
             if exc.code != "NoSuchUpload":
                 raise

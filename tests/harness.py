@@ -15,7 +15,7 @@ import aio_pika
 import psycopg
 from minio import Minio
 
-from infra.sftp import SftpTarget
+from infra.sftp.session import SftpTarget
 from tests.processes import wait_for
 
 HAPPY_PATH = ["discovered", "download_started", "downloaded", "upload_started", "stored",

@@ -5,7 +5,7 @@ Runs in a database of its own, calling ``Scanner.scan`` directly (as
 tests/integration/test_discovery_scanning.py does) with a publisher that only counts. A
 first scan records every file; then the new files are added and the second scan, the
 measured one, lists the whole directory, compares it with the database in batches and
-records the new ones. The listing alone (``infra.sftp.walk`` on a fresh session) is timed
+records the new ones. The listing alone (``infra.sftp.listing.walk``, fresh session) is timed
 too, to split the scan into listing and database work, and the statements the scan sends
 are counted through the pool it is given.
 """
@@ -24,7 +24,8 @@ from bench.context import Bench, sync_disks
 from bench.results import Check, ScenarioResult, at_most, seconds
 from infra.crypto import SecretBox
 from infra.postgres import create_pool, migrate
-from infra.sftp import connect, walk
+from infra.sftp.listing import walk
+from infra.sftp.session import connect
 from infra.telemetry import StageMetrics
 from services.discovery import queries
 from services.discovery.scanning import Scanner

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from infra.sftp import HostKeyMismatch, HostKeyUnknown, RemoteEntry, SftpError, SftpTarget
-from infra.sftp import connect as sftp_connect
-from infra.sftp import walk as sftp_walk
+from infra.sftp.listing import RemoteEntry
+from infra.sftp.listing import walk as sftp_walk
+from infra.sftp.session import HostKeyMismatch, HostKeyUnknown, SftpError, SftpTarget
+from infra.sftp.session import connect as sftp_connect
 
 MAX_ENTRIES = 20
 CONNECT_TIMEOUT_S = 10.0

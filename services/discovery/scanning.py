@@ -15,7 +15,8 @@ from infra.broker import StagePublisher
 from infra.crypto import SecretBox
 from infra.postgres import Pool
 from infra.servers import remember_host_key, target_from_row
-from infra.sftp import RemoteEntry, SftpSession, connect, walk
+from infra.sftp.listing import RemoteEntry, walk
+from infra.sftp.session import SftpSession, connect
 from infra.telemetry import StageMetrics
 from services.discovery import queries
 from services.discovery.settings import DiscoverySettings

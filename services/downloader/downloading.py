@@ -18,8 +18,8 @@ from pathlib import Path
 
 import paramiko
 
-from infra.sftp import RemoteFileChanged, SftpError, translate_io_error
-from infra.sftp_reads import RemoteFile, read_range
+from infra.sftp.reads import RemoteFile, read_range
+from infra.sftp.session import RemoteFileChanged, SftpError, translate_io_error
 from services.downloader.hashing_writer import HashingWriter
 from services.downloader.spool_hashing import CHILD_MIN_BYTES, SpoolHasher
 

@@ -14,8 +14,8 @@ from infra.file_states import Status
 from infra.retries import describe, retry_later
 from infra.runtime import StageDeps
 from infra.servers import target_from_row
-from infra.sftp import RemoteFileChanged, RemoteFileGone, SftpError
-from infra.sftp_pool import SessionPool
+from infra.sftp.pool import SessionPool
+from infra.sftp.session import RemoteFileChanged, RemoteFileGone, SftpError
 from services.downloader.downloading import (
     Download,
     LeaseLost,

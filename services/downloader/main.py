@@ -8,7 +8,7 @@ from contracts import Stage
 from infra.broker import stage_router
 from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
-from infra.sftp_pool import SessionPool
+from infra.sftp.pool import SessionPool
 from services.downloader.handlers import DownloaderDeps, download_discovered
 from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings

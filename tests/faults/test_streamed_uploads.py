@@ -7,6 +7,7 @@ import pytest
 from minio import Minio
 from psycopg.rows import dict_row
 
+from infra.multipart import MultipartSteps
 from tests.harness import assert_delivered_once, make_inbox, write_random
 from tests.processes import wait_for
 
@@ -37,8 +38,8 @@ def test_uploader_killed_while_streaming(start_pipeline, sftp_server, sftp_proxy
         record = _upload_record(database_url, row["id"])
         if record is None or record["upload_id"] is None:
             return False
-        listed = client._list_parts(settings_env["INTAKE_S3_BUCKET"], record["object_key"],
-                                    record["upload_id"])
+        listed = MultipartSteps(client, settings_env["INTAKE_S3_BUCKET"]).list_parts(
+            record["object_key"], record["upload_id"])
         return len(listed.parts) >= 1
 
     [row] = journal.wait_until_all(1, "downloading", timeout=60)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.sftp import connect
+from infra.sftp.session import connect
 from services.downloader import downloading
 from tests.harness import cached_bytes, make_inbox, sftp_target, write_random
 

@@ -4,8 +4,8 @@ import os
 import uuid
 from pathlib import Path
 
-from infra.sftp import connect, walk
-from infra.sftp_listing import list_directory
+from infra.sftp.listing import list_directory, walk
+from infra.sftp.session import connect
 from tests.harness import make_inbox, sftp_target
 
 AWKWARD = ("hé llo <1>.txt", "tab\there", "new\nline", "ünïcødé-日本.csv", "-dash", "a b c ")

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from infra.sftp import connect
-from infra.sftp_pool import SessionPool
-from infra.sftp_reads import RemoteFile, read_range
+from infra.sftp.pool import SessionPool
+from infra.sftp.reads import RemoteFile, read_range
+from infra.sftp.session import connect
 from services.downloader.downloading import fetch
 from tests.harness import make_inbox, sftp_target, write_random
 

@@ -2,7 +2,7 @@
 
 import random
 
-from infra.sftp_channel import ChannelBuffer
+from infra.sftp.wire import ChannelBuffer
 
 
 def test_reads_of_any_size_return_the_stream_in_order():

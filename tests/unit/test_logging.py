@@ -1,7 +1,7 @@
 import json
 import logging
 
-from infra.sftp import SftpTarget
+from infra.sftp.session import SftpTarget
 from infra.telemetry import JsonFormatter
 
 

@@ -19,7 +19,7 @@ from infra import file_states
 from infra.crypto import SecretBox
 from infra.postgres import Pool
 from infra.settings import Settings
-from infra.sftp_pool import SessionPool
+from infra.sftp.pool import SessionPool
 from infra.telemetry import StageMetrics
 from tests.harness import make_inbox
 from tests.integration.recording import RecordingPublisher

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from infra.sftp import SftpSession, SftpTarget, connect
+from infra.sftp.session import SftpSession, SftpTarget, connect
 
 IDLE_SECONDS = 60.0
 

@@ -1,33 +1,78 @@
-"""Listing a remote directory as a stream, with a fixed number of READDIR requests in flight.
+"""Listing a remote tree as a stream: ``walk`` yields the regular files under a directory,
+``list_directory`` one directory's entries with a fixed number of READDIR requests in flight.
 
 paramiko's ``listdir_iter`` sends 50 requests, reads the 50 answers, then sends 50 more
 (the pipe runs dry between rounds) and decodes each entry's attributes into an object
-through a dozen ``Message`` calls: of a 100,000-entry listing's 0.44 s of client CPU here,
-most went to that decoding, while scans of big directories are bound by the listing. This
-keeps ``depth`` requests in flight and takes the four fields discovery uses straight from
-the packet with ``struct``. It uses paramiko's request primitives, as ``infra.sftp_reads``
-does, with the same pinned version range.
+through a dozen ``Message`` calls, most of a big listing's client CPU, while scans of big
+directories are bound by the listing. This keeps ``depth`` requests in flight and takes the
+four fields discovery uses straight from the packet with ``struct`` (docs/performance.md,
+target 5). Its requests go through ``infra.sftp.wire``.
 """
 
+import fnmatch
 import logging
+import posixpath
+import re
+import stat
 import struct
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import paramiko
-from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR
 
-from infra.sftp_reads import Answers
+from infra.sftp import wire
 
 log = logging.getLogger(__name__)
+
+# Names that are still being written by most upload clients; never picked up.
+DEFAULT_IGNORED = ("*.part", "*.tmp", "*.filepart", ".*")
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _TIMES = struct.Struct(">II")
 # SFTP v3 attribute flags (draft-ietf-secsh-filexfer-02, 5)
 _SIZE, _UIDGID, _PERMISSIONS, _ACMODTIME, _EXTENDED = 0x1, 0x2, 0x4, 0x8, 0x80000000
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    path: str
+    size: int
+    mtime: int
+
+
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
+    """One compiled regex for several shell patterns: a 100k-entry listing calls it per name."""
+    if not patterns:
+        return lambda name: None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
+
+
+def walk(
+    client: paramiko.SFTPClient,
+    root: str,
+    *,
+    pattern: str = "*",
+    recursive: bool = False,
+    ignored: tuple[str, ...] = DEFAULT_IGNORED,
+) -> Iterator[RemoteEntry]:
+    """Yield regular files under ``root`` without holding a whole directory in memory."""
+    is_ignored, is_wanted = _matcher(ignored), _matcher((pattern,))
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        for entry in list_directory(client, directory):
+            name = entry.name
+            if is_ignored(name):
+                continue
+            if stat.S_ISDIR(entry.mode):
+                if recursive:
+                    pending.append(posixpath.join(directory, name))
+            elif stat.S_ISREG(entry.mode) and is_wanted(name):
+                yield RemoteEntry(posixpath.join(directory, name), entry.size, entry.mtime)
 
 
 class DirEntry(NamedTuple):
@@ -47,25 +92,21 @@ def list_directory(client: paramiko.SFTPClient, path: str, *,
     through paramiko, anyway. Abandoning the iterator leaves answers on the wire: close the
     session then.
     """
-    kind, msg = client._request(CMD_OPENDIR, path)
-    if kind != CMD_HANDLE:
-        raise paramiko.SFTPError(f"expected a handle for {path}, got SFTP message {kind}")
-    handle = msg.get_binary()
-    answers = Answers()
-    pending: deque[int] = deque(
-        client._async_request(answers, CMD_READDIR, handle) for _ in range(depth))
+    handle = wire.open_directory(client, path)
+    requests = wire.Requests(client)
+    pending: deque[int] = deque(requests.read_directory(handle) for _ in range(depth))
     try:
         while pending:
-            names = answers.take(client, pending.popleft(), CMD_NAME)
+            names = requests.names(pending.popleft())
             if names is None:
                 break
-            pending.append(client._async_request(answers, CMD_READDIR, handle))
-            yield from _entries(names.get_remainder(), path)
+            pending.append(requests.read_directory(handle))
+            yield from _entries(names, path)
         for num in pending:  # each answers end of directory; the session stays usable
-            answers.take(client, num, CMD_NAME)
+            requests.names(num)
     finally:
         with suppress(OSError, paramiko.SSHException):  # a dead session: nothing to free
-            client._request(CMD_CLOSE, handle)
+            wire.close_handle(client, handle)
 
 
 def _entries(packet: bytes, directory: str) -> Iterator[DirEntry]:

@@ -1,65 +1,56 @@
-"""SFTP with paramiko: host-key checked sessions, streamed listings, bounded-memory reads.
+"""SFTP sessions: where to connect (``SftpTarget``), a connection that checks the host key
+before any credential is sent, and the errors the stages act on.
 
 paramiko is synchronous; callers run these functions in a worker thread.
 """
 
 import errno
-import fnmatch
 import io
-import posixpath
-import re
 import socket
-import stat
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import paramiko
 
-from infra.sftp_channel import open_sftp, prefer_fast_ciphers
-from infra.sftp_listing import list_directory
-
-# Names that are still being written by most upload clients; never picked up.
-DEFAULT_IGNORED = ("*.part", "*.tmp", "*.filepart", ".*")
+from infra.sftp.channel import open_sftp, prefer_fast_ciphers
 
 _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
 
 
 class SftpError(Exception):
-    """Base of the errors this module raises. ``transient`` says whether a retry may help."""
+    """Base of the errors this package raises. ``transient`` says whether a retry may help."""
 
     transient = True
 
 
-class HostKeyMismatch(SftpError):
+class PermanentSftpError(SftpError):
+    """An error no retry cures: the server, its key, the credentials or the file must
+    change first."""
+
+    transient = False
+
+
+class HostKeyMismatch(PermanentSftpError):
     """The server presented a key other than the pinned one: possible interception."""
 
-    transient = False
 
-
-class HostKeyUnknown(SftpError):
+class HostKeyUnknown(PermanentSftpError):
     """No key is pinned and trust-on-first-use is off for this server."""
 
-    transient = False
+
+class AuthenticationFailed(PermanentSftpError):
+    """The server refused the password or key, or the key cannot be read."""
 
 
-class AuthenticationFailed(SftpError):
-    transient = False
-
-
-class RemoteFileGone(SftpError):
+class RemoteFileGone(PermanentSftpError):
     """The file no longer exists on the server."""
 
-    transient = False
 
-
-class RemoteFileChanged(SftpError):
+class RemoteFileChanged(PermanentSftpError):
     """Size or mtime moved while we read: a new version is being written."""
 
-    transient = False
 
-
-class RemotePermissionDenied(SftpError):
-    transient = False
+class RemotePermissionDenied(PermanentSftpError):
+    """The server refuses to let us read the file."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +65,6 @@ class SftpTarget:
 
     def __repr__(self) -> str:  # never print credentials
         return f"SftpTarget({self.username}@{self.host}:{self.port})"
-
-
-@dataclass(frozen=True)
-class RemoteEntry:
-    path: str
-    size: int
-    mtime: int
 
 
 class SftpSession:
@@ -163,37 +147,6 @@ def connect(target: SftpTarget, *, connect_timeout: float, io_timeout: float) ->
     except (paramiko.SSHException, OSError, EOFError) as exc:
         transport.close()
         raise SftpError(f"SSH handshake with {target.host}:{target.port} failed: {exc}") from exc
-
-
-def _matcher(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
-    """One compiled regex for several shell patterns: a 100k-entry listing calls it per name."""
-    if not patterns:
-        return lambda name: None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
-
-
-def walk(
-    client: paramiko.SFTPClient,
-    root: str,
-    *,
-    pattern: str = "*",
-    recursive: bool = False,
-    ignored: tuple[str, ...] = DEFAULT_IGNORED,
-) -> Iterator[RemoteEntry]:
-    """Yield regular files under ``root`` without holding a whole directory in memory."""
-    is_ignored, is_wanted = _matcher(ignored), _matcher((pattern,))
-    pending = [root]
-    while pending:
-        directory = pending.pop()
-        for entry in list_directory(client, directory):
-            name = entry.name
-            if is_ignored(name):
-                continue
-            if stat.S_ISDIR(entry.mode):
-                if recursive:
-                    pending.append(posixpath.join(directory, name))
-            elif stat.S_ISREG(entry.mode) and is_wanted(name):
-                yield RemoteEntry(posixpath.join(directory, name), entry.size, entry.mtime)
 
 
 def translate_io_error(exc: OSError, path: str) -> SftpError:
