@@ -25,7 +25,7 @@ from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
-from infra.page_cache import CacheTrail
+from infra.spool.page_cache import CacheTrail
 
 CHUNK = 1024 * 1024
 FIELD = "file"
