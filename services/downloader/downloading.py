@@ -1,9 +1,9 @@
 """Streaming one remote file into the spool, hashing as it goes.
 
-The copy lands in ``<file_id>.part`` and resumes from the bytes already there after a
-crash or a cut connection; only a complete, size-checked copy of an unchanged remote file
-is renamed to ``<file_id>``. A large file is hashed by a child process that follows the
-spool file (``spool_hashing``), a small one on the writer thread.
+The copy lands in the file's ``.part`` (``infra.spool.paths``) and resumes from the bytes
+already there after a crash or a cut connection; only a complete, size-checked copy of an
+unchanged remote file is renamed to the complete copy. A large file is hashed by a child
+process that follows the spool file (``spool_hashing``), a small one on the writer thread.
 """
 
 import errno
@@ -20,6 +20,7 @@ import paramiko
 
 from infra.sftp import RemoteFileChanged, SftpError, translate_io_error
 from infra.sftp_reads import RemoteFile, read_range
+from infra.spool.paths import Spool
 from services.downloader.hashing_writer import HashingWriter
 from services.downloader.spool_hashing import CHILD_MIN_BYTES, SpoolHasher
 
@@ -53,10 +54,6 @@ class Download:
         return round(transferred / 1e6 / self.seconds, 2) if self.seconds > 0 else 0.0
 
 
-def spool_paths(spool: Path, file_id: str) -> tuple[Path, Path]:
-    return spool / f"{file_id}.part", spool / file_id
-
-
 def check_free_space(spool: Path, needed: int, reserve: int) -> None:
     stats = os.statvfs(spool)
     free = stats.f_bavail * stats.f_frsize
@@ -77,7 +74,7 @@ def fetch(
     client: paramiko.SFTPClient,
     remote_path: str,
     *,
-    spool: Path,
+    spool: Spool,
     file_id: str,
     size: int,
     mtime: int,
@@ -86,7 +83,7 @@ def fetch(
     abort: threading.Event,
 ) -> Download:
     """Copy ``remote_path`` (expected ``size``/``mtime``) to the spool. Runs in a thread."""
-    part, final = spool_paths(spool, file_id)
+    part, final = spool.partial(file_id), spool.complete(file_id)
     started = time.monotonic()
     if final.exists() and final.stat().st_size == size:
         # A previous attempt finished the copy but died before recording it.

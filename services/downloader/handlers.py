@@ -117,7 +117,7 @@ class DownloadStage:
             def copy() -> Download:
                 with self._sessions.session(target, cap=server["max_connections"]) as session:
                     return fetch(
-                        session.client, row["remote_path"], spool=self._settings.spool_dir,
+                        session.client, row["remote_path"], spool=self._settings.spool,
                         file_id=str(row["id"]), size=row["size"], mtime=row["remote_mtime"],
                         window=self._settings.read_window_bytes,
                         read_size=session.read_size, abort=lost,

@@ -23,7 +23,7 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
                            io_timeout=settings.sftp_io_timeout)
 
     async def prepare_spool() -> None:
-        settings.spool_dir.mkdir(parents=True, exist_ok=True)
+        settings.spool.ensure()
 
     async def close_sessions() -> None:
         await asyncio.to_thread(sessions.close)

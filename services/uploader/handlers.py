@@ -47,7 +47,7 @@ class UploadStage:
         if row is None:
             log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
             return
-        spooled = settings.spool_dir / str(msg.file_id)
+        spooled = settings.spool.complete(msg.file_id)
         if not spooled.exists():
             await self._download_again(row)
             return

@@ -67,7 +67,7 @@ class StreamStage:
         started = time.monotonic()
         try:
             async with self._watched(file_id, token) as abandon:
-                names = (settings.spool_dir / f"{file_id}.part", settings.spool_dir / str(file_id))
+                names = (settings.spool.partial(file_id), settings.spool.complete(file_id))
                 spool = await asyncio.to_thread(SpoolFile.open, names, abort=abandon,
                                                 stall_seconds=settings.lease_seconds)
                 with spool:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
+from infra.spool.paths import Spool
 from tests.faults.proxy import FaultProxy
 from tests.harness import (
     Journal,
@@ -52,7 +53,7 @@ def test_downloader_killed_mid_download(start_pipeline, sftp_server, sftp_proxy,
     journal = Journal(database_url, server["id"])
     try:
         [row] = journal.wait_until_all(1, "downloading", timeout=60)
-        part = Path(pipeline.env["INTAKE_SPOOL_DIR"]) / f"{row['id']}.part"
+        part = Spool(Path(pipeline.env["INTAKE_SPOOL_DIR"])).partial(row["id"])
         wait_for(lambda: part.exists() and part.stat().st_size > 1024 * 1024, timeout=60,
                  what="a partial download")
         pipeline["downloader"].kill()
