@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import os
 import re
-import shutil
 import time
 import unicodedata
 import uuid
@@ -28,6 +27,7 @@ from multipart import MultipartError, MultipartSegment, PushMultipartParser, par
 
 from infra.spool.page_cache import CacheTrail
 from infra.spool.paths import Spool
+from infra.spool.space import SpoolFull, check_free_space
 
 CHUNK = 1024 * 1024
 FIELD = "file"
@@ -113,11 +113,12 @@ def _check_request(request: Request[Any, Any, Any], spool: Spool, max_bytes: int
     declared = int(length) if length and length.isdigit() else None
     if declared is not None and declared > max_bytes + _FORM_OVERHEAD:
         raise UploadRejected(413, f"the upload is larger than the limit of {max_bytes} bytes")
-    free = shutil.disk_usage(spool.root).free
-    if free - (declared or 0) < reserve_bytes:
+    try:
+        check_free_space(spool, declared or 0, reserve_bytes)
+    except SpoolFull as exc:
         raise UploadRejected(
             507, "the spool volume is too full for this upload; free space or try later"
-        )
+        ) from exc
     return options["boundary"].encode()
 
 

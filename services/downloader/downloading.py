@@ -21,6 +21,7 @@ import paramiko
 from infra.sftp import RemoteFileChanged, SftpError, translate_io_error
 from infra.sftp_reads import RemoteFile, read_range
 from infra.spool.paths import Spool
+from infra.spool.space import SpoolFull
 from services.downloader.hashing_writer import HashingWriter
 from services.downloader.spool_hashing import CHILD_MIN_BYTES, SpoolHasher
 
@@ -33,10 +34,6 @@ HASH_MIN_RATE = 20e6
 
 class LeaseLost(Exception):
     """Another worker took the file over; this copy must stop."""
-
-
-class SpoolFull(Exception):
-    """Not enough free space on the spool volume for this file right now."""
 
 
 @dataclass(frozen=True)
@@ -52,15 +49,6 @@ class Download:
     def mb_per_s(self) -> float:
         transferred = self.size - self.resumed_from
         return round(transferred / 1e6 / self.seconds, 2) if self.seconds > 0 else 0.0
-
-
-def check_free_space(spool: Path, needed: int, reserve: int) -> None:
-    stats = os.statvfs(spool)
-    free = stats.f_bavail * stats.f_frsize
-    if free < needed + reserve:
-        raise SpoolFull(
-            f"spool has {free} bytes free; this file needs {needed} plus a reserve of {reserve}"
-        )
 
 
 def _hash_existing(part: Path, sha256: "hashlib._Hash", md5: "hashlib._Hash") -> None:

@@ -13,13 +13,8 @@ from infra.runtime import ServiceRuntime
 from infra.servers import target_from_row
 from infra.sftp import RemoteFileChanged, RemoteFileGone, SftpError
 from infra.sftp_pool import SessionPool
-from services.downloader.downloading import (
-    Download,
-    LeaseLost,
-    SpoolFull,
-    check_free_space,
-    fetch,
-)
+from infra.spool.space import SpoolFull, check_free_space
+from services.downloader.downloading import Download, LeaseLost, fetch
 from services.downloader.settings import DownloaderSettings
 from services.downloader.spool_hashing import SpoolHashError
 
@@ -40,7 +35,7 @@ class DownloadStage:
     async def handle(self, msg: FileDiscovered) -> None:
         settings, publisher = self._settings, self._runtime.publisher
         try:
-            check_free_space(settings.spool_dir, msg.size, settings.spool_reserve_bytes)
+            check_free_space(settings.spool, msg.size, settings.spool_reserve_bytes)
         except SpoolFull as exc:
             # Not the file's fault: wait for space without spending an attempt.
             log.warning("%s; retrying in %ss", exc, SPOOL_FULL_DELAY,
