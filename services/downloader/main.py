@@ -32,7 +32,7 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
         while True:
             await asyncio.sleep(settings.janitor_interval_seconds)
             try:
-                await sweep(runtime.pool, settings.spool_dir)
+                await sweep(runtime.pool, settings.spool)
             except Exception:
                 log.exception("spool sweep failed")
 
