@@ -27,7 +27,8 @@ from services.downloader.spool_hashing import CHILD_MIN_BYTES, SpoolHasher
 
 CHUNK = 1024 * 1024
 # Once the last byte is written, the hashing child has at most the bytes it lagged behind to
-# hash: it hashes ~400 MB/s here; this allows for a machine twenty times slower.
+# hash: the floor rate is about a twentieth of its own here (docs/performance.md, "Download
+# alone"), to allow for a much slower machine.
 HASH_TIMEOUT = 60.0
 HASH_MIN_RATE = 20e6
 
