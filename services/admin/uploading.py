@@ -4,8 +4,8 @@ Litestar's own form parsing would first copy the file into a temporary file and 
 call the handler; here the raw request body goes through ``multipart``'s push parser (the
 one Litestar uses) and each piece is written to the file's ``.part`` in the spool while
 sha256 and md5 are updated, so memory stays at about one :data:`CHUNK` whatever the size.
-Once complete, the copy is synced and renamed to the complete copy; the caller records the
-row.
+Once complete, the copy is synced and renamed to its final name (``infra.spool.paths``);
+the caller records the row.
 """
 
 import asyncio

@@ -2,7 +2,7 @@
 
 The copy lands in the file's ``.part`` (``infra.spool.paths``) and resumes from the bytes
 already there after a crash or a cut connection; only a complete, size-checked copy of an
-unchanged remote file is renamed to the complete copy. A large file is hashed by a child
+unchanged remote file is renamed to its final name. A large file is hashed by a child
 process that follows the spool file (``spool_hashing``), a small one on the writer thread.
 """
 

@@ -1,7 +1,7 @@
 """Reading byte ranges of a spool file that the downloader may still be writing.
 
-The downloader appends to the file's ``.part`` and renames it to the complete copy once it
-is checked (``infra.spool.paths``). An open descriptor survives the rename, so a reader
+The downloader appends to the file's ``.part`` and renames it to its final name once the
+copy is checked (``infra.spool.paths``). An open descriptor survives the rename, so a reader
 opened on the ``.part`` keeps reading the same bytes. Bytes below the file's current size
 never change (the downloader only appends), so a range that is there may be uploaded at
 once. Each range read is released from the page cache (``infra.spool.page_cache``): a
