@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import Topology
+from infra.spool.paths import Spool
 
 
 class Settings(BaseSettings):
@@ -62,3 +63,7 @@ class Settings(BaseSettings):
     @property
     def topology(self) -> Topology:
         return Topology(self.amqp_prefix)
+
+    @property
+    def spool(self) -> Spool:
+        return Spool(self.spool_dir)

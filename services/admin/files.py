@@ -83,7 +83,7 @@ async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
                         publisher: StagePublisher, settings: AdminSettings) -> dict[str, Any]:
     """Stream the upload to the spool, record it as ``downloaded``, hand it to the uploader."""
     received = await uploading.receive(
-        request, spool_dir=settings.spool_dir, max_bytes=settings.max_upload_bytes,
+        request, spool=settings.spool, max_bytes=settings.max_upload_bytes,
         reserve_bytes=settings.spool_reserve_bytes,
     )
     try:
@@ -93,7 +93,7 @@ async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
             md5=received.md5, details=received.details,
         )
     except BaseException:
-        (settings.spool_dir / str(received.file_id)).unlink(missing_ok=True)
+        settings.spool.complete(received.file_id).unlink(missing_ok=True)
         raise
     log.info("uploaded", extra={"file_id": str(received.file_id), "event": "uploaded",
                                 "status": "downloaded"})

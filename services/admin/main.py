@@ -98,7 +98,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         finally:
             await rabbit.stop()
 
-    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    settings.spool.ensure()
     state: dict[str, Any] = {
         "settings": settings,
         "secret_box": SecretBox(settings.secret_key),

@@ -24,6 +24,7 @@ from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra.broker import StagePublisher
 from infra.file_states import Status
 from infra.postgres import Pool
+from infra.spool.paths import Spool
 from services.admin.queries import retries as queries
 
 log = logging.getLogger("intake.admin.retry")
@@ -48,7 +49,7 @@ def restart_status(row: dict[str, Any], spool_dir: Path) -> Status | None:
     """The last good state of a failed file; None when there is nothing to restart from."""
     if row["stored_at"] is not None and row["object_key"]:
         return Status.STORED
-    if row["sha256"] and (spool_dir / str(row["id"])).is_file():
+    if row["sha256"] and Spool(spool_dir).complete(row["id"]).is_file():
         return Status.DOWNLOADED
     if row["server_id"] is not None:
         return Status.DISCOVERED

@@ -2,21 +2,21 @@
 
 Litestar's own form parsing would first copy the file into a temporary file and only then
 call the handler; here the raw request body goes through ``multipart``'s push parser (the
-one Litestar uses) and each piece is written to ``<spool>/<id>.part`` while sha256 and md5
-are updated, so memory stays at about one :data:`CHUNK` whatever the size. Once complete,
-the copy is synced and renamed to ``<spool>/<id>``; the caller records the row.
+one Litestar uses) and each piece is written to the file's ``.part`` in the spool while
+sha256 and md5 are updated, so memory stays at about one :data:`CHUNK` whatever the size.
+Once complete, the copy is synced and renamed to its final name (``infra.spool.paths``);
+the caller records the row.
 """
 
 import asyncio
 import hashlib
 import os
 import re
-import shutil
 import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from litestar import Request
@@ -25,7 +25,9 @@ from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
-from infra.page_cache import CacheTrail
+from infra.spool.page_cache import CacheTrail
+from infra.spool.paths import Spool
+from infra.spool.space import SpoolFull, check_free_space
 
 CHUNK = 1024 * 1024
 FIELD = "file"
@@ -74,9 +76,9 @@ def safe_filename(name: str) -> str:
 class _SpoolWriter:
     """Writes and hashes one upload; every method blocks, so it runs in a worker thread."""
 
-    def __init__(self, spool_dir: Path, file_id: uuid.UUID) -> None:
-        self.part = spool_dir / f"{file_id}.part"
-        self.final = spool_dir / str(file_id)
+    def __init__(self, spool: Spool, file_id: uuid.UUID) -> None:
+        self.part = spool.partial(file_id)
+        self.final = spool.complete(file_id)
         self.size = 0
         self._sha256 = hashlib.sha256()
         self._md5 = hashlib.md5(usedforsecurity=False)
@@ -102,7 +104,7 @@ class _SpoolWriter:
         self.part.unlink(missing_ok=True)
 
 
-def _check_request(request: Request[Any, Any, Any], spool_dir: Path, max_bytes: int,
+def _check_request(request: Request[Any, Any, Any], spool: Spool, max_bytes: int,
                    reserve_bytes: int) -> bytes:
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != "multipart/form-data" or not options.get("boundary"):
@@ -111,17 +113,18 @@ def _check_request(request: Request[Any, Any, Any], spool_dir: Path, max_bytes: 
     declared = int(length) if length and length.isdigit() else None
     if declared is not None and declared > max_bytes + _FORM_OVERHEAD:
         raise UploadRejected(413, f"the upload is larger than the limit of {max_bytes} bytes")
-    free = shutil.disk_usage(spool_dir).free
-    if free - (declared or 0) < reserve_bytes:
+    try:
+        check_free_space(spool, declared or 0, reserve_bytes)
+    except SpoolFull as exc:
         raise UploadRejected(
             507, "the spool volume is too full for this upload; free space or try later"
-        )
+        ) from exc
     return options["boundary"].encode()
 
 
 class _Receiver:
-    def __init__(self, spool_dir: Path, max_bytes: int) -> None:
-        self.spool_dir = spool_dir
+    def __init__(self, spool: Spool, max_bytes: int) -> None:
+        self.spool = spool
         self.max_bytes = max_bytes
         self.file_id = uuid.uuid4()
         self.writer: _SpoolWriter | None = None
@@ -133,7 +136,7 @@ class _Receiver:
             raise UploadRejected(400, f"send exactly one file in the field {FIELD!r}")
         self.original_name = _CONTROL.sub("", name)[:4096]
         safe_filename(name)  # reject a hopeless name before receiving the body
-        self.writer = await asyncio.to_thread(_SpoolWriter, self.spool_dir, self.file_id)
+        self.writer = await asyncio.to_thread(_SpoolWriter, self.spool, self.file_id)
 
     async def feed(self, data: bytes) -> None:
         assert self.writer is not None
@@ -187,11 +190,11 @@ async def _from_parsed_form(request: Request[Any, Any, Any], receiver: _Receiver
         await receiver.feed(data)
 
 
-async def receive(request: Request[Any, Any, Any], *, spool_dir: Path, max_bytes: int,
+async def receive(request: Request[Any, Any, Any], *, spool: Spool, max_bytes: int,
                   reserve_bytes: int) -> Received:
     """Stream the ``file`` field of a multipart request into the spool; raise UploadRejected."""
-    boundary = _check_request(request, spool_dir, max_bytes, reserve_bytes)
-    receiver = _Receiver(spool_dir, max_bytes)
+    boundary = _check_request(request, spool, max_bytes, reserve_bytes)
+    receiver = _Receiver(spool, max_bytes)
     started = time.monotonic()
     try:
         if ScopeState.from_scope(request.scope).form is not Empty:

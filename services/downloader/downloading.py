@@ -1,9 +1,9 @@
 """Streaming one remote file into the spool, hashing as it goes.
 
-The copy lands in ``<file_id>.part`` and resumes from the bytes already there after a
-crash or a cut connection; only a complete, size-checked copy of an unchanged remote file
-is renamed to ``<file_id>``. A large file is hashed by a child process that follows the
-spool file (``spool_hashing``), a small one on the writer thread.
+The copy lands in the file's ``.part`` (``infra.spool.paths``) and resumes from the bytes
+already there after a crash or a cut connection; only a complete, size-checked copy of an
+unchanged remote file is renamed to its final name. A large file is hashed by a child
+process that follows the spool file (``spool_hashing``), a small one on the writer thread.
 """
 
 import errno
@@ -20,22 +20,21 @@ import paramiko
 
 from infra.sftp.reads import RemoteFile, read_range
 from infra.sftp.session import RemoteFileChanged, SftpError, translate_io_error
+from infra.spool.paths import Spool
+from infra.spool.space import SpoolFull
 from services.downloader.hashing_writer import HashingWriter
 from services.downloader.spool_hashing import CHILD_MIN_BYTES, SpoolHasher
 
 CHUNK = 1024 * 1024
 # Once the last byte is written, the hashing child has at most the bytes it lagged behind to
-# hash: it hashes ~400 MB/s here; this allows for a machine twenty times slower.
+# hash: the floor rate is about a twentieth of its own here (docs/performance.md, "Download
+# alone"), to allow for a much slower machine.
 HASH_TIMEOUT = 60.0
 HASH_MIN_RATE = 20e6
 
 
 class LeaseLost(Exception):
     """Another worker took the file over; this copy must stop."""
-
-
-class SpoolFull(Exception):
-    """Not enough free space on the spool volume for this file right now."""
 
 
 @dataclass(frozen=True)
@@ -53,19 +52,6 @@ class Download:
         return round(transferred / 1e6 / self.seconds, 2) if self.seconds > 0 else 0.0
 
 
-def spool_paths(spool: Path, file_id: str) -> tuple[Path, Path]:
-    return spool / f"{file_id}.part", spool / file_id
-
-
-def check_free_space(spool: Path, needed: int, reserve: int) -> None:
-    stats = os.statvfs(spool)
-    free = stats.f_bavail * stats.f_frsize
-    if free < needed + reserve:
-        raise SpoolFull(
-            f"spool has {free} bytes free; this file needs {needed} plus a reserve of {reserve}"
-        )
-
-
 def _hash_existing(part: Path, sha256: "hashlib._Hash", md5: "hashlib._Hash") -> None:
     with part.open("rb") as existing:
         while chunk := existing.read(CHUNK):
@@ -77,7 +63,7 @@ def fetch(
     client: paramiko.SFTPClient,
     remote_path: str,
     *,
-    spool: Path,
+    spool: Spool,
     file_id: str,
     size: int,
     mtime: int,
@@ -86,7 +72,7 @@ def fetch(
     abort: threading.Event,
 ) -> Download:
     """Copy ``remote_path`` (expected ``size``/``mtime``) to the spool. Runs in a thread."""
-    part, final = spool_paths(spool, file_id)
+    part, final = spool.partial(file_id), spool.complete(file_id)
     started = time.monotonic()
     if final.exists() and final.stat().st_size == size:
         # A previous attempt finished the copy but died before recording it.

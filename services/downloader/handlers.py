@@ -16,13 +16,8 @@ from infra.runtime import StageDeps
 from infra.servers import target_from_row
 from infra.sftp.pool import SessionPool
 from infra.sftp.session import RemoteFileChanged, RemoteFileGone, SftpError
-from services.downloader.downloading import (
-    Download,
-    LeaseLost,
-    SpoolFull,
-    check_free_space,
-    fetch,
-)
+from infra.spool.space import SpoolFull, check_free_space
+from services.downloader.downloading import Download, LeaseLost, fetch
 from services.downloader.settings import DownloaderSettings
 from services.downloader.spool_hashing import SpoolHashError
 
@@ -45,7 +40,7 @@ async def download_discovered(msg: FileDiscovered,
                               deps: Annotated[DownloaderDeps, Context()]) -> None:
     settings, publisher = deps.settings, deps.publisher
     try:
-        check_free_space(settings.spool_dir, msg.size, settings.spool_reserve_bytes)
+        check_free_space(settings.spool, msg.size, settings.spool_reserve_bytes)
     except SpoolFull as exc:
         # Not the file's fault: wait for space without spending an attempt.
         log.warning("%s; retrying in %ss", exc, SPOOL_FULL_DELAY,
@@ -124,7 +119,7 @@ async def _download(deps: DownloaderDeps, row: dict[str, Any]) -> Download:
         def copy() -> Download:
             with deps.sessions.session(target, cap=server["max_connections"]) as session:
                 return fetch(
-                    session.client, row["remote_path"], spool=settings.spool_dir,
+                    session.client, row["remote_path"], spool=settings.spool,
                     file_id=str(row["id"]), size=row["size"], mtime=row["remote_mtime"],
                     window=settings.read_window_bytes,
                     read_size=session.read_size, abort=lost,

@@ -2,10 +2,10 @@
 
 paramiko holds the GIL while it parses packets; hashlib and file writes release it. On the
 reading thread, sha256 + md5 + write stall the reads; on their own thread they overlap
-with them (measured here: 60 MB/s inline, 70 MB/s with this thread, same window). The
-queue between the two holds at most ``depth`` batches, so memory stays bounded if the disk
-is the slow side. A download that is one batch has nothing to overlap: it is written where it
-is read (``threaded=False``), without starting a thread per small file.
+with them (measured in docs/performance.md, "The writer thread"). The queue between the
+two holds at most ``depth`` batches, so memory stays bounded if the disk is the slow side.
+A download that is one batch has nothing to overlap: it is written where it is read
+(``threaded=False``), without starting a thread per small file.
 """
 
 import hashlib
@@ -68,8 +68,7 @@ class HashingWriter:
 
     def _write(self, pieces: Sequence[bytes]) -> None:
         # One joined batch per write and per digest: every call releases and retakes the
-        # GIL, and 4 calls instead of 12+ per MiB measured 215-233 -> 232-250 MB/s and
-        # 4.1 -> 3.8 s of CPU per GiB. Two threads (md5 apart) were no faster.
+        # GIL, so fewer, larger calls are faster (docs/performance.md, "The writer thread").
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self._out.write(data)
         for digest in self._hashes:

@@ -25,13 +25,13 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     )
 
     async def prepare_spool() -> None:
-        settings.spool_dir.mkdir(parents=True, exist_ok=True)
+        settings.spool.ensure()
 
     async def close_sessions() -> None:
         await asyncio.to_thread(deps.sessions.close)
 
     async def sweep_spool() -> None:
-        await sweep(runtime.pool, settings.spool_dir)
+        await sweep(runtime.pool, settings.spool)
 
     runtime.on_start(prepare_spool)
     runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")

@@ -2,13 +2,13 @@
 file while it is written.
 
 The downloader's threads share one GIL, and reading SFTP is Python work that holds it most
-of the time, so hashing on a thread of the same process gets little of the other core: a
-1 GiB download measured 5.4 s with sha256 + md5 on the writer thread against 3.5 s
-without. A child process hashes on its own (about 2.5 s of CPU per GiB) while the
-download goes on, and reads what it hashes from the page cache, a copy that costs little.
+of the time, so hashing on a thread of the same process gets little of the other core. A
+child process hashes on its own while the download goes on, and reads what it hashes from
+the page cache, a copy that costs little (measured in docs/performance.md, "Download
+alone").
 For a small file the process would cost more than it saves (``CHILD_MIN_BYTES``). Being the
 one reader that follows the download closely, the child also releases the pages it has
-hashed from the page cache (``infra.page_cache``).
+hashed from the page cache (``infra.spool.page_cache``).
 
 The child reads the file from its first byte, so a resumed download needs no separate pass
 over what an earlier attempt wrote. Started as ``python -m services.downloader.spool_hashing
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from infra.page_cache import CacheTrail
+from infra.spool.page_cache import CacheTrail
 
 CHILD_MIN_BYTES = 64 * 1024 * 1024
 _READ = 4 * 1024 * 1024

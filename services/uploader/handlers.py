@@ -58,7 +58,7 @@ async def upload_downloaded(msg: FileDownloaded,
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
         return
-    spooled = settings.spool_dir / str(msg.file_id)
+    spooled = settings.spool.complete(msg.file_id)
     if not spooled.exists():
         await _download_again(deps, row)
         return

@@ -1,11 +1,11 @@
 """Reading byte ranges of a spool file that the downloader may still be writing.
 
-The downloader appends to ``<file_id>.part`` and renames it to ``<file_id>`` once the copy
-is complete and checked. An open descriptor survives the rename, so a reader opened on the
-``.part`` keeps reading the same bytes. Bytes below the file's current size never change
-(the downloader only appends), so a range that is there may be uploaded at once. Each range
-read is released from the page cache (``infra.page_cache``): a reader that comes after
-reads it from the disk.
+The downloader appends to the file's ``.part`` and renames it to its final name once the
+copy is checked (``infra.spool.paths``). An open descriptor survives the rename, so a reader
+opened on the ``.part`` keeps reading the same bytes. Bytes below the file's current size
+never change (the downloader only appends), so a range that is there may be uploaded at
+once. Each range read is released from the page cache (``infra.spool.page_cache``): a
+reader that comes after reads it from the disk.
 """
 
 import os
@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from infra.page_cache import release
+from infra.spool.page_cache import release
 
-POLL_SECONDS = 0.02  # a stat of a local file: cheap; 8 MiB lands every ~40 ms at 200 MB/s
+POLL_SECONDS = 0.02  # a stat of a local file: cheap, and well under the time a part takes to land
 
 
 class SpoolNotGrowing(Exception):

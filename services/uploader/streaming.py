@@ -61,7 +61,7 @@ async def stream(pool: Pool, objects: ObjectStore, settings: UploaderSettings,
     started = time.monotonic()
     try:
         async with _watched(pool, settings, file_id, token) as abandon:
-            names = (settings.spool_dir / f"{file_id}.part", settings.spool_dir / str(file_id))
+            names = (settings.spool.partial(file_id), settings.spool.complete(file_id))
             spool = await asyncio.to_thread(SpoolFile.open, names, abort=abandon,
                                             stall_seconds=settings.lease_seconds)
             with spool:

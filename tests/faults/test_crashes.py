@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.spool.paths import Spool
 from tests.faults.proxy import FaultProxy
 from tests.harness import Journal, assert_delivered_once, make_inbox, write_random
 from tests.processes import Pipeline, wait_for
@@ -47,7 +48,7 @@ def test_downloader_killed_mid_download(start_pipeline, big_file, sftp_proxy, wa
     pipeline = start_pipeline()
     journal = watch(pipeline, remote, port=sftp_proxy.port)
     [row] = journal.wait_until_all(1, "downloading", timeout=60)
-    part = Path(pipeline.env["INTAKE_SPOOL_DIR"]) / f"{row['id']}.part"
+    part = Spool(Path(pipeline.env["INTAKE_SPOOL_DIR"])).partial(row["id"])
     wait_for(lambda: part.exists() and part.stat().st_size > 1024 * 1024, timeout=60,
              what="a partial download")
 

@@ -54,7 +54,7 @@ def test_retry_from_the_spool_copy(client: TestClient[Litestar], db: Db,
     server = create_server(client)
     file_id = insert_file(db, server["id"], status="failed", size=5, sha256="c" * 64,
                           md5="d" * 32, attempts=5, error_message="S3 down")
-    (admin_settings.spool_dir / str(file_id)).write_bytes(b"hello")
+    admin_settings.spool.complete(file_id).write_bytes(b"hello")
     response = client.post(f"/api/files/{file_id}/retry")
     assert response.status_code == 200, response.text
     assert response.json()["to_status"] == "downloaded"

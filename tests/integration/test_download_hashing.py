@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.sftp.session import connect
+from infra.spool.paths import Spool
 from services.downloader import downloading
 from tests.harness import cached_bytes, make_inbox, sftp_target, write_random
 
@@ -25,10 +26,10 @@ def test_a_download_is_hashed_whole(sftp_server, tmp_path: Path, monkeypatch, in
     write_random(source, SIZE)
     data = source.read_bytes()
     if resumed_from:  # what an earlier attempt left in the spool
-        (tmp_path / "f.part").write_bytes(data[:resumed_from])
+        Spool(tmp_path).partial("f").write_bytes(data[:resumed_from])
     with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session:
         result = downloading.fetch(
-            session.client, f"{remote}/f.bin", spool=tmp_path, file_id="f", size=SIZE,
+            session.client, f"{remote}/f.bin", spool=Spool(tmp_path), file_id="f", size=SIZE,
             mtime=int(source.stat().st_mtime), window=1024 * 1024,
             read_size=session.read_size, abort=threading.Event())
     assert result.resumed_from == resumed_from
@@ -45,7 +46,7 @@ def test_a_large_download_does_not_stay_in_the_page_cache(sftp_server, tmp_path:
     digest = write_random(source, size)
     with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session:
         result = downloading.fetch(
-            session.client, f"{remote}/f.bin", spool=tmp_path, file_id="f", size=size,
+            session.client, f"{remote}/f.bin", spool=Spool(tmp_path), file_id="f", size=size,
             mtime=int(source.stat().st_mtime), window=1024 * 1024,
             read_size=session.read_size, abort=threading.Event())
     source.unlink()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.spool.paths import Spool
 from infra.storage import PART_SIZE, ObjectStore, UploadGone
 from services.uploader import upload_records
 from services.uploader.janitor import abort_abandoned
@@ -49,7 +50,7 @@ async def _file(pool, status: str = "downloading") -> uuid.UUID:
 async def test_parts_are_sent_while_the_spool_file_is_still_growing(pool, objects, data,
                                                                     tmp_path: Path) -> None:
     file_id = await _file(pool)
-    part, final = tmp_path / f"{file_id}.part", tmp_path / str(file_id)
+    part, final = Spool(tmp_path).partial(file_id), Spool(tmp_path).complete(file_id)
     half = int(2.5 * PART_SIZE)
     part.write_bytes(data[:half])
     plan, key = PartPlan.for_size(SIZE), f"mp/{file_id}/big.bin"

@@ -11,6 +11,7 @@ import pytest
 from infra.sftp.pool import SessionPool
 from infra.sftp.reads import RemoteFile, read_range
 from infra.sftp.session import connect
+from infra.spool.paths import Spool
 from services.downloader.downloading import fetch
 from tests.harness import make_inbox, sftp_target, write_random
 
@@ -71,7 +72,7 @@ def test_a_large_download_holds_a_bounded_amount_in_memory(sftp_server, tmp_path
         with pool.session(sftp_target(sftp_server), cap=1) as session:
             tracemalloc.start()
             try:
-                result = fetch(session.client, f"{remote}/big.bin", spool=tmp_path,
+                result = fetch(session.client, f"{remote}/big.bin", spool=Spool(tmp_path),
                                file_id="f", size=size, mtime=mtime, window=window,
                                read_size=session.read_size, abort=threading.Event())
                 _, peak = tracemalloc.get_traced_memory()

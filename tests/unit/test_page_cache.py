@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from infra.page_cache import CacheTrail, release
+from infra.spool.page_cache import CacheTrail, release
 from tests.harness import cached_bytes, write_random
 
 MiB = 1024 * 1024

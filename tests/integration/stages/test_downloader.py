@@ -41,7 +41,7 @@ async def test_a_discovered_file_is_copied_into_the_spool_and_announced(
 
     await download_discovered(msg, deps)
 
-    copy = deps.settings.spool_dir / str(msg.file_id)
+    copy = deps.settings.spool.complete(msg.file_id)
     assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
     md5 = hashlib.md5((local / name).read_bytes()).hexdigest()
     assert publisher.sent == [(Stage.DOWNLOADED, FileDownloaded(
@@ -103,7 +103,7 @@ async def test_a_cut_download_is_retried_and_resumes_from_the_spool(
         assert (await file_states.get(pool, msg.file_id))["status"] == "discovered"
         [(stage, again, delay)] = publisher.delayed
         assert (stage, again) == (Stage.DISCOVERED, msg) and delay > 0
-        assert (deps.settings.spool_dir / f"{msg.file_id}.part").stat().st_size > 0
+        assert deps.settings.spool.partial(msg.file_id).stat().st_size > 0
 
         await download_discovered(again, deps)
 

@@ -71,7 +71,7 @@ async def test_a_downloaded_file_is_stored_verified_and_announced(
         file_id=msg.file_id, bucket=deps.objects.bucket, object_key=stored["object_key"]))]
     assert publisher.message_ids == [f"{msg.file_id}:stored"]
     assert [e for e, _ in await events(pool, msg.file_id)] == ["upload_started", "stored"]
-    assert not (deps.settings.spool_dir / str(msg.file_id)).exists()
+    assert not (deps.settings.spool.complete(msg.file_id)).exists()
     assert transitions(registry, "stored") == 1
 
 

@@ -2,12 +2,9 @@
 
 A file copied through the spool is written once and read once or twice (the hashing child,
 the part uploads): its pages in the cache help nobody after that, and a 100 GiB file left
-there would push out everything else (PostgreSQL's pages among them). Worse, on a virtual
-machine that hands freed memory back to its host (free page reporting, as on this project's
-machine), every page the cache takes anew is a fault into the hypervisor: writing 1 GiB
-into fresh pages measured 1.9-3.0 s of kernel CPU here, against 0.6-0.8 s when the same
-few pages are dropped and taken again, and the final fsync then has nothing left to write
-(0.35-0.41 s -> 0.01 s per GiB).
+there would push out everything else (PostgreSQL's pages among them). On a virtual machine
+that hands freed memory back to its host, every page the cache takes anew also costs a
+fault into the hypervisor (measured in docs/performance.md, "The spool's pages").
 
 ``POSIX_FADV_DONTNEED`` drops a range's clean pages and starts writing back its dirty ones
 (which stay until written): so a window just passed is advised once to start its writeback

@@ -1,0 +1,67 @@
+"""Which spool copies may be removed: the ones no live file needs any more.
+
+Crashes leave copies behind (a worker killed after the upload committed but before it
+deleted its spool file, a ``.part`` of a file that went missing). A complete copy is kept
+while its file may still be uploaded; a ``.part`` while its file may still resume.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from infra.file_states import Status
+from infra.postgres import Pool
+from infra.spool.paths import Spool
+
+# A spool file with no row yet may be an admin upload still streaming in.
+ORPHAN_GRACE_SECONDS = 3600
+
+_KEEP_COMPLETE = frozenset({Status.DISCOVERED, Status.DOWNLOADING, Status.DOWNLOADED,
+                            Status.STORING, Status.FAILED})
+_KEEP_PARTIAL = frozenset({Status.DISCOVERED, Status.DOWNLOADING, Status.FAILED})
+
+_STATUSES = "SELECT id, status FROM files WHERE id = ANY(%s)"
+
+
+@dataclass(frozen=True)
+class Unneeded:
+    """A spool copy that may go, and the status of its file (None: there is no such file)."""
+
+    path: Path
+    file_id: UUID
+    status: str | None
+
+
+def may_remove(spool: Spool, path: Path, status: str | None, now: float) -> bool:
+    """Whether the copy at ``path``, whose file has ``status`` (None: no row), may go at
+    ``now`` (``time.time()``). Blocks on a stat for a copy with no row."""
+    if status is None:
+        return now - path.stat().st_mtime >= ORPHAN_GRACE_SECONDS
+    return status not in (_KEEP_PARTIAL if spool.is_partial(path) else _KEEP_COMPLETE)
+
+
+def _select(spool: Spool, candidates: dict[Path, UUID],
+            statuses: dict[UUID, str]) -> list[Unneeded]:
+    now = time.time()
+    doomed = []
+    for path, file_id in candidates.items():
+        status = statuses.get(file_id)
+        try:
+            if may_remove(spool, path, status, now):
+                doomed.append(Unneeded(path, file_id, status))
+        except FileNotFoundError:
+            continue
+    return doomed
+
+
+async def unneeded(pool: Pool, spool: Spool) -> list[Unneeded]:
+    """The copies in ``spool`` that no live file needs (looked up in ``files``)."""
+    candidates = await asyncio.to_thread(spool.files)
+    if not candidates:
+        return []
+    async with pool.connection() as conn:
+        cur = await conn.execute(_STATUSES, (list(set(candidates.values())),))
+        statuses = {row["id"]: row["status"] for row in await cur.fetchall()}
+    return await asyncio.to_thread(_select, spool, candidates, statuses)
