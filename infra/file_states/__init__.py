@@ -1,0 +1,24 @@
+"""A file's life: its statuses, the moves between them, and every write of ``files.status``
+and ``file_events``. Callers use this package's names; its modules split the work."""
+
+from infra.file_states.transitions import (
+    Status,
+    claim,
+    finish,
+    get,
+    lease_kept,
+    mark_missing,
+    release,
+    renew_lease,
+)
+
+__all__ = [
+    "Status",
+    "claim",
+    "finish",
+    "get",
+    "lease_kept",
+    "mark_missing",
+    "release",
+    "renew_lease",
+]
