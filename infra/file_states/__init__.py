@@ -1,8 +1,8 @@
 """A file's life: its statuses, the moves between them, and every write of ``files.status``
 and ``file_events``. Callers use this package's names; its modules split the work."""
 
+from infra.file_states.states import FINISHED, RETRYABLE, TRANSITIONS, IllegalMove, Status
 from infra.file_states.transitions import (
-    Status,
     claim,
     finish,
     get,
@@ -13,6 +13,10 @@ from infra.file_states.transitions import (
 )
 
 __all__ = [
+    "FINISHED",
+    "RETRYABLE",
+    "TRANSITIONS",
+    "IllegalMove",
     "Status",
     "claim",
     "finish",

@@ -11,26 +11,15 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from infra.file_states.states import Status, check
 from infra.postgres import Pool
 
 log = logging.getLogger("intake.files")
-
-
-class Status(StrEnum):
-    DISCOVERED = "discovered"
-    DOWNLOADING = "downloading"
-    DOWNLOADED = "downloaded"
-    STORING = "storing"
-    STORED = "stored"
-    NOTIFIED = "notified"
-    FAILED = "failed"
-    MISSING = "missing"
 
 
 # Each transition is one statement: the compare-and-set UPDATE and the INSERT of its
@@ -96,7 +85,7 @@ UPDATE files
 RETURNING *""", extra="jsonb_build_object('attempt', attempts, 'status', status)")
 
 _MARK_MISSING = _transition("""
-UPDATE files SET status = 'missing', lease_until = NULL, error_message = %(reason)s,
+UPDATE files SET status = %(to)s, lease_until = NULL, error_message = %(reason)s,
        updated_at = now()
  WHERE id = %(id)s AND status = %(expect)s
 RETURNING *""", extra="'{}'::jsonb")
@@ -130,6 +119,7 @@ async def claim(
     ``to`` may equal ``expect``: the lease alone then marks the file as taken. The event's
     details get the attempt's number.
     """
+    check(expect, to, event)
     row = await _one_row(pool, _CLAIM, {
         "id": file_id, "expect": expect, "to": to, "lease": lease_seconds,
         "event": event, "details": Jsonb(details)})
@@ -188,6 +178,7 @@ async def finish(
     unknown = set(columns) - _FINISHABLE
     if unknown:
         raise ValueError(f"not a finishable column: {sorted(unknown)}")
+    check(expect, to, event)
     assignments = ", ".join(f"{name} = %({name})s" for name in columns)
     statement = _transition(  # names checked against _FINISHABLE
         _FINISH.format(assignments=assignments), extra="'{}'::jsonb")
@@ -213,6 +204,8 @@ async def release(
 ) -> dict[str, Any] | None:
     """Record a failed attempt; the returned row's status says whether it will be retried.
     The event's details get the error, the attempt's number and the status it led to."""
+    check(expect, back_to, event)
+    check(expect, Status.FAILED, event)
     row = await _one_row(pool, _RELEASE, {
         "id": file_id, "expect": expect, "back_to": back_to, "failed": Status.FAILED,
         "error": error, "permanent": permanent, "max_attempts": max_attempts,
@@ -226,8 +219,10 @@ async def release(
 async def mark_missing(
     pool: Pool, file_id: UUID, *, expect: Status, reason: str
 ) -> dict[str, Any] | None:
+    check(expect, Status.MISSING, "missing")
     row = await _one_row(pool, _MARK_MISSING, {
-        "id": file_id, "expect": expect, "reason": reason, "event": "missing",
+        "id": file_id, "expect": expect, "to": Status.MISSING, "reason": reason,
+        "event": "missing",
         "details": Jsonb({"reason": reason})})
     if row is not None:
         log.warning("missing: %s", reason, extra={"file_id": str(file_id), "event": "missing"})

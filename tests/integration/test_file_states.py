@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from infra import file_states
-from infra.file_states import Status
+from infra.file_states import IllegalMove, Status
 
 
 async def _server(pool) -> int:
@@ -115,3 +115,16 @@ async def test_mark_missing_journals_the_reason(pool) -> None:
     assert await _journal(pool, file_id) == [("missing", {"reason": "gone"})]
     assert await file_states.mark_missing(pool, file_id, expect=Status.DOWNLOADING,
                                           reason="gone") is None
+
+
+async def test_a_move_outside_the_transition_table_raises_and_changes_nothing(pool) -> None:
+    file_id = await _file(pool, None, Status.DOWNLOADING)
+
+    with pytest.raises(IllegalMove):
+        await file_states.finish(pool, file_id, expect=Status.DOWNLOADING, to=Status.NOTIFIED,
+                                 event="notified", columns={})
+    with pytest.raises(IllegalMove):
+        await file_states.mark_missing(pool, file_id, expect=Status.STORED, reason="gone")
+
+    assert (await file_states.get(pool, file_id))["status"] == Status.DOWNLOADING
+    assert await _journal(pool, file_id) == []
