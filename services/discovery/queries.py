@@ -3,6 +3,9 @@
 import json
 from collections.abc import Iterable
 
+from infra.file_states import Status
+from infra.file_states.states import sql_list
+
 
 def listing_param(entries: Iterable[tuple[str, int, int]]) -> str:
     """A listing batch as ``OBSERVE_BATCH``'s ``entries``: ``[[path, size, mtime], ...]``.
@@ -112,16 +115,19 @@ DELETE FROM sightings WHERE server_id = %(server_id)s AND last_seen_at < %(scan_
 
 # Files whose lease ran out (their worker died) or whose next message seems lost.
 # Touching updated_at keeps the other replicas from re-driving the same files at once.
-CLAIM_STALLED = """
+# The statuses are written into the text (see sql_list), so files_unfinished serves it.
+CLAIM_STALLED = f"""
 UPDATE files SET updated_at = now()
  WHERE id IN (
         SELECT id FROM files
-         WHERE (status IN ('downloading', 'storing') AND lease_until < now())
-            OR (status = 'stored' AND lease_until < now())
-            OR (status IN ('discovered', 'downloaded', 'stored') AND lease_until IS NULL
+         WHERE (status IN ({sql_list([Status.DOWNLOADING, Status.STORING])})
+                AND lease_until < now())
+            OR (status = '{Status.STORED}' AND lease_until < now())
+            OR (status IN ({sql_list([Status.DISCOVERED, Status.DOWNLOADED, Status.STORED])})
+                AND lease_until IS NULL
                 AND updated_at < now() - make_interval(secs => %(stale)s))
          ORDER BY updated_at
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED)
 RETURNING id, status, server_id, remote_path, size, sha256, md5, bucket, object_key
-"""
+"""  # noqa: S608 (constants of the Status enum)
