@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from uuid import UUID
 
+from infra.file_states import Status
 from infra.postgres import Pool
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,9 @@ log = logging.getLogger(__name__)
 # A spool file with no row yet may be an admin upload still streaming in.
 ORPHAN_GRACE_SECONDS = 3600
 
-_KEEP_COMPLETE = {"discovered", "downloading", "downloaded", "storing", "failed"}
-_KEEP_PART = {"discovered", "downloading", "failed"}
+_KEEP_COMPLETE = {Status.DISCOVERED, Status.DOWNLOADING, Status.DOWNLOADED, Status.STORING,
+                  Status.FAILED}
+_KEEP_PART = {Status.DISCOVERED, Status.DOWNLOADING, Status.FAILED}
 
 
 def _file_id(path: Path) -> UUID | None:
