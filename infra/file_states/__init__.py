@@ -1,6 +1,7 @@
 """A file's life: its statuses, the moves between them, and every write of ``files.status``
 and ``file_events``. Callers use this package's names; its modules split the work."""
 
+from infra.file_states.arrivals import Discovered, record_discovered, record_upload
 from infra.file_states.states import FINISHED, RETRYABLE, TRANSITIONS, IllegalMove, Status
 from infra.file_states.transitions import (
     claim,
@@ -16,6 +17,7 @@ __all__ = [
     "FINISHED",
     "RETRYABLE",
     "TRANSITIONS",
+    "Discovered",
     "IllegalMove",
     "Status",
     "claim",
@@ -23,6 +25,8 @@ __all__ = [
     "get",
     "lease_kept",
     "mark_missing",
+    "record_discovered",
+    "record_upload",
     "release",
     "renew_lease",
 ]

@@ -87,26 +87,6 @@ SELECT remote_path, size, remote_mtime FROM seen
  LIMIT %(limit)s
 """
 
-# Stable sightings become files rows with their first event; the sightings are done.
-INSERT_FILES = """
-WITH new AS (
-    INSERT INTO files (server_id, remote_path, filename, size, remote_mtime)
-    SELECT %(server_id)s, p, n, s, m
-      FROM unnest(%(paths)s::text[], %(names)s::text[], %(sizes)s::bigint[],
-                  %(mtimes)s::bigint[]) AS t(p, n, s, m)
-    ON CONFLICT ON CONSTRAINT files_version DO NOTHING
-    RETURNING id, remote_path, size, remote_mtime
-), journal AS (
-    INSERT INTO file_events (file_id, event, details)
-    SELECT id, 'discovered', jsonb_build_object(
-               'server', %(server_name)s::text, 'size', size, 'remote_mtime', remote_mtime)
-      FROM new
-), forget AS (
-    DELETE FROM sightings WHERE server_id = %(server_id)s AND remote_path = ANY(%(paths)s)
-)
-SELECT * FROM new
-"""
-
 # After a complete listing, sightings not refreshed by it belong to files that vanished
 # before they became stable.
 FORGET_VANISHED = """
