@@ -2,6 +2,7 @@
 and ``file_events``. Callers use this package's names; its modules split the work."""
 
 from infra.file_states.arrivals import Discovered, record_discovered, record_upload
+from infra.file_states.restarts import Restart, restart
 from infra.file_states.states import FINISHED, RETRYABLE, TRANSITIONS, IllegalMove, Status
 from infra.file_states.transitions import (
     claim,
@@ -19,6 +20,7 @@ __all__ = [
     "TRANSITIONS",
     "Discovered",
     "IllegalMove",
+    "Restart",
     "Status",
     "claim",
     "finish",
@@ -29,4 +31,5 @@ __all__ = [
     "record_upload",
     "release",
     "renew_lease",
+    "restart",
 ]

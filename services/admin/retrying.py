@@ -21,8 +21,9 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
+from infra import file_states
 from infra.broker import StagePublisher
-from infra.file_states import Status
+from infra.file_states import RETRYABLE, Restart, Status
 from infra.postgres import Pool
 from services.admin.queries import retries as queries
 
@@ -39,8 +40,8 @@ class NotRetryable(Exception):
 @dataclass(frozen=True)
 class Retried:
     file_id: UUID
-    from_status: str
-    to_status: str
+    from_status: Status
+    to_status: Status
     published: bool
 
 
@@ -56,7 +57,7 @@ def restart_status(row: dict[str, Any], spool_dir: Path) -> Status | None:
 
 
 def _message(row: dict[str, Any]) -> tuple[Stage, BaseModel]:
-    status = Status(row["to_status"])
+    status = Status(row["status"])
     if status is Status.STORED:
         return Stage.STORED, FileStored(
             file_id=row["id"], bucket=row["bucket"], object_key=row["object_key"]
@@ -71,7 +72,9 @@ def _message(row: dict[str, Any]) -> tuple[Stage, BaseModel]:
     )
 
 
-async def _announce(publisher: StagePublisher, moved: Iterable[dict[str, Any]]) -> list[Retried]:
+async def _announce(publisher: StagePublisher, moves: Iterable[Restart],
+                    moved: Iterable[dict[str, Any]]) -> list[Retried]:
+    left = {move.file_id: move.from_status for move in moves}
     done = []
     for row in moved:
         stage, message = _message(row)
@@ -83,17 +86,17 @@ async def _announce(publisher: StagePublisher, moved: Iterable[dict[str, Any]]) 
                         row["id"], exc_info=True, extra={"file_id": str(row["id"])})
             published = False
         log.info("retried", extra={"file_id": str(row["id"]), "event": "retried",
-                                   "status": row["to_status"]})
-        done.append(Retried(row["id"], row["from_status"], row["to_status"], published))
+                                   "status": row["status"]})
+        done.append(Retried(row["id"], left[row["id"]], row["status"], published))
     return done
 
 
-def _plan(rows: list[dict[str, Any]], spool_dir: Path) -> list[queries.Move]:
+def _plan(rows: list[dict[str, Any]], spool_dir: Path) -> list[Restart]:
     moves = []
     for row in rows:
         target = restart_status(row, spool_dir)
         if target is not None:
-            moves.append(queries.Move(row["id"], row["status"], target))
+            moves.append(Restart(row["id"], Status(row["status"]), target))
     return moves
 
 
@@ -103,7 +106,7 @@ async def retry_file(pool: Pool, publisher: StagePublisher, spool_dir: Path, fil
     row = await queries.candidate(pool, file_id)
     if row is None:
         return None
-    if row["status"] not in queries.RETRYABLE:
+    if row["status"] not in RETRYABLE:
         raise NotRetryable(
             f"file {file_id} is {row['status']}; only failed or missing files can be retried"
         )
@@ -112,10 +115,10 @@ async def retry_file(pool: Pool, publisher: StagePublisher, spool_dir: Path, fil
         raise NotRetryable(
             f"file {file_id} was uploaded and its copy is no longer in the spool; upload it again"
         )
-    moved = await queries.move(pool, moves, by=by)
+    moved = await file_states.restart(pool, moves, by=by)
     if not moved:
         raise NotRetryable(f"file {file_id} changed while it was being retried; reload it")
-    (retried,) = await _announce(publisher, moved)
+    (retried,) = await _announce(publisher, moves, moved)
     return retried
 
 
@@ -127,6 +130,6 @@ async def retry_failed_of_server(pool: Pool, publisher: StagePublisher, spool_di
     while rows := await queries.failed_of_server(pool, server_id, after=after, limit=BATCH):
         after = rows[-1]["id"]
         moves = await asyncio.to_thread(_plan, rows, spool_dir)
-        moved = await queries.move(pool, moves, by=by)
-        total += len(await _announce(publisher, moved))
+        moved = await file_states.restart(pool, moves, by=by)
+        total += len(await _announce(publisher, moves, moved))
     return total
