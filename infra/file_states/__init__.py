@@ -2,7 +2,9 @@
 and ``file_events``. Callers use this package's names; its modules split the work."""
 
 from infra.file_states.arrivals import Discovered, record_discovered, record_upload
+from infra.file_states.redriving import message_for
 from infra.file_states.restarts import Restart, restart
+from infra.file_states.rows import FileRow, file_row
 from infra.file_states.states import FINISHED, RETRYABLE, TRANSITIONS, IllegalMove, Status
 from infra.file_states.transitions import (
     claim,
@@ -19,14 +21,17 @@ __all__ = [
     "RETRYABLE",
     "TRANSITIONS",
     "Discovered",
+    "FileRow",
     "IllegalMove",
     "Restart",
     "Status",
     "claim",
+    "file_row",
     "finish",
     "get",
     "lease_kept",
     "mark_missing",
+    "message_for",
     "record_discovered",
     "record_upload",
     "release",

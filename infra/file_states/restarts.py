@@ -6,11 +6,11 @@ meanwhile, or a second click, moves nothing.
 """
 
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from infra.file_states.rows import FileRow, file_row
 from infra.file_states.states import Status, check
 from infra.postgres import Pool
 
@@ -43,15 +43,15 @@ class Restart:
     to_status: Status
 
 
-async def restart(pool: Pool, moves: list[Restart], *, by: str) -> list[dict[str, Any]]:
+async def restart(pool: Pool, moves: list[Restart], *, by: str) -> list[FileRow]:
     """Apply the moves whose file is still where the caller saw it; returns those files'
     rows, in their new status."""
     for move in moves:
         check(move.from_status, move.to_status, "retried")
     if not moves:
         return []
-    async with pool.connection() as conn:
-        cur = await conn.execute(_RESTART, {
+    async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
+        await cur.execute(_RESTART, {
             "ids": [m.file_id for m in moves],
             "froms": [m.from_status for m in moves],
             "tos": [m.to_status for m in moves],

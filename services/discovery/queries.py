@@ -109,5 +109,5 @@ UPDATE files SET updated_at = now()
          ORDER BY updated_at
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED)
-RETURNING id, status, server_id, remote_path, size, sha256, md5, bucket, object_key
+RETURNING *
 """  # noqa: S608 (constants of the Status enum)

@@ -3,33 +3,29 @@
 
 from uuid import UUID
 
-from infra.file_states import RETRYABLE
+from infra.file_states import RETRYABLE, FileRow, file_row
 from infra.postgres import Pool
-from services.admin.queries import Row
 
-_CANDIDATE = """
-SELECT id, status, server_id, remote_path, size, sha256, md5, bucket, object_key, stored_at
-  FROM files WHERE id = %s
-"""
+_CANDIDATE = "SELECT * FROM files WHERE id = %s"
 
 _FAILED_OF_SERVER = """
-SELECT id, status, server_id, remote_path, size, sha256, md5, bucket, object_key, stored_at
-  FROM files
+SELECT * FROM files
  WHERE server_id = %(server_id)s AND status = ANY(%(retryable)s) AND id > %(after)s
  ORDER BY id LIMIT %(limit)s
 """
 
 
-async def candidate(pool: Pool, file_id: UUID) -> Row | None:
-    async with pool.connection() as conn:
-        cur = await conn.execute(_CANDIDATE, (file_id,))
+async def candidate(pool: Pool, file_id: UUID) -> FileRow | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
+        await cur.execute(_CANDIDATE, (file_id,))
         return await cur.fetchone()
 
 
-async def failed_of_server(pool: Pool, server_id: int, *, after: UUID, limit: int) -> list[Row]:
+async def failed_of_server(pool: Pool, server_id: int, *, after: UUID,
+                           limit: int) -> list[FileRow]:
     """The next batch of one server's failed and missing files, in id order."""
-    async with pool.connection() as conn:
-        cur = await conn.execute(
+    async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
+        await cur.execute(
             _FAILED_OF_SERVER,
             {"server_id": server_id, "retryable": sorted(RETRYABLE), "after": after,
              "limit": limit},
