@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, args_row
 from psycopg.types.json import Jsonb
 
+from infra.file_states.rows import FileRow, file_row
 from infra.file_states.states import Status, check
 from infra.postgres import Pool
 
@@ -78,11 +79,11 @@ async def record_discovered(
 async def record_upload(
     pool: Pool, *, file_id: UUID, remote_path: str, filename: str, size: int, sha256: str,
     md5: str, details: dict[str, Any],
-) -> dict[str, Any]:
+) -> FileRow:
     """Record an operator's upload, whose verified copy is in the spool, as ``downloaded``."""
     check(None, Status.DOWNLOADED, "uploaded")
-    async with pool.connection() as conn:
-        cur = await conn.execute(INSERT_UPLOADED, {
+    async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
+        await cur.execute(INSERT_UPLOADED, {
             "id": file_id, "remote_path": remote_path, "filename": filename, "size": size,
             "sha256": sha256, "md5": md5, "status": Status.DOWNLOADED, "event": "uploaded",
             "details": Jsonb(details),

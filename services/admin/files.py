@@ -105,4 +105,5 @@ async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
     except Exception:  # committed as downloaded: the reconciler re-sends it
         log.warning("upload %s recorded but not announced; the reconciler will resend",
                     received.file_id, exc_info=True, extra={"file_id": str(received.file_id)})
-    return {**row, "filename": received.filename}
+    return {"id": row.id, "status": row.status, "filename": row.filename, "size": row.size,
+            "sha256": row.sha256, "md5": row.md5}
