@@ -43,9 +43,9 @@ async def retry_later(
         pool, file_id, expect=claimed, back_to=back_to, event=event,
         error=describe(error), permanent=not transient, max_attempts=max_attempts,
     )
-    if row is None or row["status"] != back_to:
+    if row is None or row.status != back_to:
         return
-    delay = backoff_seconds(row["attempts"])
+    delay = backoff_seconds(row.attempts)
     await publisher.send_later(stage, message, message_id=f"{file_id}:{stage}", delay=delay)
     log.info("retry scheduled in %.1fs", delay,
              extra={"file_id": str(file_id), "event": "retry_scheduled"})

@@ -4,7 +4,7 @@ and ``file_events``. Callers use this package's names; its modules split the wor
 from infra.file_states.arrivals import Discovered, record_discovered, record_upload
 from infra.file_states.redriving import message_for
 from infra.file_states.restarts import Restart, restart
-from infra.file_states.rows import FileRow, file_row
+from infra.file_states.rows import FileRow, FileWithServer, file_row
 from infra.file_states.states import FINISHED, RETRYABLE, TRANSITIONS, IllegalMove, Status
 from infra.file_states.transitions import (
     claim,
@@ -22,6 +22,7 @@ __all__ = [
     "TRANSITIONS",
     "Discovered",
     "FileRow",
+    "FileWithServer",
     "IllegalMove",
     "Restart",
     "Status",

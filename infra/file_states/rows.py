@@ -2,11 +2,13 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from psycopg.rows import class_row
+from psycopg.rows import class_row, kwargs_row
 
 from infra.file_states.states import Status
+from infra.servers import ServerAccess
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +41,23 @@ class FileRow:
 
 
 file_row = class_row(FileRow)
+
+
+@dataclass(frozen=True, slots=True)
+class FileWithServer(FileRow):
+    """A file's row as the transitions return it: with its server, so no stage looks it up
+    on its own. Built by :data:`file_with_server` from the row and ``to_jsonb`` of its server."""
+
+    server: ServerAccess | None  # None: an admin upload
+
+    @property
+    def server_name(self) -> str | None:
+        return None if self.server is None else self.server.name
+
+
+def _with_server(*, server: dict[str, Any] | None, **columns: Any) -> FileWithServer:
+    return FileWithServer(**columns,
+                          server=None if server is None else ServerAccess.from_row(server))
+
+
+file_with_server = kwargs_row(_with_server)

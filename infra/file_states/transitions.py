@@ -16,6 +16,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from infra.file_states.rows import FileWithServer, file_with_server
 from infra.file_states.states import Status, check
 from infra.postgres import Pool
 
@@ -26,10 +27,10 @@ log = logging.getLogger("intake.files")
 # journal row are data-modifying parts of one WITH, which commits as a whole on the
 # pool's autocommit connections. One round trip per state change instead of four (BEGIN,
 # UPDATE, INSERT, COMMIT): at thousands of small files these round trips were most of
-# every stage's CPU. The changed row comes back with its server's name and row (to_jsonb,
-# NULL for an admin upload), so no stage looks the server up on its own.
+# every stage's CPU. The changed row comes back with its server's row (to_jsonb, NULL for an
+# admin upload), so no stage looks the server up on its own.
 _WITH_SERVER = """
-SELECT f.*, s.name AS server_name, to_jsonb(s) AS server
+SELECT f.*, to_jsonb(s) AS server
   FROM {rows} f LEFT JOIN servers s ON s.id = f.server_id"""
 
 _TRANSITION = """
@@ -93,14 +94,14 @@ RETURNING *""", extra="'{}'::jsonb")
 _GET = _WITH_SERVER.format(rows="files") + " WHERE f.id = %(id)s"
 
 
-async def _one_row(pool: Pool, statement: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    async with pool.connection() as conn:
-        cur = await conn.execute(statement, params)
+async def _one_row(pool: Pool, statement: str, params: dict[str, Any]) -> FileWithServer | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=file_with_server) as cur:
+        await cur.execute(statement, params)
         return await cur.fetchone()
 
 
-async def get(pool: Pool, file_id: UUID) -> dict[str, Any] | None:
-    """The file's row as the transitions return it (with ``server_name`` and ``server``)."""
+async def get(pool: Pool, file_id: UUID) -> FileWithServer | None:
+    """The file's row as the transitions return it (with its server)."""
     return await _one_row(pool, _GET, {"id": file_id})
 
 
@@ -113,7 +114,7 @@ async def claim(
     lease_seconds: int,
     event: str | None,
     **details: Any,
-) -> dict[str, Any] | None:
+) -> FileWithServer | None:
     """Take the file for one stage, or return None when someone else has it or it moved on.
 
     ``to`` may equal ``expect``: the lease alone then marks the file as taken. The event's
@@ -173,7 +174,7 @@ async def finish(
     event: str,
     columns: dict[str, Any],
     **details: Any,
-) -> dict[str, Any] | None:
+) -> FileWithServer | None:
     """Complete a stage, storing what it produced; None if the claim was lost meanwhile."""
     unknown = set(columns) - _FINISHABLE
     if unknown:
@@ -201,7 +202,7 @@ async def release(
     permanent: bool,
     max_attempts: int,
     **details: Any,
-) -> dict[str, Any] | None:
+) -> FileWithServer | None:
     """Record a failed attempt; the returned row's status says whether it will be retried.
     The event's details get the error, the attempt's number and the status it led to."""
     check(expect, back_to, event)
@@ -212,13 +213,13 @@ async def release(
         "event": event, "details": Jsonb({**details, "error": error})})
     if row is not None:
         log.warning("%s: %s", event, error,
-                    extra={"file_id": str(file_id), "event": event, "status": row["status"]})
+                    extra={"file_id": str(file_id), "event": event, "status": row.status})
     return row
 
 
 async def mark_missing(
     pool: Pool, file_id: UUID, *, expect: Status, reason: str
-) -> dict[str, Any] | None:
+) -> FileWithServer | None:
     check(expect, Status.MISSING, "missing")
     row = await _one_row(pool, _MARK_MISSING, {
         "id": file_id, "expect": expect, "to": Status.MISSING, "reason": reason,

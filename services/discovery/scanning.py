@@ -14,7 +14,7 @@ from infra import file_states
 from infra.broker import StagePublisher
 from infra.crypto import SecretBox
 from infra.postgres import Pool
-from infra.servers import remember_host_key, target_from_row
+from infra.servers import ServerAccess, remember_host_key, target_from_row
 from infra.sftp import RemoteEntry, SftpSession, connect, walk
 from infra.telemetry import StageMetrics
 from services.discovery import queries
@@ -84,7 +84,7 @@ class Scanner:
         return result
 
     async def _scan(self, server: dict[str, Any]) -> ScanResult:
-        target = target_from_row(server, self._box)
+        target = target_from_row(ServerAccess.from_row(server), self._box)
         session: SftpSession = await asyncio.to_thread(
             connect, target, connect_timeout=self._settings.sftp_connect_timeout,
             io_timeout=self._settings.sftp_io_timeout,

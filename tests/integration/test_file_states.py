@@ -40,9 +40,9 @@ async def test_a_claim_journals_its_attempt_and_returns_the_server(pool) -> None
                                   to=Status.DOWNLOADING, lease_seconds=60,
                                   event="download_started", bucket="b")
 
-    assert row["status"] == Status.DOWNLOADING and row["attempts"] == 1
-    assert row["server"]["id"] == server_id and row["server"]["host"] == "sftp.example"
-    assert row["server_name"] == row["server"]["name"]
+    assert row.status == Status.DOWNLOADING and row.attempts == 1
+    assert row.server.id == server_id and row.server.host == "sftp.example"
+    assert row.server_name == row.server.name
     assert await _journal(pool, file_id) == [("download_started", {"bucket": "b", "attempt": 1})]
 
 
@@ -65,8 +65,8 @@ async def test_a_lease_only_claim_journals_nothing(pool) -> None:
     row = await file_states.claim(pool, file_id, expect=Status.STORED, to=Status.STORED,
                                   lease_seconds=60, event=None)
 
-    assert row["lease_until"] is not None and row["server"] is None
-    assert row["server_name"] is None
+    assert row.lease_until is not None and row.server is None
+    assert row.server_name is None
     assert await _journal(pool, file_id) == []
 
 
@@ -80,7 +80,7 @@ async def test_finish_stores_its_columns_and_only_from_the_expected_state(pool) 
                                     columns={"sha256": "ab", "md5": "cd"}, size=10)
 
     assert wrong is None
-    assert (done["status"], done["sha256"], done["md5"]) == (Status.DOWNLOADED, "ab", "cd")
+    assert (done.status, done.sha256, done.md5) == (Status.DOWNLOADED, "ab", "cd")
     assert await _journal(pool, file_id) == [("downloaded", {"size": 10})]
     with pytest.raises(ValueError, match="not a finishable column"):
         await file_states.finish(pool, file_id, expect=Status.DOWNLOADED, to=Status.STORED,
@@ -100,7 +100,7 @@ async def test_release_retries_or_fails_and_says_which(pool, permanent: bool, ma
                                     error="boom", permanent=permanent,
                                     max_attempts=max_attempts)
 
-    assert (row["status"], row["error_message"], row["lease_until"]) == (status, "boom", None)
+    assert (row.status, row.error_message, row.lease_until) == (status, "boom", None)
     assert (await _journal(pool, file_id))[-1] == (
         "download_failed", {"error": "boom", "attempt": 1, "status": status})
 
@@ -111,7 +111,7 @@ async def test_mark_missing_journals_the_reason(pool) -> None:
     row = await file_states.mark_missing(pool, file_id, expect=Status.DOWNLOADING,
                                          reason="gone")
 
-    assert (row["status"], row["error_message"]) == (Status.MISSING, "gone")
+    assert (row.status, row.error_message) == (Status.MISSING, "gone")
     assert await _journal(pool, file_id) == [("missing", {"reason": "gone"})]
     assert await file_states.mark_missing(pool, file_id, expect=Status.DOWNLOADING,
                                           reason="gone") is None
@@ -126,5 +126,5 @@ async def test_a_move_outside_the_transition_table_raises_and_changes_nothing(po
     with pytest.raises(IllegalMove):
         await file_states.mark_missing(pool, file_id, expect=Status.STORED, reason="gone")
 
-    assert (await file_states.get(pool, file_id))["status"] == Status.DOWNLOADING
+    assert (await file_states.get(pool, file_id)).status == Status.DOWNLOADING
     assert await _journal(pool, file_id) == []
