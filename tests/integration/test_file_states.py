@@ -128,3 +128,60 @@ async def test_a_move_outside_the_transition_table_raises_and_changes_nothing(po
 
     assert (await file_states.get(pool, file_id)).status == Status.DOWNLOADING
     assert await _journal(pool, file_id) == []
+
+
+async def test_discovered_files_are_recorded_once_with_their_event(pool) -> None:
+    server_id = await _server(pool)
+    paths = [f"/in/{uuid.uuid4()}/a.csv", f"/in/{uuid.uuid4()}/b.csv"]
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO sightings (server_id, remote_path, size, remote_mtime, first_seen_at,"
+            " last_seen_at) VALUES (%s, %s, 5, 7, now(), now())", (server_id, paths[0]))
+
+    async with pool.connection() as conn, conn.transaction():
+        new = await file_states.record_discovered(
+            conn, server_id=server_id, server_name="partner", paths=paths, sizes=[5, 6],
+            mtimes=[7, 8])
+    async with pool.connection() as conn, conn.transaction():
+        again = await file_states.record_discovered(
+            conn, server_id=server_id, server_name="partner", paths=paths, sizes=[5, 6],
+            mtimes=[7, 8])
+        cur = await conn.execute("SELECT count(*) AS n FROM sightings WHERE server_id = %s",
+                                 (server_id,))
+        sightings = (await cur.fetchone())["n"]
+
+    assert [(n.remote_path, n.size, n.remote_mtime) for n in new] == [(paths[0], 5, 7),
+                                                                      (paths[1], 6, 8)]
+    assert again == [] and sightings == 0
+    row = await file_states.get(pool, new[0].id)
+    assert (row.status, row.filename, row.server.id) == (Status.DISCOVERED, "a.csv", server_id)
+    assert await _journal(pool, new[0].id) == [
+        ("discovered", {"server": "partner", "size": 5, "remote_mtime": 7})]
+
+
+async def test_an_upload_is_recorded_downloaded_with_its_event(pool) -> None:
+    file_id = uuid.uuid4()
+
+    row = await file_states.record_upload(
+        pool, file_id=file_id, remote_path="../x.csv", filename="x.csv", size=3,
+        sha256="ab", md5="cd", details={"size": 3})
+
+    assert (row.id, row.status, row.source, row.server_id) == (
+        file_id, Status.DOWNLOADED, "upload", None)
+    assert await _journal(pool, file_id) == [("uploaded", {"size": 3})]
+
+
+async def test_a_restart_moves_only_from_the_status_seen_and_journals_who(pool) -> None:
+    file_id = await _file(pool, await _server(pool), Status.FAILED)
+    move = file_states.Restart(file_id, Status.FAILED, Status.DISCOVERED)
+
+    (row,) = await file_states.restart(pool, [move], by="admin")
+    again = await file_states.restart(pool, [move], by="admin")
+
+    assert (row.id, row.status, row.attempts) == (file_id, Status.DISCOVERED, 0)
+    assert again == []
+    assert await _journal(pool, file_id) == [
+        ("retried", {"from_status": "failed", "to_status": "discovered", "by": "admin"})]
+    with pytest.raises(IllegalMove):
+        await file_states.restart(
+            pool, [file_states.Restart(file_id, Status.DISCOVERED, Status.STORED)], by="admin")
