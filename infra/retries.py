@@ -42,9 +42,9 @@ async def retry_later(
         error=describe(error), permanent=not transient,
         max_attempts=deps.settings.max_attempts,
     )
-    if row is None or row["status"] != back_to:
+    if row is None or row.status != back_to:
         return
-    delay = backoff_seconds(row["attempts"])
+    delay = backoff_seconds(row.attempts)
     await deps.publisher.send_later(stage, message, message_id=f"{file_id}:{stage}",
                                     delay=delay)
     log.info("retry scheduled in %.1fs", delay,

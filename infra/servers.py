@@ -1,21 +1,44 @@
 """Partner server rows turned into SFTP targets (credentials decrypted only here)."""
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Self
 
 from infra.crypto import SecretBox
 from infra.postgres import Pool
 from infra.sftp.session import SftpTarget
 
 
-def target_from_row(row: dict[str, Any], box: SecretBox) -> SftpTarget:
+@dataclass(frozen=True, slots=True)
+class ServerAccess:
+    """What it takes to reach a partner server: the connection columns of its row."""
+
+    id: int
+    name: str
+    host: str
+    port: int
+    username: str
+    password_enc: str | None
+    private_key_enc: str | None
+    host_key: str | None
+    trust_on_first_use: bool
+    max_connections: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        """From a ``servers`` row, or its ``to_jsonb``; the other columns are left out."""
+        return cls(**{field.name: row[field.name] for field in fields(cls)})
+
+
+def target_from_row(server: ServerAccess, box: SecretBox) -> SftpTarget:
     return SftpTarget(
-        host=row["host"],
-        port=row["port"],
-        username=row["username"],
-        password=box.decrypt(row["password_enc"]) if row["password_enc"] else None,
-        private_key=box.decrypt(row["private_key_enc"]) if row["private_key_enc"] else None,
-        host_key=row["host_key"],
-        trust_on_first_use=row["trust_on_first_use"],
+        host=server.host,
+        port=server.port,
+        username=server.username,
+        password=box.decrypt(server.password_enc) if server.password_enc else None,
+        private_key=box.decrypt(server.private_key_enc) if server.private_key_enc else None,
+        host_key=server.host_key,
+        trust_on_first_use=server.trust_on_first_use,
     )
 
 

@@ -12,16 +12,19 @@ from typing import Any
 
 from minio.error import S3Error
 
+from infra.file_states import Status
 from infra.postgres import Pool
 from infra.storage import ObjectStore
 
 _STORED_FILES = """
 SELECT id, object_key, size FROM files
- WHERE status IN ('stored', 'notified') AND bucket = %(bucket)s
+ WHERE status = ANY(%(stored)s) AND bucket = %(bucket)s
    AND object_key COLLATE "C" > %(after)s
  ORDER BY object_key COLLATE "C"
  LIMIT %(limit)s
 """
+
+_STORED = [Status.STORED, Status.NOTIFIED]
 
 BATCH = 1000
 SAMPLE = 100
@@ -55,7 +58,8 @@ async def _stored_files(pool: Pool, bucket: str) -> AsyncIterator[dict[str, Any]
     while True:
         async with pool.connection() as conn:
             cur = await conn.execute(_STORED_FILES,
-                                     {"bucket": bucket, "after": after, "limit": BATCH})
+                                     {"bucket": bucket, "after": after, "limit": BATCH,
+                                      "stored": _STORED})
             rows = await cur.fetchall()
         for row in rows:
             yield row

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from bench.context import Bench, sync_disks
 from bench.results import Check, ScenarioResult, at_most, seconds
 from infra.crypto import SecretBox
+from infra.file_states import arrivals
 from infra.postgres import create_pool, migrate
 from infra.sftp.listing import walk
 from infra.sftp.session import connect
@@ -46,9 +47,35 @@ class CountingPublisher:
         self.sent += 1
 
 
-# The discovery service's statements by their names in services/discovery/queries.py.
-_STATEMENTS = {text: name for name, text in vars(queries).items()
+# The statements a scan sends by their names in services/discovery/queries.py and
+# infra/file_states/arrivals.py.
+_STATEMENTS = {text: name for module in (queries, arrivals) for name, text in vars(module).items()
                if name.isupper() and isinstance(text, str)}
+
+
+def _count(counts: dict[str, int], query: Any) -> None:
+    key = _STATEMENTS.get(query) or " ".join(str(query).split())[:40]
+    counts[key] = counts.get(key, 0) + 1
+
+
+class _CountingCursor:
+    def __init__(self, cursor: Any, counts: dict[str, int]) -> None:
+        self._cursor = cursor
+        self._counts = counts
+
+    async def __aenter__(self) -> "_CountingCursor":
+        await self._cursor.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._cursor.__aexit__(*exc)
+
+    async def execute(self, query: Any, params: Any = None) -> Any:
+        _count(self._counts, query)
+        return await self._cursor.execute(query, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
 
 
 class _CountingConnection:
@@ -57,9 +84,11 @@ class _CountingConnection:
         self._counts = counts
 
     async def execute(self, query: Any, params: Any = None) -> Any:
-        key = _STATEMENTS.get(query) or " ".join(str(query).split())[:40]
-        self._counts[key] = self._counts.get(key, 0) + 1
+        _count(self._counts, query)
         return await self._conn.execute(query, params)
+
+    def cursor(self, *args: Any, **kwargs: Any) -> _CountingCursor:
+        return _CountingCursor(self._conn.cursor(*args, **kwargs), self._counts)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)

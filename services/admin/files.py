@@ -15,12 +15,12 @@ from litestar import Request
 from litestar.exceptions import ValidationException
 
 from contracts import FileDownloaded, Stage
+from infra import file_states
 from infra.broker import StagePublisher
 from infra.file_states import Status
 from infra.postgres import Pool
 from infra.storage import ObjectStore
 from services.admin import uploading
-from services.admin.queries import uploads as upload_queries
 from services.admin.queries.files import FileFilter
 from services.admin.settings import AdminSettings
 
@@ -87,7 +87,7 @@ async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
         reserve_bytes=settings.spool_reserve_bytes,
     )
     try:
-        row = await upload_queries.record_upload(
+        row = await file_states.record_upload(
             pool, file_id=received.file_id, remote_path=received.original_name,
             filename=received.filename, size=received.size, sha256=received.sha256,
             md5=received.md5, details=received.details,
@@ -96,7 +96,7 @@ async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
         settings.spool.complete(received.file_id).unlink(missing_ok=True)
         raise
     log.info("uploaded", extra={"file_id": str(received.file_id), "event": "uploaded",
-                                "status": "downloaded"})
+                                "status": Status.DOWNLOADED})
     message = FileDownloaded(file_id=received.file_id, size=received.size,
                              sha256=received.sha256, md5=received.md5)
     try:
@@ -105,4 +105,5 @@ async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
     except Exception:  # committed as downloaded: the reconciler re-sends it
         log.warning("upload %s recorded but not announced; the reconciler will resend",
                     received.file_id, exc_info=True, extra={"file_id": str(received.file_id)})
-    return {**row, "filename": received.filename}
+    return {"id": row.id, "status": row.status, "filename": row.filename, "size": row.size,
+            "sha256": row.sha256, "md5": row.md5}

@@ -15,14 +15,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
-from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
+from infra import file_states
 from infra.broker import StagePublisher
-from infra.file_states import Status
+from infra.file_states import RETRYABLE, FileRow, Restart, Status
 from infra.postgres import Pool
 from infra.spool.paths import Spool
 from services.admin.queries import retries as queries
@@ -40,61 +37,47 @@ class NotRetryable(Exception):
 @dataclass(frozen=True)
 class Retried:
     file_id: UUID
-    from_status: str
-    to_status: str
+    from_status: Status
+    to_status: Status
     published: bool
 
 
-def restart_status(row: dict[str, Any], spool_dir: Path) -> Status | None:
+def restart_status(row: FileRow, spool_dir: Path) -> Status | None:
     """The last good state of a failed file; None when there is nothing to restart from."""
-    if row["stored_at"] is not None and row["object_key"]:
+    if row.stored_at is not None and row.object_key:
         return Status.STORED
-    if row["sha256"] and Spool(spool_dir).complete(row["id"]).is_file():
+    if row.sha256 and Spool(spool_dir).complete(row.id).is_file():
         return Status.DOWNLOADED
-    if row["server_id"] is not None:
+    if row.server_id is not None:
         return Status.DISCOVERED
     return None
 
 
-def _message(row: dict[str, Any]) -> tuple[Stage, BaseModel]:
-    status = Status(row["to_status"])
-    if status is Status.STORED:
-        return Stage.STORED, FileStored(
-            file_id=row["id"], bucket=row["bucket"], object_key=row["object_key"]
-        )
-    if status is Status.DOWNLOADED:
-        return Stage.DOWNLOADED, FileDownloaded(
-            file_id=row["id"], size=row["size"], sha256=row["sha256"], md5=row["md5"]
-        )
-    return Stage.DISCOVERED, FileDiscovered(
-        file_id=row["id"], server_id=row["server_id"], remote_path=row["remote_path"],
-        size=row["size"],
-    )
-
-
-async def _announce(publisher: StagePublisher, moved: Iterable[dict[str, Any]]) -> list[Retried]:
+async def _announce(publisher: StagePublisher, moves: Iterable[Restart],
+                    moved: Iterable[FileRow]) -> list[Retried]:
+    left = {move.file_id: move.from_status for move in moves}
     done = []
     for row in moved:
-        stage, message = _message(row)
+        stage, message = file_states.message_for(row)
         try:
-            await publisher.send(stage, message, message_id=f"{row['id']}:{stage}")
+            await publisher.send(stage, message, message_id=f"{row.id}:{stage}")
             published = True
         except Exception:  # the reconciler re-drives it; the retry itself is committed
             log.warning("retry of %s committed but not published; the reconciler will resend",
-                        row["id"], exc_info=True, extra={"file_id": str(row["id"])})
+                        row.id, exc_info=True, extra={"file_id": str(row.id)})
             published = False
-        log.info("retried", extra={"file_id": str(row["id"]), "event": "retried",
-                                   "status": row["to_status"]})
-        done.append(Retried(row["id"], row["from_status"], row["to_status"], published))
+        log.info("retried", extra={"file_id": str(row.id), "event": "retried",
+                                   "status": row.status})
+        done.append(Retried(row.id, left[row.id], row.status, published))
     return done
 
 
-def _plan(rows: list[dict[str, Any]], spool_dir: Path) -> list[queries.Move]:
+def _plan(rows: list[FileRow], spool_dir: Path) -> list[Restart]:
     moves = []
     for row in rows:
         target = restart_status(row, spool_dir)
         if target is not None:
-            moves.append(queries.Move(row["id"], row["status"], target))
+            moves.append(Restart(row.id, row.status, target))
     return moves
 
 
@@ -104,19 +87,19 @@ async def retry_file(pool: Pool, publisher: StagePublisher, spool_dir: Path, fil
     row = await queries.candidate(pool, file_id)
     if row is None:
         return None
-    if row["status"] not in queries.RETRYABLE:
+    if row.status not in RETRYABLE:
         raise NotRetryable(
-            f"file {file_id} is {row['status']}; only failed or missing files can be retried"
+            f"file {file_id} is {row.status}; only failed or missing files can be retried"
         )
     moves = await asyncio.to_thread(_plan, [row], spool_dir)
     if not moves:
         raise NotRetryable(
             f"file {file_id} was uploaded and its copy is no longer in the spool; upload it again"
         )
-    moved = await queries.move(pool, moves, by=by)
+    moved = await file_states.restart(pool, moves, by=by)
     if not moved:
         raise NotRetryable(f"file {file_id} changed while it was being retried; reload it")
-    (retried,) = await _announce(publisher, moved)
+    (retried,) = await _announce(publisher, moves, moved)
     return retried
 
 
@@ -126,8 +109,8 @@ async def retry_failed_of_server(pool: Pool, publisher: StagePublisher, spool_di
     total = 0
     after = _NIL
     while rows := await queries.failed_of_server(pool, server_id, after=after, limit=BATCH):
-        after = rows[-1]["id"]
+        after = rows[-1].id
         moves = await asyncio.to_thread(_plan, rows, spool_dir)
-        moved = await queries.move(pool, moves, by=by)
-        total += len(await _announce(publisher, moved))
+        moved = await file_states.restart(pool, moves, by=by)
+        total += len(await _announce(publisher, moves, moved))
     return total

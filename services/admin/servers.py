@@ -4,7 +4,7 @@ import asyncio
 
 from infra.crypto import SecretBox, SecretBoxError
 from infra.postgres import Pool
-from infra.servers import fetch_server, target_from_row
+from infra.servers import ServerAccess, fetch_server, target_from_row
 from services.admin.probing import Probe, probe
 
 
@@ -14,7 +14,7 @@ async def test_server(pool: Pool, box: SecretBox, server_id: int) -> Probe | Non
     if row is None:
         return None
     try:
-        target = target_from_row(row, box)
+        target = target_from_row(ServerAccess.from_row(row), box)
     except SecretBoxError:
         return Probe(False, None, bool(row["host_key"]), error=(
             "the stored password or key cannot be decrypted with this INTAKE_SECRET_KEY; "

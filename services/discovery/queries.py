@@ -3,6 +3,9 @@
 import json
 from collections.abc import Iterable
 
+from infra.file_states import Status
+from infra.file_states.states import sql_list
+
 
 def listing_param(entries: Iterable[tuple[str, int, int]]) -> str:
     """A listing batch as ``OBSERVE_BATCH``'s ``entries``: ``[[path, size, mtime], ...]``.
@@ -84,26 +87,6 @@ SELECT remote_path, size, remote_mtime FROM seen
  LIMIT %(limit)s
 """
 
-# Stable sightings become files rows with their first event; the sightings are done.
-INSERT_FILES = """
-WITH new AS (
-    INSERT INTO files (server_id, remote_path, filename, size, remote_mtime)
-    SELECT %(server_id)s, p, n, s, m
-      FROM unnest(%(paths)s::text[], %(names)s::text[], %(sizes)s::bigint[],
-                  %(mtimes)s::bigint[]) AS t(p, n, s, m)
-    ON CONFLICT ON CONSTRAINT files_version DO NOTHING
-    RETURNING id, remote_path, size, remote_mtime
-), journal AS (
-    INSERT INTO file_events (file_id, event, details)
-    SELECT id, 'discovered', jsonb_build_object(
-               'server', %(server_name)s::text, 'size', size, 'remote_mtime', remote_mtime)
-      FROM new
-), forget AS (
-    DELETE FROM sightings WHERE server_id = %(server_id)s AND remote_path = ANY(%(paths)s)
-)
-SELECT * FROM new
-"""
-
 # After a complete listing, sightings not refreshed by it belong to files that vanished
 # before they became stable.
 FORGET_VANISHED = """
@@ -112,16 +95,19 @@ DELETE FROM sightings WHERE server_id = %(server_id)s AND last_seen_at < %(scan_
 
 # Files whose lease ran out (their worker died) or whose next message seems lost.
 # Touching updated_at keeps the other replicas from re-driving the same files at once.
-CLAIM_STALLED = """
+# The statuses are written into the text (see sql_list), so files_unfinished serves it.
+CLAIM_STALLED = f"""
 UPDATE files SET updated_at = now()
  WHERE id IN (
         SELECT id FROM files
-         WHERE (status IN ('downloading', 'storing') AND lease_until < now())
-            OR (status = 'stored' AND lease_until < now())
-            OR (status IN ('discovered', 'downloaded', 'stored') AND lease_until IS NULL
+         WHERE (status IN ({sql_list([Status.DOWNLOADING, Status.STORING])})
+                AND lease_until < now())
+            OR (status = '{Status.STORED}' AND lease_until < now())
+            OR (status IN ({sql_list([Status.DISCOVERED, Status.DOWNLOADED, Status.STORED])})
+                AND lease_until IS NULL
                 AND updated_at < now() - make_interval(secs => %(stale)s))
          ORDER BY updated_at
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED)
-RETURNING id, status, server_id, remote_path, size, sha256, md5, bucket, object_key
-"""
+RETURNING *
+"""  # noqa: S608 (constants of the Status enum)

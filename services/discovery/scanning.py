@@ -4,17 +4,17 @@ batches, and announce every file version that has become stable."""
 import asyncio
 import itertools
 import logging
-import posixpath
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from contracts import FileDiscovered, Stage
+from infra import file_states
 from infra.broker import StagePublisher
 from infra.crypto import SecretBox
 from infra.postgres import Pool
-from infra.servers import remember_host_key, target_from_row
+from infra.servers import ServerAccess, remember_host_key, target_from_row
 from infra.sftp.listing import RemoteEntry, walk
 from infra.sftp.session import SftpSession, connect
 from infra.telemetry import StageMetrics
@@ -85,7 +85,7 @@ class Scanner:
         return result
 
     async def _scan(self, server: dict[str, Any]) -> ScanResult:
-        target = target_from_row(server, self._box)
+        target = target_from_row(ServerAccess.from_row(server), self._box)
         session: SftpSession = await asyncio.to_thread(
             connect, target, connect_timeout=self._settings.sftp_connect_timeout,
             io_timeout=self._settings.sftp_io_timeout,
@@ -139,25 +139,21 @@ class Scanner:
             stable = await cur.fetchall()
             if not stable:
                 return 0
-            paths = [row["remote_path"] for row in stable]
-            cur = await conn.execute(queries.INSERT_FILES, {
-                "server_id": server["id"],
-                "server_name": server["name"],
-                "paths": paths,
-                "names": [posixpath.basename(p) for p in paths],
-                "sizes": [row["size"] for row in stable],
-                "mtimes": [row["remote_mtime"] for row in stable],
-            })
-            created = await cur.fetchall()
-        for row in created:
-            file_id = row["id"]
+            created = await file_states.record_discovered(
+                conn, server_id=server["id"], server_name=server["name"],
+                paths=[row["remote_path"] for row in stable],
+                sizes=[row["size"] for row in stable],
+                mtimes=[row["remote_mtime"] for row in stable],
+            )
+        for new in created:
+            file_id = new.id
             log.info("discovered", extra={"file_id": str(file_id), "event": "discovered",
-                                          "server": server["name"], "path": row["remote_path"]})
+                                          "server": server["name"], "path": new.remote_path})
             self._metrics.transitions.labels("discovered").inc()
             await self._publisher.send(
                 Stage.DISCOVERED,
                 FileDiscovered(file_id=file_id, server_id=server["id"],
-                               remote_path=row["remote_path"], size=row["size"]),
+                               remote_path=new.remote_path, size=new.size),
                 message_id=f"{file_id}:{Stage.DISCOVERED}",
             )
         return len(created)

@@ -3,14 +3,14 @@
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from faststream import Context
 
 from contracts import FileDiscovered, FileDownloaded, FileDownloading, Stage
 from infra import file_states
 from infra.crypto import SecretBox, SecretBoxError
-from infra.file_states import Status
+from infra.file_states import FileWithServer, Status
 from infra.retries import describe, retry_later
 from infra.runtime import StageDeps
 from infra.servers import target_from_row
@@ -55,7 +55,7 @@ async def download_discovered(msg: FileDiscovered,
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
         return
-    if settings.large_file(row["size"]):
+    if settings.large_file(row.size):
         await _announce(deps, row)
     try:
         download = await _download(deps, row)
@@ -94,33 +94,33 @@ async def download_discovered(msg: FileDiscovered,
     )
 
 
-async def _announce(deps: DownloaderDeps, row: dict[str, Any]) -> None:
+async def _announce(deps: DownloaderDeps, row: FileWithServer) -> None:
     """Let the uploader stream this large file's parts while it downloads. Only saves
     time: if the broker will not take it now, the upload happens after the download."""
     try:
         await deps.publisher.send(
-            Stage.DOWNLOADING, FileDownloading(file_id=row["id"], size=row["size"]),
-            message_id=f"{row['id']}:{Stage.DOWNLOADING}:{row['attempts']}",
+            Stage.DOWNLOADING, FileDownloading(file_id=row.id, size=row.size),
+            message_id=f"{row.id}:{Stage.DOWNLOADING}:{row.attempts}",
         )
     except Exception as exc:
         log.warning("could not announce the download (%s); it will be uploaded after it",
-                    describe(exc), extra={"file_id": str(row["id"])})
+                    describe(exc), extra={"file_id": str(row.id)})
 
 
-async def _download(deps: DownloaderDeps, row: dict[str, Any]) -> Download:
-    server = row["server"]  # the claim returned it
+async def _download(deps: DownloaderDeps, row: FileWithServer) -> Download:
+    server = row.server  # the claim returned it
     if server is None:
-        raise SftpError(f"server {row['server_id']} no longer exists")
+        raise SftpError(f"server {row.server_id} no longer exists")
     target = target_from_row(server, deps.box)
     settings = deps.settings
-    async with file_states.lease_kept(deps.pool, row["id"], status=Status.DOWNLOADING,
+    async with file_states.lease_kept(deps.pool, row.id, status=Status.DOWNLOADING,
                                       lease_seconds=settings.lease_seconds) as lost:
 
         def copy() -> Download:
-            with deps.sessions.session(target, cap=server["max_connections"]) as session:
+            with deps.sessions.session(target, cap=server.max_connections) as session:
                 return fetch(
-                    session.client, row["remote_path"], spool=settings.spool,
-                    file_id=str(row["id"]), size=row["size"], mtime=row["remote_mtime"],
+                    session.client, row.remote_path, spool=settings.spool,
+                    file_id=str(row.id), size=row.size, mtime=row.remote_mtime,
                     window=settings.read_window_bytes,
                     read_size=session.read_size, abort=lost,
                 )

@@ -1,10 +1,9 @@
 """The external side: where FileReady goes and what it says."""
 
-from typing import Any
-
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 
 from contracts import FileReady, ServerRef
+from infra.file_states import FileWithServer
 from services.notifier.settings import NotifierSettings
 
 
@@ -28,18 +27,18 @@ async def declare_external(broker: RabbitBroker, settings: NotifierSettings) -> 
     await dlq.bind(dlx)
 
 
-def file_ready(row: dict[str, Any]) -> FileReady:
+def file_ready(row: FileWithServer) -> FileReady:
     return FileReady(
-        file_id=row["id"],
-        server=ServerRef(id=row["server_id"], name=row["server_name"] or "upload"),
-        remote_path=row["remote_path"],
-        filename=row["filename"],
-        size=row["size"],
-        sha256=row["sha256"],
-        md5=row["md5"],
-        bucket=row["bucket"],
-        object_key=row["object_key"],
-        etag=row["etag"],
-        discovered_at=row["created_at"],
-        stored_at=row["stored_at"],
+        file_id=row.id,
+        server=ServerRef(id=row.server_id, name=row.server_name or "upload"),
+        remote_path=row.remote_path,
+        filename=row.filename,
+        size=row.size,
+        sha256=row.sha256,
+        md5=row.md5,
+        bucket=row.bucket,
+        object_key=row.object_key,
+        etag=row.etag,
+        discovered_at=row.created_at,
+        stored_at=row.stored_at,
     )

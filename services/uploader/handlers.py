@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from faststream import Context
 from minio.error import MinioException
@@ -15,7 +15,7 @@ from urllib3.exceptions import HTTPError
 
 from contracts import FileDiscovered, FileDownloaded, FileDownloading, FileStored, Stage
 from infra import file_states
-from infra.file_states import Status
+from infra.file_states import FileWithServer, Status
 from infra.retries import retry_later
 from infra.runtime import StageDeps
 from infra.storage import ObjectStore, StorageError
@@ -84,7 +84,7 @@ async def upload_downloaded(msg: FileDownloaded,
         deps.pool, msg.file_id, expect=Status.STORING, to=Status.STORED, event="stored",
         columns={"bucket": objects.bucket, "object_key": key, "etag": result.etag,
                  "stored_at": datetime.now(UTC)},
-        bucket=objects.bucket, object_key=key, etag=result.etag, size=row["size"],
+        bucket=objects.bucket, object_key=key, etag=result.etag, size=row.size,
         seconds=round(result.seconds, 3), skipped_identical=result.skipped,
         parts_already_stored=result.parts_already_stored, bytes_sent=result.bytes_sent,
         mb_per_s=result.mb_per_s,
@@ -92,7 +92,7 @@ async def upload_downloaded(msg: FileDownloaded,
     if done is None:
         return
     deps.metrics.transitions.labels("stored").inc()
-    deps.metrics.bytes.labels("out").inc(row["size"])
+    deps.metrics.bytes.labels("out").inc(row.size)
     deps.metrics.duration.labels("upload").observe(result.seconds)
     await deps.publisher.send(
         Stage.STORED, FileStored(file_id=msg.file_id, bucket=objects.bucket, object_key=key),
@@ -105,32 +105,32 @@ async def upload_downloaded(msg: FileDownloaded,
     await asyncio.to_thread(spooled.unlink, missing_ok=True)
 
 
-async def _store(deps: UploaderDeps, row: dict[str, Any], spooled: Path, key: str,
+async def _store(deps: UploaderDeps, row: FileWithServer, spooled: Path, key: str,
                  lost: threading.Event) -> Stored:
     """In recorded parts (continuing what a streamer or an earlier attempt sent) from
     ``stream_upload_min_bytes`` on; in one go below."""
-    common = {"size": row["size"], "sha256": row["sha256"], "md5": row["md5"],
-              "retrying": row["attempts"] > 1}
-    if deps.settings.large_file(row["size"]):
+    common = {"size": row.size, "sha256": row.sha256, "md5": row.md5,
+              "retrying": row.attempts > 1}
+    if deps.settings.large_file(row.size):
         return await store_in_parts(deps.pool, deps.objects, spooled, key,
-                                    file_id=row["id"], abort=lost, **common)
+                                    file_id=row.id, abort=lost, **common)
     return await asyncio.to_thread(store, deps.objects, spooled, key, **common)
 
 
-async def _download_again(deps: UploaderDeps, row: dict[str, Any]) -> None:
+async def _download_again(deps: UploaderDeps, row: FileWithServer) -> None:
     """The spool copy is gone (another host's volume, a wiped disk): fetch it anew.
     Parts sent from the old copy are dropped: the new copy starts a new upload."""
-    if (record := await upload_records.get(deps.pool, row["id"])) is not None:
+    if (record := await upload_records.get(deps.pool, row.id)) is not None:
         await discard_upload(deps.pool, deps.objects, record)
     released = await file_states.release(
-        deps.pool, row["id"], expect=Status.STORING, back_to=Status.DISCOVERED,
+        deps.pool, row.id, expect=Status.STORING, back_to=Status.DISCOVERED,
         event="spool_missing", error="spool copy not found; downloading again",
-        permanent=row["server_id"] is None, max_attempts=deps.settings.max_attempts,
+        permanent=row.server_id is None, max_attempts=deps.settings.max_attempts,
     )
-    if released is not None and released["status"] == Status.DISCOVERED:
+    if released is not None and released.status == Status.DISCOVERED:
         await deps.publisher.send(
             Stage.DISCOVERED,
-            FileDiscovered(file_id=row["id"], server_id=row["server_id"],
-                           remote_path=row["remote_path"], size=row["size"]),
-            message_id=f"{row['id']}:{Stage.DISCOVERED}",
+            FileDiscovered(file_id=row.id, server_id=row.server_id,
+                           remote_path=row.remote_path, size=row.size),
+            message_id=f"{row.id}:{Stage.DISCOVERED}",
         )

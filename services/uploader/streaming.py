@@ -44,12 +44,12 @@ async def stream(pool: Pool, objects: ObjectStore, settings: UploaderSettings,
     how the stream ended (``streamed``, ``stream_stopped``, ``stream_abandoned``), or None
     when this replica does not stream the file."""
     row = await file_states.get(pool, file_id)
-    if row is None or row["status"] not in (Status.DISCOVERED, Status.DOWNLOADING):
+    if row is None or row.status not in (Status.DISCOVERED, Status.DOWNLOADING):
         return None
-    if not settings.large_file(row["size"]):
+    if not settings.large_file(row.size):
         return None  # this replica uploads such a file in one go: parts sent now would be lost
     key = object_key(row)
-    plan = PartPlan.for_size(row["size"])
+    plan = PartPlan.for_size(row.size)
     token = uuid4()
     record = await upload_records.claim_streaming(
         pool, file_id, token=token, key=key, part_size=plan.part_size,

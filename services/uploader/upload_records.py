@@ -10,14 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from infra.file_states import Status
 from infra.postgres import Pool
 
 # Taken only while the file is still being downloaded, and only from nobody or from a
 # streamer whose lease ran out.
+_STILL_DOWNLOADING = [Status.DISCOVERED, Status.DOWNLOADING]
 _CLAIM_STREAMING = """
 INSERT INTO multipart_uploads (file_id, object_key, part_size, streaming_until, streamer)
 SELECT id, %(key)s, %(part_size)s, now() + make_interval(secs => %(lease)s), %(token)s
-  FROM files WHERE id = %(id)s AND status IN ('discovered', 'downloading')
+  FROM files WHERE id = %(id)s AND status = ANY(%(downloading)s)
     ON CONFLICT (file_id) DO UPDATE
    SET streaming_until = EXCLUDED.streaming_until, streamer = EXCLUDED.streamer
  WHERE multipart_uploads.streaming_until IS NULL OR multipart_uploads.streaming_until < now()
@@ -43,10 +45,11 @@ VALUES (%(id)s, %(key)s, %(upload_id)s, %(part_size)s, %(inode)s)
 
 # Uploads no stage will complete: the file went missing, or it is stored by another
 # upload. A failed file keeps its upload (and its spool copy) for an operator's retry.
+_DONE_WITH = [Status.MISSING, Status.STORED, Status.NOTIFIED]
 _ABANDONED = """
 SELECT m.* FROM multipart_uploads m
   JOIN files f ON f.id = m.file_id
- WHERE f.status IN ('missing', 'stored', 'notified')
+ WHERE f.status = ANY(%(done_with)s)
    AND (m.streaming_until IS NULL OR m.streaming_until < now())
  LIMIT %(limit)s
 """
@@ -75,7 +78,8 @@ async def claim_streaming(pool: Pool, file_id: UUID, *, token: UUID, key: str,
     async with pool.connection() as conn:
         cur = await conn.execute(_CLAIM_STREAMING, {"id": file_id, "key": key,
                                                     "part_size": part_size,
-                                                    "lease": lease_seconds, "token": token})
+                                                    "lease": lease_seconds, "token": token,
+                                                    "downloading": _STILL_DOWNLOADING})
         row = await cur.fetchone()
     return UploadRecord.from_row(row) if row else None
 
@@ -140,6 +144,6 @@ async def forget(pool: Pool, file_id: UUID) -> None:
 
 async def abandoned(pool: Pool, *, limit: int = 100) -> list[UploadRecord]:
     async with pool.connection() as conn:
-        cur = await conn.execute(_ABANDONED, {"limit": limit})
+        cur = await conn.execute(_ABANDONED, {"limit": limit, "done_with": _DONE_WITH})
         rows = await cur.fetchall()
     return [UploadRecord.from_row(row) for row in rows]

@@ -10,11 +10,10 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
+from infra.file_states import FileWithServer
 from infra.postgres import Pool
 from infra.storage import ObjectStore, StorageError, UploadedPart, UploadGone
 from services.uploader import upload_records
@@ -43,11 +42,10 @@ class Stored:
         return round(self.bytes_sent / 1e6 / self.seconds, 2)
 
 
-def object_key(row: dict[str, Any]) -> str:
-    """``<server>/<YYYY>/<MM>/<DD>/<file id>/<filename>``: stable across retries. ``row`` as
-    :mod:`infra.file_states` returns it, with ``server_name`` (None: an admin upload)."""
-    created: datetime = row["created_at"]
-    return f"{row['server_name'] or 'upload'}/{created:%Y/%m/%d}/{row['id']}/{row['filename']}"
+def object_key(row: FileWithServer) -> str:
+    """``<server>/<YYYY>/<MM>/<DD>/<file id>/<filename>``: stable across retries; an admin
+    upload (no server) goes under ``upload``."""
+    return f"{row.server_name or 'upload'}/{row.created_at:%Y/%m/%d}/{row.id}/{row.filename}"
 
 
 def identical(objects: ObjectStore, key: str, *, size: int, sha256: str) -> str | None:

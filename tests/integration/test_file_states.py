@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from infra import file_states
-from infra.file_states import Status
+from infra.file_states import IllegalMove, Status
 
 
 async def _server(pool) -> int:
@@ -40,9 +40,9 @@ async def test_a_claim_journals_its_attempt_and_returns_the_server(pool) -> None
                                   to=Status.DOWNLOADING, lease_seconds=60,
                                   event="download_started", bucket="b")
 
-    assert row["status"] == Status.DOWNLOADING and row["attempts"] == 1
-    assert row["server"]["id"] == server_id and row["server"]["host"] == "sftp.example"
-    assert row["server_name"] == row["server"]["name"]
+    assert row.status == Status.DOWNLOADING and row.attempts == 1
+    assert row.server.id == server_id and row.server.host == "sftp.example"
+    assert row.server_name == row.server.name
     assert await _journal(pool, file_id) == [("download_started", {"bucket": "b", "attempt": 1})]
 
 
@@ -65,8 +65,8 @@ async def test_a_lease_only_claim_journals_nothing(pool) -> None:
     row = await file_states.claim(pool, file_id, expect=Status.STORED, to=Status.STORED,
                                   lease_seconds=60, event=None)
 
-    assert row["lease_until"] is not None and row["server"] is None
-    assert row["server_name"] is None
+    assert row.lease_until is not None and row.server is None
+    assert row.server_name is None
     assert await _journal(pool, file_id) == []
 
 
@@ -80,7 +80,7 @@ async def test_finish_stores_its_columns_and_only_from_the_expected_state(pool) 
                                     columns={"sha256": "ab", "md5": "cd"}, size=10)
 
     assert wrong is None
-    assert (done["status"], done["sha256"], done["md5"]) == (Status.DOWNLOADED, "ab", "cd")
+    assert (done.status, done.sha256, done.md5) == (Status.DOWNLOADED, "ab", "cd")
     assert await _journal(pool, file_id) == [("downloaded", {"size": 10})]
     with pytest.raises(ValueError, match="not a finishable column"):
         await file_states.finish(pool, file_id, expect=Status.DOWNLOADED, to=Status.STORED,
@@ -100,7 +100,7 @@ async def test_release_retries_or_fails_and_says_which(pool, permanent: bool, ma
                                     error="boom", permanent=permanent,
                                     max_attempts=max_attempts)
 
-    assert (row["status"], row["error_message"], row["lease_until"]) == (status, "boom", None)
+    assert (row.status, row.error_message, row.lease_until) == (status, "boom", None)
     assert (await _journal(pool, file_id))[-1] == (
         "download_failed", {"error": "boom", "attempt": 1, "status": status})
 
@@ -111,7 +111,77 @@ async def test_mark_missing_journals_the_reason(pool) -> None:
     row = await file_states.mark_missing(pool, file_id, expect=Status.DOWNLOADING,
                                          reason="gone")
 
-    assert (row["status"], row["error_message"]) == (Status.MISSING, "gone")
+    assert (row.status, row.error_message) == (Status.MISSING, "gone")
     assert await _journal(pool, file_id) == [("missing", {"reason": "gone"})]
     assert await file_states.mark_missing(pool, file_id, expect=Status.DOWNLOADING,
                                           reason="gone") is None
+
+
+async def test_a_move_outside_the_transition_table_raises_and_changes_nothing(pool) -> None:
+    file_id = await _file(pool, None, Status.DOWNLOADING)
+
+    with pytest.raises(IllegalMove):
+        await file_states.finish(pool, file_id, expect=Status.DOWNLOADING, to=Status.NOTIFIED,
+                                 event="notified", columns={})
+    with pytest.raises(IllegalMove):
+        await file_states.mark_missing(pool, file_id, expect=Status.STORED, reason="gone")
+
+    assert (await file_states.get(pool, file_id)).status == Status.DOWNLOADING
+    assert await _journal(pool, file_id) == []
+
+
+async def test_discovered_files_are_recorded_once_with_their_event(pool) -> None:
+    server_id = await _server(pool)
+    paths = [f"/in/{uuid.uuid4()}/a.csv", f"/in/{uuid.uuid4()}/b.csv"]
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO sightings (server_id, remote_path, size, remote_mtime, first_seen_at,"
+            " last_seen_at) VALUES (%s, %s, 5, 7, now(), now())", (server_id, paths[0]))
+
+    async with pool.connection() as conn, conn.transaction():
+        new = await file_states.record_discovered(
+            conn, server_id=server_id, server_name="partner", paths=paths, sizes=[5, 6],
+            mtimes=[7, 8])
+    async with pool.connection() as conn, conn.transaction():
+        again = await file_states.record_discovered(
+            conn, server_id=server_id, server_name="partner", paths=paths, sizes=[5, 6],
+            mtimes=[7, 8])
+        cur = await conn.execute("SELECT count(*) AS n FROM sightings WHERE server_id = %s",
+                                 (server_id,))
+        sightings = (await cur.fetchone())["n"]
+
+    assert [(n.remote_path, n.size, n.remote_mtime) for n in new] == [(paths[0], 5, 7),
+                                                                      (paths[1], 6, 8)]
+    assert again == [] and sightings == 0
+    row = await file_states.get(pool, new[0].id)
+    assert (row.status, row.filename, row.server.id) == (Status.DISCOVERED, "a.csv", server_id)
+    assert await _journal(pool, new[0].id) == [
+        ("discovered", {"server": "partner", "size": 5, "remote_mtime": 7})]
+
+
+async def test_an_upload_is_recorded_downloaded_with_its_event(pool) -> None:
+    file_id = uuid.uuid4()
+
+    row = await file_states.record_upload(
+        pool, file_id=file_id, remote_path="../x.csv", filename="x.csv", size=3,
+        sha256="ab", md5="cd", details={"size": 3})
+
+    assert (row.id, row.status, row.source, row.server_id) == (
+        file_id, Status.DOWNLOADED, "upload", None)
+    assert await _journal(pool, file_id) == [("uploaded", {"size": 3})]
+
+
+async def test_a_restart_moves_only_from_the_status_seen_and_journals_who(pool) -> None:
+    file_id = await _file(pool, await _server(pool), Status.FAILED)
+    move = file_states.Restart(file_id, Status.FAILED, Status.DISCOVERED)
+
+    (row,) = await file_states.restart(pool, [move], by="admin")
+    again = await file_states.restart(pool, [move], by="admin")
+
+    assert (row.id, row.status, row.attempts) == (file_id, Status.DISCOVERED, 0)
+    assert again == []
+    assert await _journal(pool, file_id) == [
+        ("retried", {"from_status": "failed", "to_status": "discovered", "by": "admin"})]
+    with pytest.raises(IllegalMove):
+        await file_states.restart(
+            pool, [file_states.Restart(file_id, Status.DISCOVERED, Status.STORED)], by="admin")

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -6,8 +7,8 @@ from pydantic import SecretStr
 
 from infra.broker import backoff_seconds
 from infra.crypto import SecretBox, SecretBoxError
+from infra.file_states import FileRow, message_for
 from infra.retries import describe
-from services.discovery.reconciling import message_for
 
 
 @pytest.mark.parametrize("attempt", range(1, 15))
@@ -45,8 +46,11 @@ def test_a_bad_secret_key_says_how_to_make_one():
     ("downloaded", "downloaded"), ("storing", "downloaded"), ("stored", "stored"),
 ])
 def test_reconciler_re_sends_the_message_of_the_waiting_stage(status, queue):
-    row = {"id": uuid4(), "status": status, "server_id": 1, "remote_path": "a", "size": 3,
-           "sha256": "s", "md5": "m", "bucket": "b", "object_key": "k"}
+    now = datetime.now(UTC)
+    row = FileRow(id=uuid4(), status=status, server_id=1, source="sftp", remote_path="a",
+                  filename="a", size=3, remote_mtime=1, sha256="s", md5="m", bucket="b",
+                  object_key="k", etag=None, attempts=1, lease_until=None, error_message=None,
+                  stored_at=None, notified_at=None, created_at=now, updated_at=now)
     stage, message = message_for(row)
     assert stage == queue
-    assert message.file_id == row["id"]
+    assert message.file_id == row.id

@@ -7,6 +7,8 @@ partial index of unfinished files (``files_unfinished``) or the recent end of th
 
 from datetime import datetime
 
+from infra.file_states import FINISHED, Status
+from infra.file_states.states import sql_list
 from infra.postgres import Pool
 from services.admin.queries import Row, fetch_one
 
@@ -14,17 +16,18 @@ WINDOW_MINUTES = 15
 
 _COUNTS = "SELECT server_id, status, count(*) AS n FROM files GROUP BY server_id, status"
 
-_IN_FLIGHT = """
+# The statuses are written into the text (see sql_list): both read files_unfinished.
+_IN_FLIGHT = f"""
 SELECT count(*) AS n FROM files
- WHERE status NOT IN ('notified', 'failed', 'missing')
-   AND (status IN ('downloading', 'storing') OR lease_until > now())
-"""
+ WHERE status NOT IN ({sql_list(FINISHED)})
+   AND (status IN ({sql_list([Status.DOWNLOADING, Status.STORING])}) OR lease_until > now())
+"""  # noqa: S608 (constants of the Status enum)
 
-_OLDEST_UNFINISHED = """
+_OLDEST_UNFINISHED = f"""
 SELECT id, status, filename, created_at, extract(epoch FROM now() - created_at) AS age_s
-  FROM files WHERE status NOT IN ('notified', 'failed', 'missing')
+  FROM files WHERE status NOT IN ({sql_list(FINISHED)})
  ORDER BY created_at LIMIT 1
-"""
+"""  # noqa: S608 (constants of the Status enum)
 
 _STORED_PER_MINUTE = """
 SELECT date_trunc('minute', at) AS minute, count(*) AS files,

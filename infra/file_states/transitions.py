@@ -11,36 +11,26 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from infra.file_states.rows import FileWithServer, file_with_server
+from infra.file_states.states import Status, check
 from infra.postgres import Pool
 
 log = logging.getLogger("intake.files")
-
-
-class Status(StrEnum):
-    DISCOVERED = "discovered"
-    DOWNLOADING = "downloading"
-    DOWNLOADED = "downloaded"
-    STORING = "storing"
-    STORED = "stored"
-    NOTIFIED = "notified"
-    FAILED = "failed"
-    MISSING = "missing"
 
 
 # Each transition is one statement: the compare-and-set UPDATE and the INSERT of its
 # journal row are data-modifying parts of one WITH, which commits as a whole on the
 # pool's autocommit connections. One round trip per state change instead of four (BEGIN,
 # UPDATE, INSERT, COMMIT): at thousands of small files these round trips were most of
-# every stage's CPU. The changed row comes back with its server's name and row (to_jsonb,
-# NULL for an admin upload), so no stage looks the server up on its own.
+# every stage's CPU. The changed row comes back with its server's row (to_jsonb, NULL for an
+# admin upload), so no stage looks the server up on its own.
 _WITH_SERVER = """
-SELECT f.*, s.name AS server_name, to_jsonb(s) AS server
+SELECT f.*, to_jsonb(s) AS server
   FROM {rows} f LEFT JOIN servers s ON s.id = f.server_id"""
 
 _TRANSITION = """
@@ -96,7 +86,7 @@ UPDATE files
 RETURNING *""", extra="jsonb_build_object('attempt', attempts, 'status', status)")
 
 _MARK_MISSING = _transition("""
-UPDATE files SET status = 'missing', lease_until = NULL, error_message = %(reason)s,
+UPDATE files SET status = %(to)s, lease_until = NULL, error_message = %(reason)s,
        updated_at = now()
  WHERE id = %(id)s AND status = %(expect)s
 RETURNING *""", extra="'{}'::jsonb")
@@ -104,14 +94,14 @@ RETURNING *""", extra="'{}'::jsonb")
 _GET = _WITH_SERVER.format(rows="files") + " WHERE f.id = %(id)s"
 
 
-async def _one_row(pool: Pool, statement: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    async with pool.connection() as conn:
-        cur = await conn.execute(statement, params)
+async def _one_row(pool: Pool, statement: str, params: dict[str, Any]) -> FileWithServer | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=file_with_server) as cur:
+        await cur.execute(statement, params)
         return await cur.fetchone()
 
 
-async def get(pool: Pool, file_id: UUID) -> dict[str, Any] | None:
-    """The file's row as the transitions return it (with ``server_name`` and ``server``)."""
+async def get(pool: Pool, file_id: UUID) -> FileWithServer | None:
+    """The file's row as the transitions return it (with its server)."""
     return await _one_row(pool, _GET, {"id": file_id})
 
 
@@ -124,12 +114,13 @@ async def claim(
     lease_seconds: int,
     event: str | None,
     **details: Any,
-) -> dict[str, Any] | None:
+) -> FileWithServer | None:
     """Take the file for one stage, or return None when someone else has it or it moved on.
 
     ``to`` may equal ``expect``: the lease alone then marks the file as taken. The event's
     details get the attempt's number.
     """
+    check(expect, to, event)
     row = await _one_row(pool, _CLAIM, {
         "id": file_id, "expect": expect, "to": to, "lease": lease_seconds,
         "event": event, "details": Jsonb(details)})
@@ -183,11 +174,12 @@ async def finish(
     event: str,
     columns: dict[str, Any],
     **details: Any,
-) -> dict[str, Any] | None:
+) -> FileWithServer | None:
     """Complete a stage, storing what it produced; None if the claim was lost meanwhile."""
     unknown = set(columns) - _FINISHABLE
     if unknown:
         raise ValueError(f"not a finishable column: {sorted(unknown)}")
+    check(expect, to, event)
     assignments = ", ".join(f"{name} = %({name})s" for name in columns)
     statement = _transition(  # names checked against _FINISHABLE
         _FINISH.format(assignments=assignments), extra="'{}'::jsonb")
@@ -210,24 +202,28 @@ async def release(
     permanent: bool,
     max_attempts: int,
     **details: Any,
-) -> dict[str, Any] | None:
+) -> FileWithServer | None:
     """Record a failed attempt; the returned row's status says whether it will be retried.
     The event's details get the error, the attempt's number and the status it led to."""
+    check(expect, back_to, event)
+    check(expect, Status.FAILED, event)
     row = await _one_row(pool, _RELEASE, {
         "id": file_id, "expect": expect, "back_to": back_to, "failed": Status.FAILED,
         "error": error, "permanent": permanent, "max_attempts": max_attempts,
         "event": event, "details": Jsonb({**details, "error": error})})
     if row is not None:
         log.warning("%s: %s", event, error,
-                    extra={"file_id": str(file_id), "event": event, "status": row["status"]})
+                    extra={"file_id": str(file_id), "event": event, "status": row.status})
     return row
 
 
 async def mark_missing(
     pool: Pool, file_id: UUID, *, expect: Status, reason: str
-) -> dict[str, Any] | None:
+) -> FileWithServer | None:
+    check(expect, Status.MISSING, "missing")
     row = await _one_row(pool, _MARK_MISSING, {
-        "id": file_id, "expect": expect, "reason": reason, "event": "missing",
+        "id": file_id, "expect": expect, "to": Status.MISSING, "reason": reason,
+        "event": "missing",
         "details": Jsonb({"reason": reason})})
     if row is not None:
         log.warning("missing: %s", reason, extra={"file_id": str(file_id), "event": "missing"})

@@ -1,0 +1,41 @@
+"""A file's life: its statuses, the moves between them, and every write of ``files.status``
+and ``file_events``. Callers use this package's names; its modules split the work."""
+
+from infra.file_states.arrivals import Discovered, record_discovered, record_upload
+from infra.file_states.redriving import message_for
+from infra.file_states.restarts import Restart, restart
+from infra.file_states.rows import FileRow, FileWithServer, file_row
+from infra.file_states.states import FINISHED, RETRYABLE, TRANSITIONS, IllegalMove, Status
+from infra.file_states.transitions import (
+    claim,
+    finish,
+    get,
+    lease_kept,
+    mark_missing,
+    release,
+    renew_lease,
+)
+
+__all__ = [
+    "FINISHED",
+    "RETRYABLE",
+    "TRANSITIONS",
+    "Discovered",
+    "FileRow",
+    "FileWithServer",
+    "IllegalMove",
+    "Restart",
+    "Status",
+    "claim",
+    "file_row",
+    "finish",
+    "get",
+    "lease_kept",
+    "mark_missing",
+    "message_for",
+    "record_discovered",
+    "record_upload",
+    "release",
+    "renew_lease",
+    "restart",
+]

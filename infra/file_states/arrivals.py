@@ -1,0 +1,93 @@
+"""New files rows, each written with its first journal row: a file discovery found stable
+on a server (``discovered``), or one an operator uploaded (``uploaded``, already
+``downloaded``: its copy is in the spool)."""
+
+import posixpath
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, args_row
+from psycopg.types.json import Jsonb
+
+from infra.file_states.rows import FileRow, file_row
+from infra.file_states.states import Status, check
+from infra.postgres import Pool
+
+# One statement per listing batch, whatever its size: the rows, their journal rows, and the
+# end of the sightings that became files.
+INSERT_DISCOVERED = """
+WITH new AS (
+    INSERT INTO files (server_id, remote_path, filename, size, remote_mtime, status)
+    SELECT %(server_id)s, p, n, s, m, %(status)s
+      FROM unnest(%(paths)s::text[], %(names)s::text[], %(sizes)s::bigint[],
+                  %(mtimes)s::bigint[]) AS t(p, n, s, m)
+    ON CONFLICT ON CONSTRAINT files_version DO NOTHING
+    RETURNING id, remote_path, size, remote_mtime
+), journal AS (
+    INSERT INTO file_events (file_id, event, details)
+    SELECT id, %(event)s, jsonb_build_object(
+               'server', %(server_name)s::text, 'size', size, 'remote_mtime', remote_mtime)
+      FROM new
+), forget AS (
+    DELETE FROM sightings WHERE server_id = %(server_id)s AND remote_path = ANY(%(paths)s)
+)
+SELECT * FROM new
+"""
+
+INSERT_UPLOADED = """
+WITH new AS (
+    INSERT INTO files (id, server_id, source, remote_path, filename, size, remote_mtime,
+                       status, sha256, md5)
+    VALUES (%(id)s, NULL, 'upload', %(remote_path)s, %(filename)s, %(size)s, 0, %(status)s,
+            %(sha256)s, %(md5)s)
+    RETURNING *
+), journal AS (
+    INSERT INTO file_events (file_id, event, details)
+    SELECT id, %(event)s, %(details)s FROM new
+)
+SELECT * FROM new
+"""
+
+
+class Discovered(NamedTuple):
+    """A file version just recorded. A tuple built from the row's values: the cheapest row
+    psycopg makes, at thousands per batch (docs/performance.md, target 5)."""
+
+    id: UUID
+    remote_path: str
+    size: int
+    remote_mtime: int
+
+
+async def record_discovered(
+    conn: AsyncConnection[DictRow], *, server_id: int, server_name: str, paths: list[str],
+    sizes: list[int], mtimes: list[int],
+) -> list[Discovered]:
+    """Record stable sightings as ``discovered`` files and forget the sightings, inside the
+    caller's transaction. Versions already recorded are skipped (not returned)."""
+    check(None, Status.DISCOVERED, "discovered")
+    async with conn.cursor(row_factory=args_row(Discovered)) as cur:
+        await cur.execute(INSERT_DISCOVERED, {
+            "server_id": server_id, "server_name": server_name, "paths": paths,
+            "names": [posixpath.basename(p) for p in paths], "sizes": sizes, "mtimes": mtimes,
+            "status": Status.DISCOVERED, "event": "discovered",
+        })
+        return await cur.fetchall()
+
+
+async def record_upload(
+    pool: Pool, *, file_id: UUID, remote_path: str, filename: str, size: int, sha256: str,
+    md5: str, details: dict[str, Any],
+) -> FileRow:
+    """Record an operator's upload, whose verified copy is in the spool, as ``downloaded``."""
+    check(None, Status.DOWNLOADED, "uploaded")
+    async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
+        await cur.execute(INSERT_UPLOADED, {
+            "id": file_id, "remote_path": remote_path, "filename": filename, "size": size,
+            "sha256": sha256, "md5": md5, "status": Status.DOWNLOADED, "event": "uploaded",
+            "details": Jsonb(details),
+        })
+        row = await cur.fetchone()
+    assert row is not None  # INSERT ... RETURNING always yields the row
+    return row

@@ -1,0 +1,77 @@
+"""A file's statuses and the one table of moves between them.
+
+Every write of ``files.status`` in this package checks its move against ``TRANSITIONS``
+first, so a status change nobody planned is a bug found at once, not a row in a strange
+state found later.
+"""
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import NamedTuple
+
+
+class Status(StrEnum):
+    DISCOVERED = "discovered"
+    DOWNLOADING = "downloading"
+    DOWNLOADED = "downloaded"
+    STORING = "storing"
+    STORED = "stored"
+    NOTIFIED = "notified"
+    FAILED = "failed"
+    MISSING = "missing"
+
+
+class Move(NamedTuple):
+    source: Status | None  # None: the file is new
+    target: Status
+    event: str | None  # its file_events row; None: the claim's lease alone marks the file
+
+
+_S = Status
+_RESTARTS = (_S.DISCOVERED, _S.DOWNLOADED, _S.STORED)  # an operator's retry, see below
+
+TRANSITIONS: frozenset[Move] = frozenset(Move(*move) for move in [
+    # from            to               event
+    (None,            _S.DISCOVERED,   "discovered"),        # a stable new file on a server
+    (None,            _S.DOWNLOADED,   "uploaded"),          # a file an operator uploaded
+    (_S.DISCOVERED,   _S.DOWNLOADING,  "download_started"),
+    (_S.DOWNLOADING,  _S.DOWNLOADED,   "downloaded"),
+    (_S.DOWNLOADING,  _S.DISCOVERED,   "download_failed"),   # to be retried
+    (_S.DOWNLOADING,  _S.FAILED,       "download_failed"),   # permanent, or attempts used up
+    (_S.DOWNLOADING,  _S.MISSING,      "missing"),           # gone or changed on the server
+    (_S.DOWNLOADED,   _S.STORING,      "upload_started"),
+    (_S.STORING,      _S.STORED,       "stored"),
+    (_S.STORING,      _S.DOWNLOADED,   "upload_failed"),
+    (_S.STORING,      _S.FAILED,       "upload_failed"),
+    (_S.STORING,      _S.DISCOVERED,   "spool_missing"),     # the spool copy is gone
+    (_S.STORING,      _S.FAILED,       "spool_missing"),     # ... and there is no server
+    (_S.STORED,       _S.STORED,       None),                # the notifier's lease
+    (_S.STORED,       _S.STORED,       "notify_failed"),
+    (_S.STORED,       _S.FAILED,       "notify_failed"),
+    (_S.STORED,       _S.NOTIFIED,     "notified"),
+    # An operator's retry restarts a failed or missing file from its last good state.
+    *((source, target, "retried") for source in (_S.FAILED, _S.MISSING) for target in _RESTARTS),
+])
+
+# Where a file rests for good, unless an operator retries it (the migration's partial index
+# files_unfinished leaves these out).
+FINISHED = frozenset({Status.NOTIFIED, Status.FAILED, Status.MISSING})
+RETRYABLE = frozenset(move.source for move in TRANSITIONS
+                      if move.event == "retried" and move.source is not None)
+
+
+class IllegalMove(ValueError):
+    """A status change that ``TRANSITIONS`` does not allow: a bug in the caller."""
+
+
+def check(source: Status | None, target: Status, event: str | None) -> None:
+    if Move(source, target, event) not in TRANSITIONS:
+        raise IllegalMove(f"no move from {source or 'nothing'} to {target} by {event!r}")
+
+
+def sql_list(statuses: Iterable[Status]) -> str:
+    """``'a', 'b'``, for ``status IN (...)`` written into a statement's text: a constant
+    list lets the planner match a partial index's predicate, where a parameter would not
+    (psycopg prepares a statement run often, and its generic plan cannot)."""
+    ordered = sorted(set(statuses), key=list(Status).index)  # one text for one set
+    return ", ".join(f"'{status.value}'" for status in ordered)
