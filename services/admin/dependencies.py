@@ -7,8 +7,8 @@ from infra.broker import StagePublisher
 from infra.crypto import SecretBox
 from infra.postgres import Pool
 from infra.storage import ObjectStore
+from services.admin.dashboard.stats import StatsCache
 from services.admin.settings import AdminSettings
-from services.admin.stats import StatsCache
 
 PoolDep = NamedDependency[Pool]
 SecretBoxDep = NamedDependency[SecretBox]

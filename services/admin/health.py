@@ -7,7 +7,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
-from services.admin import queries
+from services.admin import rows
 from services.admin.dependencies import PoolDep
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ async def readyz(pool: PoolDep, state: State) -> Response[dict[str, str]]:
     """Ready when the database answers and the broker (for retries and uploads) is connected."""
     answer = {"status": "ok", "database": "ok", "broker": "ok"}
     try:
-        await queries.ping(pool)
+        await rows.ping(pool)
     except psycopg.Error as exc:
         log.warning("not ready: database unreachable: %s", exc)
         answer.update(status="unavailable", database="unreachable")

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from services.admin import stats
-from services.admin.stats import StatsCache, StatsOut
+from services.admin.dashboard import stats
+from services.admin.dashboard.stats import StatsCache, StatsOut
 
 
 def _numbers(total: int) -> StatsOut:

@@ -11,7 +11,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from infra.postgres import Pool
-from services.admin.queries import Row
+from services.admin.rows import Row
 
 RETRYABLE = ("failed", "missing")
 _CANDIDATE = """

@@ -14,7 +14,7 @@ from uuid import UUID
 from psycopg import sql
 
 from infra.postgres import Pool
-from services.admin.queries import Row, fetch_one
+from services.admin.rows import Row, fetch_one
 
 FileKey = tuple[datetime, UUID]
 """Where a file sits in the newest-first listing: ``(created_at, id)``."""

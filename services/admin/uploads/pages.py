@@ -8,11 +8,11 @@ from litestar.response import Template
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_404_NOT_FOUND
 
 from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep
-from services.admin.files import accept_upload
-from services.admin.pages.files import FINISHED
-from services.admin.pages.rendering import AnyRequest, fragment, is_htmx, page
-from services.admin.queries import files as queries
-from services.admin.uploading import UploadRejected
+from services.admin.files import queries
+from services.admin.files.pages import FINISHED
+from services.admin.files.service import accept_upload
+from services.admin.rendering import AnyRequest, fragment, is_htmx, page
+from services.admin.uploads.uploading import UploadRejected
 
 
 @get("/upload", include_in_schema=False)

@@ -8,7 +8,7 @@ partial index of unfinished files (``files_unfinished``) or the recent end of th
 from datetime import datetime
 
 from infra.postgres import Pool
-from services.admin.queries import Row, fetch_one
+from services.admin.rows import Row, fetch_one
 
 WINDOW_MINUTES = 15
 

@@ -13,13 +13,12 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
 
 from infra.file_states import Status
-from services.admin import retrying
 from services.admin.cursor import decode_cursor, encode_cursor
 from services.admin.dependencies import ObjectsDep, PoolDep, PublisherDep, SettingsDep
-from services.admin.files import MAX_QUERY, NotStored, download_link, file_filter
-from services.admin.pages.rendering import AnyRequest, fragment, page
-from services.admin.queries import files as queries
-from services.admin.queries import servers as server_queries
+from services.admin.files import queries, retrying
+from services.admin.files.service import MAX_QUERY, NotStored, download_link, file_filter
+from services.admin.rendering import AnyRequest, fragment, page
+from services.admin.servers import queries as server_queries
 
 PAGE_SIZE = 50
 FINISHED = frozenset({Status.NOTIFIED, Status.FAILED, Status.MISSING})

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from infra.crypto import SecretBox
-from services.admin.probing import Probe
+from services.admin.servers.probing import Probe
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 HOST_KEY_TYPES = (

@@ -5,7 +5,7 @@ import asyncio
 from infra.crypto import SecretBox, SecretBoxError
 from infra.postgres import Pool
 from infra.servers import fetch_server, target_from_row
-from services.admin.probing import Probe, probe
+from services.admin.servers.probing import Probe, probe
 
 
 async def test_server(pool: Pool, box: SecretBox, server_id: int) -> Probe | None:

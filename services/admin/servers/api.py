@@ -13,19 +13,19 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
 )
 
-from services.admin import retrying
-from services.admin.api.errors import responses
-from services.admin.api.file_models import BulkRetryOut
-from services.admin.api.server_models import (
+from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, SettingsDep
+from services.admin.errors import responses
+from services.admin.files import retrying
+from services.admin.files.schemas import BulkRetryOut
+from services.admin.servers import queries
+from services.admin.servers.connection import test_server
+from services.admin.servers.schemas import (
     ProbeOut,
     ServerCreate,
     ServerKept,
     ServerOut,
     ServerUpdate,
 )
-from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, SettingsDep
-from services.admin.queries import servers as queries
-from services.admin.servers import test_server
 
 _NOT_FOUND = "No server has this id"
 

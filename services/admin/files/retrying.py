@@ -24,7 +24,7 @@ from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra.broker import StagePublisher
 from infra.file_states import Status
 from infra.postgres import Pool
-from services.admin.queries import retries as queries
+from services.admin.files import retry_queries as queries
 
 log = logging.getLogger("intake.admin.retry")
 

@@ -14,12 +14,12 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
 from pydantic import ValidationError
 
-from services.admin import retrying
-from services.admin.api.server_models import ServerCreate, ServerUpdate
 from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, SettingsDep
-from services.admin.pages.rendering import AnyRequest, fragment, notice, page
-from services.admin.queries import servers as queries
-from services.admin.servers import test_server
+from services.admin.files import retrying
+from services.admin.rendering import AnyRequest, fragment, notice, page
+from services.admin.servers import queries
+from services.admin.servers.connection import test_server
+from services.admin.servers.schemas import ServerCreate, ServerUpdate
 
 TEXT_FIELDS = ("name", "host", "port", "username", "remote_dir", "pattern", "poll_interval_s",
                "min_file_age_s", "max_connections", "host_key")

@@ -2,9 +2,9 @@
 
 from litestar import get
 
-from services.admin.api.errors import responses
+from services.admin.dashboard.stats import StatsOut
 from services.admin.dependencies import StatsDep
-from services.admin.stats import StatsOut
+from services.admin.errors import responses
 
 
 @get("/api/stats", tags=["stats"], responses=responses())

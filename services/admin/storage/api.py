@@ -6,8 +6,8 @@ from typing import Any
 from litestar import get
 
 from infra.storage_audit import audit
-from services.admin.api.errors import responses
 from services.admin.dependencies import PoolDep, StorageDep
+from services.admin.errors import responses
 
 
 @get("/api/storage/audit", tags=["storage"], responses=responses())

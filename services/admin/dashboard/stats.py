@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from infra.file_states import Status
 from infra.postgres import Pool
-from services.admin.queries import stats as queries
+from services.admin.dashboard import queries
 
 
 class MinuteOut(BaseModel):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from psycopg import errors, sql
 
 from infra.postgres import Pool
-from services.admin.queries import Row, fetch_one
+from services.admin.rows import Row, fetch_one
 
 SERVER_WRITABLE = frozenset(
     {

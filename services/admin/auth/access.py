@@ -35,7 +35,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import ASGIApp
 
-from services.admin.passwords import parse_hash, verify_password
+from services.admin.auth.passwords import parse_hash, verify_password
 from services.admin.settings import AdminSettings
 
 OPEN_PATHS = ["^/healthz$", "^/readyz$", "^/metrics$", "^/login$", "^/static/"]

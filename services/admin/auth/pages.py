@@ -8,8 +8,8 @@ from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from services.admin.auth import Credentials, LoginThrottled, safe_next
-from services.admin.pages.rendering import AnyRequest, page
+from services.admin.auth.access import Credentials, LoginThrottled, safe_next
+from services.admin.rendering import AnyRequest, page
 
 log = logging.getLogger("intake.admin.login")
 

@@ -7,7 +7,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from infra.postgres import Pool
-from services.admin.queries import Row, fetch_one
+from services.admin.rows import Row, fetch_one
 
 _INSERT = """
 INSERT INTO files (id, server_id, source, remote_path, filename, size, remote_mtime, status,

@@ -19,10 +19,10 @@ from infra.broker import StagePublisher
 from infra.file_states import Status
 from infra.postgres import Pool
 from infra.storage import ObjectStore
-from services.admin import uploading
-from services.admin.queries import uploads as upload_queries
-from services.admin.queries.files import FileFilter
+from services.admin.files.queries import FileFilter
 from services.admin.settings import AdminSettings
+from services.admin.uploads import queries as upload_queries
+from services.admin.uploads import uploading
 
 log = logging.getLogger("intake.admin.files")
 

@@ -19,9 +19,11 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 
 from infra.file_states import Status
-from services.admin import retrying
-from services.admin.api.errors import responses
-from services.admin.api.file_models import (
+from services.admin.cursor import decode_cursor, encode_cursor
+from services.admin.dependencies import ObjectsDep, PoolDep, PublisherDep, SettingsDep
+from services.admin.errors import responses
+from services.admin.files import queries, retrying
+from services.admin.files.schemas import (
     DownloadLink,
     FileDetail,
     FileOut,
@@ -29,11 +31,14 @@ from services.admin.api.file_models import (
     RetryOut,
     UploadAccepted,
 )
-from services.admin.cursor import decode_cursor, encode_cursor
-from services.admin.dependencies import ObjectsDep, PoolDep, PublisherDep, SettingsDep
-from services.admin.files import MAX_QUERY, NotStored, accept_upload, download_link, file_filter
-from services.admin.queries import files as queries
-from services.admin.uploading import FIELD, UploadRejected
+from services.admin.files.service import (
+    MAX_QUERY,
+    NotStored,
+    accept_upload,
+    download_link,
+    file_filter,
+)
+from services.admin.uploads.uploading import FIELD, UploadRejected
 
 MAX_PAGE = 500
 _NOT_FOUND = "No file has this id"

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from litestar import get
 from litestar.response import Template
 
+from services.admin.dashboard.stats import MinuteOut
 from services.admin.dependencies import StatsDep
-from services.admin.pages.rendering import AnyRequest, fragment, page
-from services.admin.stats import MinuteOut
+from services.admin.rendering import AnyRequest, fragment, page
 from services.admin.templating import filesize
 
 CHART_WIDTH = 600
