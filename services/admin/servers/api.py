@@ -18,7 +18,7 @@ from services.admin.errors import responses
 from services.admin.files import retrying
 from services.admin.files.schemas import BulkRetryOut
 from services.admin.servers import queries
-from services.admin.servers.connection import test_server
+from services.admin.servers.probing import test_server
 from services.admin.servers.schemas import (
     ProbeOut,
     ServerCreate,

@@ -18,7 +18,7 @@ from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, Set
 from services.admin.files import retrying
 from services.admin.rendering import AnyRequest, fragment, notice, page
 from services.admin.servers import queries
-from services.admin.servers.connection import test_server
+from services.admin.servers.probing import test_server
 from services.admin.servers.schemas import ServerCreate, ServerUpdate
 
 TEXT_FIELDS = ("name", "host", "port", "username", "remote_dir", "pattern", "poll_interval_s",

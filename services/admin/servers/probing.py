@@ -1,12 +1,14 @@
 """Test a server's settings: connect as discovery would, verify the host key, list a little.
 
-Runs in a worker thread (paramiko is synchronous) with short timeouts. The answer carries
-the exact error text of what failed; infra.sftp's messages name the host and user but
-never a credential. When the host key is not pinned or does not match, the key the server
-presents is fetched in a separate handshake that never authenticates, so the operator can
-compare and pin it without any credential having been sent.
+:func:`test_server` reads the stored settings and runs :func:`probe` in a worker thread
+(paramiko is synchronous) with short timeouts. The answer carries the exact error text of
+what failed; infra.sftp's messages name the host and user but never a credential. When the
+host key is not pinned or does not match, the key the server presents is fetched in a
+separate handshake that never authenticates, so the operator can compare and pin it
+without any credential having been sent.
 """
 
+import asyncio
 import errno
 import itertools
 import socket
@@ -15,6 +17,9 @@ from dataclasses import dataclass, field
 
 import paramiko
 
+from infra.crypto import SecretBox, SecretBoxError
+from infra.postgres import Pool
+from infra.servers import fetch_server, target_from_row
 from infra.sftp import HostKeyMismatch, HostKeyUnknown, RemoteEntry, SftpError, SftpTarget
 from infra.sftp import connect as sftp_connect
 from infra.sftp import walk as sftp_walk
@@ -93,3 +98,21 @@ def probe(target: SftpTarget, *, remote_dir: str, pattern: str, recursive: bool)
         except (paramiko.SSHException, EOFError) as exc:
             return answer(False, session.host_key, error=f"listing {remote_dir!r} failed: {exc}")
     return answer(True, session.host_key, entries)
+
+
+async def test_server(pool: Pool, box: SecretBox, server_id: int) -> Probe | None:
+    """Probe the server with its stored settings; None when there is no such server."""
+    row = await fetch_server(pool, server_id)
+    if row is None:
+        return None
+    try:
+        target = target_from_row(row, box)
+    except SecretBoxError:
+        return Probe(False, None, bool(row["host_key"]), error=(
+            "the stored password or key cannot be decrypted with this INTAKE_SECRET_KEY; "
+            "enter the credentials again"))
+    # In the default executor: bounded, and each probe gives up after its timeouts.
+    return await asyncio.to_thread(
+        probe, target, remote_dir=row["remote_dir"], pattern=row["pattern"],
+        recursive=row["recursive"],
+    )

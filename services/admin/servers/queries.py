@@ -4,10 +4,14 @@ Server rows are selected column by column so that ``password_enc`` and ``private
 never leave the database through this service: only whether they are set.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg import errors, sql
+from pydantic import SecretStr
 
+from infra.crypto import SecretBox
 from infra.postgres import Pool
 from services.admin.rows import Row, fetch_one
 
@@ -30,6 +34,9 @@ SERVER_WRITABLE = frozenset(
         "trust_on_first_use",
     }
 )
+
+# The settings that are kept encrypted, and their columns.
+_SECRET_COLUMNS = {"password": "password_enc", "private_key": "private_key_enc"}
 
 _SERVER_COLUMNS = sql.SQL(
     "id, name, host, port, username, remote_dir, pattern, recursive, poll_interval_s,"
@@ -64,6 +71,19 @@ class ServerRemoval:
     deleted: bool
     file_count: int
     server: Row | None
+
+
+def server_columns(fields: Mapping[str, Any], box: SecretBox) -> Row:
+    """Map settings to the servers table's columns, encrypting the secrets."""
+    columns: Row = {}
+    for name, value in sorted(fields.items()):
+        if name in _SECRET_COLUMNS:
+            secret: SecretStr | None = value
+            encrypted = None if secret is None else box.encrypt(secret.get_secret_value())
+            columns[_SECRET_COLUMNS[name]] = encrypted
+        else:
+            columns[name] = value
+    return columns
 
 
 def _checked_columns(values: Row) -> list[str]:
