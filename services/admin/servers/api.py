@@ -50,6 +50,8 @@ class ServerController(Controller):
     async def create_server(
         self, data: JSONBody[ServerCreate], pool: PoolDep, secret_box: SecretBoxDep
     ) -> ServerOut:
+        """Add a server. A setting left out takes the ``servers`` table's column default,
+        which the answer shows."""
         try:
             row = await queries.insert_server(pool, data.to_columns(secret_box))
         except queries.ServerNameTaken as exc:

@@ -3,7 +3,8 @@
 Forms post back here (never to the bearer-token API) with the CSRF token; the values go
 through the API's own models, so both reject the same mistakes with the same words.
 Passwords and keys are write-only here too: a form never shows them, and leaving the field
-empty keeps what is stored.
+empty keeps what is stored. A new server's form shows the database's column defaults, and
+a setting left empty there is left to them.
 """
 
 from typing import Any
@@ -25,10 +26,8 @@ TEXT_FIELDS = ("name", "host", "port", "username", "remote_dir", "pattern", "pol
                "min_file_age_s", "max_connections", "host_key")
 CHECKBOXES = ("recursive", "enabled", "trust_on_first_use")
 SECRETS = ("password", "private_key")
-DEFAULTS: dict[str, Any] = {
-    "port": 22, "remote_dir": ".", "pattern": "*", "poll_interval_s": 30, "min_file_age_s": 10,
-    "max_connections": 4, "enabled": True, "recursive": False, "trust_on_first_use": False,
-}
+REQUIRED = frozenset(name for name, info in ServerCreate.model_fields.items()
+                     if info.is_required())
 
 
 def _values(form: Any, *, editing: bool) -> dict[str, Any]:
@@ -37,8 +36,8 @@ def _values(form: Any, *, editing: bool) -> dict[str, Any]:
         text = str(form.get(name, "")).strip()
         if name == "host_key":
             values[name] = text or None
-        else:  # an empty field on a new server takes the default; on an edit it is an error
-            values[name] = text or ("" if editing else DEFAULTS.get(name, ""))
+        elif text or editing or name in REQUIRED:  # empty on an edit is an error
+            values[name] = text
     for name in CHECKBOXES:
         values[name] = form.get(name) is not None
     for name in SECRETS:
@@ -73,9 +72,9 @@ class ServerPages(Controller):
         return page(request, "servers.html", section="servers", servers=servers)
 
     @get("/new")
-    async def new_form(self, request: AnyRequest) -> Template:
+    async def new_form(self, request: AnyRequest, pool: PoolDep) -> Template:
         return page(request, "server_form.html", section="servers", server=None,
-                    values=DEFAULTS, errors={})
+                    values=await queries.column_defaults(pool), errors={})
 
     @post("/new")
     async def create(self, request: AnyRequest, pool: PoolDep,
@@ -90,8 +89,9 @@ class ServerPages(Controller):
         except queries.ServerNameTaken as exc:
             errors = {"name": f"{exc}; choose another name"}
         if errors:
+            defaults = await queries.column_defaults(pool)
             return page(request, "server_form.html", section="servers", server=None,
-                        values=_shown(values), errors=errors, status_code=400)
+                        values={**defaults, **_shown(values)}, errors=errors, status_code=400)
         notice(request, f"Server {row['name']} added. Test its connection before relying on it.")
         return Redirect("/servers", status_code=HTTP_303_SEE_OTHER)
 

@@ -58,6 +58,14 @@ _REQUEST_SCAN = sql.SQL(
     "UPDATE servers SET next_scan_at = now() WHERE id = %s AND enabled RETURNING {columns}"
 ).format(columns=_SERVER_COLUMNS)
 
+# The column defaults of the settings, as text PostgreSQL evaluates (``'*'::text``, ``22``).
+_COLUMN_DEFAULTS = """
+SELECT column_name, column_default FROM information_schema.columns
+ WHERE table_schema = current_schema() AND table_name = 'servers'
+   AND column_name = ANY(%s) AND column_default IS NOT NULL
+"""
+
+
 class ServerNameTaken(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(f"a server named {name!r} already exists")
@@ -91,6 +99,23 @@ def _checked_columns(values: Row) -> list[str]:
     if unknown:
         raise ValueError(f"not a writable server column: {sorted(unknown)}")
     return list(values)
+
+
+async def column_defaults(pool: Pool) -> Row:
+    """The values a new server takes for the settings it leaves out, as the database has
+    them, so that the migration is the one place they are written."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(_COLUMN_DEFAULTS, (sorted(SERVER_WRITABLE),))
+        expressions = {row["column_name"]: row["column_default"] for row in await cur.fetchall()}
+        if not expressions:
+            return {}
+        # The expressions come from the catalog, not from a client.
+        query = sql.SQL("SELECT {}").format(sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(sql.SQL(expression), sql.Identifier(name))  # type: ignore[arg-type]
+            for name, expression in expressions.items()
+        ))
+        row = await fetch_one(await conn.execute(query))
+    return row or {}
 
 
 async def list_servers(pool: Pool) -> list[Row]:

@@ -31,38 +31,47 @@ from services.admin.servers.queries import server_columns
 _NULLABLE = frozenset({"password", "private_key", "host_key"})
 
 
-class ServerCreate(BaseModel):
+# A setting a new server's body leaves out takes the ``servers`` table's column default
+# (infra/migrations/0001_initial.sql, the one place those defaults are written): the model
+# never reads this placeholder, since only the fields the client sent become columns.
+_COLUMN_DEFAULT: Any = None
+
+
+class _ServerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Name
-    host: Host
-    port: Port = 22
-    username: Username
-    password: Password | None = Field(None, json_schema_extra=WRITE_ONLY)
-    private_key: PrivateKey | None = Field(None, json_schema_extra=WRITE_ONLY)
-    remote_dir: RemoteDir = "."
-    pattern: Pattern = "*"
-    recursive: bool = False
-    poll_interval_s: PollInterval = 30
-    min_file_age_s: MinFileAge = 10
-    max_connections: MaxConnections = 4
-    enabled: bool = True
-    host_key: HostKey | None = None
-    trust_on_first_use: bool = False
-
     def to_columns(self, box: SecretBox) -> dict[str, Any]:
-        return server_columns({name: getattr(self, name) for name in type(self).model_fields},
+        """The columns of the fields the client sent, secrets encrypted."""
+        return server_columns({name: getattr(self, name) for name in self.model_fields_set},
                               box)
 
 
-class ServerUpdate(BaseModel):
+class ServerCreate(_ServerBody):
+    """A new server; a setting left out takes the database's column default."""
+
+    name: Name
+    host: Host
+    port: Port = _COLUMN_DEFAULT
+    username: Username
+    password: Password | None = Field(None, json_schema_extra=WRITE_ONLY)
+    private_key: PrivateKey | None = Field(None, json_schema_extra=WRITE_ONLY)
+    remote_dir: RemoteDir = _COLUMN_DEFAULT
+    pattern: Pattern = _COLUMN_DEFAULT
+    recursive: bool = _COLUMN_DEFAULT
+    poll_interval_s: PollInterval = _COLUMN_DEFAULT
+    min_file_age_s: MinFileAge = _COLUMN_DEFAULT
+    max_connections: MaxConnections = _COLUMN_DEFAULT
+    enabled: bool = _COLUMN_DEFAULT
+    host_key: HostKey | None = None
+    trust_on_first_use: bool = _COLUMN_DEFAULT
+
+
+class ServerUpdate(_ServerBody):
     """A partial update: only the fields present in the body change.
 
     ``null`` removes an optional value (password, private_key, host_key); the other
     fields cannot be null.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
     host: Host | None = None
@@ -87,10 +96,6 @@ class ServerUpdate(BaseModel):
         if value is None and info.field_name not in _NULLABLE:
             raise ValueError("cannot be null")
         return value
-
-    def to_columns(self, box: SecretBox) -> dict[str, Any]:
-        return server_columns({name: getattr(self, name) for name in self.model_fields_set},
-                              box)
 
 
 class ServerOut(BaseModel):
