@@ -1,10 +1,13 @@
 """Error answers every API operation documents, so clients (and schemathesis) know them."""
 
-from typing import Any
+from typing import Any, TypeVar
 
+from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
 from pydantic import BaseModel
+
+T = TypeVar("T")
 
 
 class ErrorBody(BaseModel):
@@ -33,3 +36,10 @@ def responses(*, not_found: str | None = None, conflict: str | None = None,
         answers[HTTP_409_CONFLICT] = spec(conflict)
     answers.update({code: spec(text) for code, text in (more or {}).items()})
     return answers
+
+
+def found(value: T | None, what: str, key: object) -> T:
+    """``value``, or the 404 answer saying there is no ``what`` with id ``key``."""
+    if value is None:
+        raise NotFoundException(f"no {what} with id {key}")
+    return value

@@ -4,6 +4,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.response import Template
+from litestar.status_codes import HTTP_404_NOT_FOUND
 
 AnyRequest = Request[Any, Any, Any]
 _FLASH = "flash"
@@ -39,3 +40,20 @@ def page(request: AnyRequest, template: str, *, section: str, status_code: int =
 
 def fragment(template: str, *, status_code: int = 200, **context: Any) -> Template:
     return Template(template, context=context, status_code=status_code)
+
+
+def message(text: str, *, kind: str = "ok", status_code: int = 200) -> Template:
+    """A one-line answer for htmx to swap in."""
+    return fragment("_message.html", kind=kind, text=text, status_code=status_code)
+
+
+def gone(what: str) -> Template:
+    """The answer to a fragment's request when the thing it shows was deleted meanwhile."""
+    return message(f"This {what} no longer exists.", kind="error", status_code=HTTP_404_NOT_FOUND)
+
+
+def not_found(request: AnyRequest, *, section: str, text: str,
+              status_code: int = HTTP_404_NOT_FOUND) -> Template:
+    """A whole page saying what is not there (or not there yet)."""
+    return page(request, "not_found.html", section=section, message=text,
+                status_code=status_code)

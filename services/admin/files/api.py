@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.openapi.spec import (
     OpenAPIFormat,
     OpenAPIMediaType,
@@ -21,7 +21,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
 from infra.file_states import Status
 from services.admin.cursor import decode_cursor, encode_cursor
 from services.admin.dependencies import ObjectsDep, PoolDep, PublisherDep, SettingsDep
-from services.admin.errors import responses
+from services.admin.errors import found, responses
 from services.admin.files import queries, retrying
 from services.admin.files.schemas import (
     DownloadLink,
@@ -66,10 +66,6 @@ class UploadOperation(Operation):
         )
 
 
-def _not_found(file_id: UUID) -> NotFoundException:
-    return NotFoundException(f"no file with id {file_id}")
-
-
 class FileController(Controller):
     path = "/api/files"
     tags = ["files"]
@@ -107,9 +103,7 @@ class FileController(Controller):
 
     @get("/{file_id:uuid}", responses=responses(not_found=_NOT_FOUND))
     async def get_file(self, file_id: FromPath[UUID], pool: PoolDep) -> FileDetail:
-        row = await queries.get_file_with_events(pool, file_id)
-        if row is None:
-            raise _not_found(file_id)
+        row = found(await queries.get_file_with_events(pool, file_id), "file", file_id)
         return FileDetail.model_validate(row)
 
     @post(
@@ -132,8 +126,7 @@ class FileController(Controller):
             )
         except retrying.NotRetryable as exc:
             raise HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc)) from exc
-        if done is None:
-            raise _not_found(file_id)
+        done = found(done, "file", file_id)
         return RetryOut(id=done.file_id, from_status=Status(done.from_status),
                         to_status=Status(done.to_status), published=done.published)
 
@@ -145,9 +138,7 @@ class FileController(Controller):
         self, file_id: FromPath[UUID], pool: PoolDep, objects: ObjectsDep, settings: SettingsDep
     ) -> DownloadLink:
         """A presigned GET URL for the stored object, valid for ``presign_ttl_s`` seconds."""
-        row = await queries.get_file(pool, file_id)
-        if row is None:
-            raise _not_found(file_id)
+        row = found(await queries.get_file(pool, file_id), "file", file_id)
         try:
             link = await download_link(objects, row, settings.presign_ttl_s)
         except NotStored as exc:

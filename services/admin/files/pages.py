@@ -17,7 +17,7 @@ from services.admin.cursor import decode_cursor, encode_cursor
 from services.admin.dependencies import ObjectsDep, PoolDep, PublisherDep, SettingsDep
 from services.admin.files import queries, retrying
 from services.admin.files.service import MAX_QUERY, NotStored, download_link, file_filter
-from services.admin.rendering import AnyRequest, fragment, page
+from services.admin.rendering import AnyRequest, fragment, gone, not_found, page
 from services.admin.servers import queries as server_queries
 
 PAGE_SIZE = 50
@@ -54,6 +54,10 @@ def timeline(events: list[dict[str, Any]]) -> list[Step]:
             details=details,
         ))
     return steps
+
+
+def _no_file(request: AnyRequest, file_id: UUID) -> Template:
+    return not_found(request, section="files", text=f"There is no file with id {file_id}.")
 
 
 def _files_url(**query: object) -> str:
@@ -111,9 +115,7 @@ class FilePages(Controller):
                           pool: PoolDep) -> Template:
         row = await queries.get_file_with_events(pool, file_id)
         if row is None:
-            return page(request, "not_found.html", section="files",
-                        message=f"There is no file with id {file_id}.",
-                        status_code=HTTP_404_NOT_FOUND)
+            return _no_file(request, file_id)
         return page(request, "file_detail.html", section="files", file=row,
                     timeline=timeline(row["events"]), finished=FINISHED, message=None)
 
@@ -122,8 +124,7 @@ class FilePages(Controller):
         """The detail page's changing part (status, facts, timeline), polled while it moves."""
         row = await queries.get_file_with_events(pool, file_id)
         if row is None:
-            return fragment("_message.html", kind="error", text="This file no longer exists.",
-                            status_code=HTTP_404_NOT_FOUND)
+            return gone("file")
         return fragment("_file_live.html", file=row, timeline=timeline(row["events"]),
                         finished=FINISHED, message=None)
 
@@ -132,8 +133,7 @@ class FilePages(Controller):
         """One row of the files table, polled while the file is in flight."""
         row = await queries.get_file(pool, file_id)
         if row is None:
-            return fragment("_message.html", kind="error", text="This file no longer exists.",
-                            status_code=HTTP_404_NOT_FOUND)
+            return gone("file")
         return fragment("_file_row.html", file=row, finished=FINISHED)
 
     @post("/{file_id:uuid}/retry", status_code=200)
@@ -159,13 +159,10 @@ class FilePages(Controller):
         """Sends the browser to a short-lived presigned link of the stored object."""
         row = await queries.get_file(pool, file_id)
         if row is None:
-            return page(request, "not_found.html", section="files",
-                        message=f"There is no file with id {file_id}.",
-                        status_code=HTTP_404_NOT_FOUND)
+            return _no_file(request, file_id)
         try:
             link = await download_link(objects, row, settings.presign_ttl_s)
         except NotStored as exc:
-            return page(request, "not_found.html", section="files",
-                        message=f"{exc}. Wait until it is stored, or retry it if it failed.",
-                        status_code=HTTP_409_CONFLICT)
+            return not_found(request, section="files", status_code=HTTP_409_CONFLICT,
+                             text=f"{exc}. Wait until it is stored, or retry it if it failed.")
         return Redirect(link.url, status_code=HTTP_303_SEE_OTHER)

@@ -6,7 +6,7 @@ row comparison the index can seek to, and ``q`` answered either by filtering tha
 by the trigram index ``files_filename_trgm`` (0002_admin.sql) when the name is rare.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -39,15 +39,6 @@ class FileFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def query(self) -> dict[str, Any]:
-        """The filter as URL query parameters (for links to the next page)."""
-        values = {
-            "status": self.status, "server_id": self.server_id, "q": self.q,
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-        }
-        return {key: value for key, value in values.items() if value not in (None, "")}
-
 
 def like_pattern(text: str) -> str:
     """``text`` as a literal substring for ILIKE: its own ``%``, ``_`` and ``\\`` escaped."""
@@ -55,23 +46,23 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+# Each filter field and the condition it adds; a field that is None adds none.
+_CONDITIONS = (
+    ("status", sql.SQL("f.status = %(status)s")),
+    ("server_id", sql.SQL("f.server_id = %(server_id)s")),
+    ("q", sql.SQL("f.filename ILIKE %(q)s ESCAPE '\\'")),
+    ("since", sql.SQL("f.created_at >= %(since)s")),
+    ("until", sql.SQL("f.created_at < %(until)s")),
+)
+
+
 def _conditions(where: FileFilter, params: dict[str, Any]) -> list[sql.Composable]:
+    values = {**asdict(where), "q": like_pattern(where.q) if where.q else None}
     conditions: list[sql.Composable] = []
-    if where.status is not None:
-        conditions.append(sql.SQL("f.status = %(status)s"))
-        params["status"] = where.status
-    if where.server_id is not None:
-        conditions.append(sql.SQL("f.server_id = %(server_id)s"))
-        params["server_id"] = where.server_id
-    if where.q:
-        conditions.append(sql.SQL("f.filename ILIKE %(q)s ESCAPE '\\'"))
-        params["q"] = like_pattern(where.q)
-    if where.since is not None:
-        conditions.append(sql.SQL("f.created_at >= %(since)s"))
-        params["since"] = where.since
-    if where.until is not None:
-        conditions.append(sql.SQL("f.created_at < %(until)s"))
-        params["until"] = where.until
+    for name, condition in _CONDITIONS:
+        if values[name] is not None:
+            conditions.append(condition)
+            params[name] = values[name]
     return conditions
 
 

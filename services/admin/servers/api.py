@@ -3,7 +3,7 @@
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import (
@@ -14,7 +14,7 @@ from litestar.status_codes import (
 )
 
 from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, SettingsDep
-from services.admin.errors import responses
+from services.admin.errors import found, responses
 from services.admin.files import retrying
 from services.admin.files.schemas import BulkRetryOut
 from services.admin.servers import queries
@@ -30,10 +30,6 @@ from services.admin.servers.schemas import (
 _NOT_FOUND = "No server has this id"
 
 
-def _not_found(server_id: int) -> NotFoundException:
-    return NotFoundException(f"no server with id {server_id}")
-
-
 def _name_taken(exc: queries.ServerNameTaken) -> HTTPException:
     return HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc))
 
@@ -46,6 +42,11 @@ class ServerController(Controller):
     async def list_servers(self, pool: PoolDep) -> list[ServerOut]:
         return [ServerOut.model_validate(row) for row in await queries.list_servers(pool)]
 
+    @get("/{server_id:int}", responses=responses(not_found=_NOT_FOUND))
+    async def get_server(self, server_id: FromPath[int], pool: PoolDep) -> ServerOut:
+        row = found(await queries.get_server(pool, server_id), "server", server_id)
+        return ServerOut.model_validate(row)
+
     @post(responses=responses(conflict="The name is taken"))
     async def create_server(
         self, data: JSONBody[ServerCreate], pool: PoolDep, secret_box: SecretBoxDep
@@ -56,13 +57,6 @@ class ServerController(Controller):
             row = await queries.insert_server(pool, data.to_columns(secret_box))
         except queries.ServerNameTaken as exc:
             raise _name_taken(exc) from exc
-        return ServerOut.model_validate(row)
-
-    @get("/{server_id:int}", responses=responses(not_found=_NOT_FOUND))
-    async def get_server(self, server_id: FromPath[int], pool: PoolDep) -> ServerOut:
-        row = await queries.get_server(pool, server_id)
-        if row is None:
-            raise _not_found(server_id)
         return ServerOut.model_validate(row)
 
     @patch(
@@ -80,9 +74,7 @@ class ServerController(Controller):
             row = await queries.update_server(pool, server_id, data.to_columns(secret_box))
         except queries.ServerNameTaken as exc:
             raise _name_taken(exc) from exc
-        if row is None:
-            raise _not_found(server_id)
-        return ServerOut.model_validate(row)
+        return ServerOut.model_validate(found(row, "server", server_id))
 
     @delete(
         "/{server_id:int}",
@@ -99,9 +91,7 @@ class ServerController(Controller):
     async def delete_server(
         self, server_id: FromPath[int], pool: PoolDep
     ) -> Response[ServerKept | None]:
-        removal = await queries.remove_server(pool, server_id)
-        if removal is None:
-            raise _not_found(server_id)
+        removal = found(await queries.remove_server(pool, server_id), "server", server_id)
         if removal.deleted:
             return Response(content=None, status_code=HTTP_204_NO_CONTENT)
         kept = ServerKept(
@@ -123,8 +113,7 @@ class ServerController(Controller):
         row = await queries.request_scan(pool, server_id)
         if row is not None:
             return ServerOut.model_validate(row)
-        if await queries.get_server(pool, server_id) is None:
-            raise _not_found(server_id)
+        found(await queries.get_server(pool, server_id), "server", server_id)
         raise HTTPException(
             status_code=HTTP_409_CONFLICT,
             detail=f"server {server_id} is disabled; enable it before asking for a scan",
@@ -139,9 +128,7 @@ class ServerController(Controller):
         """Connect as discovery would (host key verified first), list up to 20 matching
         files, disconnect. ``ok`` false comes with the exact error; the key the server
         presents is reported so that it can be compared and pinned."""
-        probe = await test_server(pool, secret_box, server_id)
-        if probe is None:
-            raise _not_found(server_id)
+        probe = found(await test_server(pool, secret_box, server_id), "server", server_id)
         return ProbeOut.from_probe(probe)
 
     @post("/{server_id:int}/retry-failed", status_code=HTTP_200_OK,
@@ -151,8 +138,7 @@ class ServerController(Controller):
         settings: SettingsDep, request: Request[Any, Any, Any],
     ) -> BulkRetryOut:
         """Retry every failed or missing file of this server from its last good state."""
-        if await queries.get_server(pool, server_id) is None:
-            raise _not_found(server_id)
+        found(await queries.get_server(pool, server_id), "server", server_id)
         count = await retrying.retry_failed_of_server(
             pool, publisher, settings.spool_dir, server_id, by=str(request.user)
         )

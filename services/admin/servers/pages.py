@@ -7,6 +7,8 @@ empty keeps what is stored. A new server's form shows the database's column defa
 a setting left empty there is left to them.
 """
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from litestar import Controller, get, post
@@ -15,9 +17,11 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
 from pydantic import ValidationError
 
+from infra.crypto import SecretBox
 from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, SettingsDep
 from services.admin.files import retrying
-from services.admin.rendering import AnyRequest, fragment, notice, page
+from services.admin.rendering import AnyRequest, fragment, gone, message, not_found, notice, page
+from services.admin.rows import Row
 from services.admin.servers import queries
 from services.admin.servers.probing import test_server
 from services.admin.servers.schemas import ServerCreate, ServerUpdate
@@ -62,6 +66,31 @@ def _shown(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if key not in SECRETS}
 
 
+def _no_server(request: AnyRequest, server_id: int) -> Template:
+    return not_found(request, section="servers", text=f"There is no server with id {server_id}.")
+
+
+def _form(request: AnyRequest, server: Row | None, values: Row,
+          errors: dict[str, str] | None = None) -> Template:
+    """The add (no ``server``) or edit form; with errors, shown again as a 400."""
+    return page(request, "server_form.html", section="servers", server=server, values=values,
+                errors=errors or {}, status_code=400 if errors else 200)
+
+
+async def _save(request: AnyRequest, model: type[ServerCreate | ServerUpdate],
+                write: Callable[[Row], Awaitable[Row | None]],
+                box: SecretBox) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check the posted form with the API's model and write it: the values and field errors."""
+    values = _values(await request.form(), editing=model is ServerUpdate)
+    try:
+        await write(model.model_validate(values).to_columns(box))
+    except ValidationError as exc:
+        return values, _errors(exc)
+    except queries.ServerNameTaken as exc:
+        return values, {"name": f"{exc}; choose another name"}
+    return values, {}
+
+
 class ServerPages(Controller):
     path = "/servers"
     include_in_schema = False
@@ -73,59 +102,37 @@ class ServerPages(Controller):
 
     @get("/new")
     async def new_form(self, request: AnyRequest, pool: PoolDep) -> Template:
-        return page(request, "server_form.html", section="servers", server=None,
-                    values=await queries.column_defaults(pool), errors={})
+        return _form(request, None, await queries.column_defaults(pool))
 
     @post("/new")
     async def create(self, request: AnyRequest, pool: PoolDep,
                      secret_box: SecretBoxDep) -> Template | Redirect:
-        values = _values(await request.form(), editing=False)
-        errors: dict[str, str] = {}
-        try:
-            body = ServerCreate.model_validate(values)
-            row = await queries.insert_server(pool, body.to_columns(secret_box))
-        except ValidationError as exc:
-            errors = _errors(exc)
-        except queries.ServerNameTaken as exc:
-            errors = {"name": f"{exc}; choose another name"}
+        values, errors = await _save(request, ServerCreate, partial(queries.insert_server, pool),
+                                     secret_box)
         if errors:
             defaults = await queries.column_defaults(pool)
-            return page(request, "server_form.html", section="servers", server=None,
-                        values={**defaults, **_shown(values)}, errors=errors, status_code=400)
-        notice(request, f"Server {row['name']} added. Test its connection before relying on it.")
+            return _form(request, None, {**defaults, **_shown(values)}, errors)
+        notice(request, f"Server {values['name']} added. Test its connection before relying on "
+                        "it.")
         return Redirect("/servers", status_code=HTTP_303_SEE_OTHER)
 
     @get("/{server_id:int}/edit")
     async def edit_form(self, request: AnyRequest, server_id: FromPath[int],
                         pool: PoolDep) -> Template:
-        server = await queries.get_server(pool, server_id)
-        if server is None:
-            return page(request, "not_found.html", section="servers",
-                        message=f"There is no server with id {server_id}.",
-                        status_code=HTTP_404_NOT_FOUND)
-        return page(request, "server_form.html", section="servers", server=server,
-                    values=server, errors={})
+        if (server := await queries.get_server(pool, server_id)) is None:
+            return _no_server(request, server_id)
+        return _form(request, server, server)
 
     @post("/{server_id:int}/edit")
     async def update(self, request: AnyRequest, server_id: FromPath[int], pool: PoolDep,
                      secret_box: SecretBoxDep) -> Template | Redirect:
-        server = await queries.get_server(pool, server_id)
-        if server is None:
-            return page(request, "not_found.html", section="servers",
-                        message=f"There is no server with id {server_id}.",
-                        status_code=HTTP_404_NOT_FOUND)
-        values = _values(await request.form(), editing=True)
-        errors: dict[str, str] = {}
-        try:
-            body = ServerUpdate.model_validate(values)
-            await queries.update_server(pool, server_id, body.to_columns(secret_box))
-        except ValidationError as exc:
-            errors = _errors(exc)
-        except queries.ServerNameTaken as exc:
-            errors = {"name": f"{exc}; choose another name"}
+        if (server := await queries.get_server(pool, server_id)) is None:
+            return _no_server(request, server_id)
+        values, errors = await _save(
+            request, ServerUpdate, partial(queries.update_server, pool, server_id), secret_box
+        )
         if errors:
-            return page(request, "server_form.html", section="servers", server=server,
-                        values={**server, **_shown(values)}, errors=errors, status_code=400)
+            return _form(request, server, {**server, **_shown(values)}, errors)
         notice(request, f"Server {values.get('name') or server['name']} saved.")
         return Redirect("/servers", status_code=HTTP_303_SEE_OTHER)
 
@@ -147,8 +154,7 @@ class ServerPages(Controller):
                    secret_box: SecretBoxDep) -> Template:
         probe = await test_server(pool, secret_box, server_id)
         if probe is None:
-            return fragment("_message.html", kind="error", text="This server no longer exists.",
-                            status_code=HTTP_404_NOT_FOUND)
+            return gone("server")
         return fragment("_probe.html", probe=probe, server_id=server_id)
 
     @post("/{server_id:int}/pin-key", status_code=200)
@@ -159,25 +165,21 @@ class ServerPages(Controller):
         try:
             body = ServerUpdate.model_validate({"host_key": str(form.get("host_key", ""))})
         except ValidationError as exc:
-            return fragment("_message.html", kind="error", status_code=400,
-                            text=f"Not pinned: host key {_errors(exc).get('host_key', '')}")
+            return message(f"Not pinned: host key {_errors(exc).get('host_key', '')}",
+                           kind="error", status_code=400)
         row = await queries.update_server(pool, server_id, body.to_columns(secret_box))
         if row is None:
-            return fragment("_message.html", kind="error", text="This server no longer exists.",
-                            status_code=HTTP_404_NOT_FOUND)
-        return fragment("_message.html", kind="ok",
-                        text="Host key pinned. Test the connection again to confirm.")
+            return gone("server")
+        return message("Host key pinned. Test the connection again to confirm.")
 
     @post("/{server_id:int}/scan", status_code=200)
     async def scan(self, server_id: FromPath[int], pool: PoolDep) -> Template:
         if await queries.request_scan(pool, server_id) is not None:
-            return fragment("_message.html", kind="ok",
-                            text="Scan requested: discovery polls it within a few seconds.")
+            return message("Scan requested: discovery polls it within a few seconds.")
         exists = await queries.get_server(pool, server_id) is not None
-        return fragment(
-            "_message.html", kind="error",
-            text="The server is disabled; enable it first." if exists else "No such server.",
-            status_code=HTTP_409_CONFLICT if exists else HTTP_404_NOT_FOUND,
+        return message(
+            "The server is disabled; enable it first." if exists else "No such server.",
+            kind="error", status_code=HTTP_409_CONFLICT if exists else HTTP_404_NOT_FOUND,
         )
 
     @post("/{server_id:int}/retry-failed", status_code=200)
@@ -186,4 +188,4 @@ class ServerPages(Controller):
         count = await retrying.retry_failed_of_server(pool, publisher, settings.spool_dir,
                                                       server_id, by=str(request.user))
         text = f"Retrying {count} file(s)." if count else "No failed or missing files to retry."
-        return fragment("_message.html", kind="ok", text=text)
+        return message(text)

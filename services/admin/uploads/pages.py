@@ -5,13 +5,13 @@ from uuid import UUID
 from litestar import get, post
 from litestar.params import FromPath
 from litestar.response import Template
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_404_NOT_FOUND
+from litestar.status_codes import HTTP_202_ACCEPTED
 
 from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep
 from services.admin.files import queries
 from services.admin.files.pages import FINISHED
 from services.admin.files.service import accept_upload
-from services.admin.rendering import AnyRequest, fragment, is_htmx, page
+from services.admin.rendering import AnyRequest, fragment, gone, is_htmx, page
 from services.admin.uploads.uploading import UploadRejected
 
 
@@ -40,6 +40,5 @@ async def upload(request: AnyRequest, pool: PoolDep, publisher: PublisherDep,
 async def upload_progress(file_id: FromPath[UUID], pool: PoolDep) -> Template:
     row = await queries.get_file(pool, file_id)
     if row is None:
-        return fragment("_message.html", kind="error", text="This file no longer exists.",
-                        status_code=HTTP_404_NOT_FOUND)
+        return gone("file")
     return fragment("_upload_progress.html", file=row, finished=FINISHED)
