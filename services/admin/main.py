@@ -45,7 +45,8 @@ from services.admin.servers.pages import ServerPages
 from services.admin.settings import AdminSettings, load_settings
 from services.admin.storage.api import audit_storage
 from services.admin.templating import template_config
-from services.admin.uploads.pages import upload, upload_form, upload_progress
+from services.admin.uploads.api import upload
+from services.admin.uploads.pages import upload_form, upload_from_form, upload_progress
 
 log = logging.getLogger("intake.admin")
 
@@ -118,6 +119,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
             metrics,
             ServerController,
             FileController,
+            upload,
             get_stats,
             audit_storage,
             dashboard,
@@ -128,7 +130,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
             login,
             logout,
             upload_form,
-            upload,
+            upload_from_form,
             upload_progress,
             create_static_files_router("/static", directories=[STATIC], include_in_schema=False,
                                        name="static"),

@@ -1,22 +1,13 @@
-"""``/api/files``: every file version, its journal, retries, download links and uploads."""
+"""``/api/files``: every file version, its journal, retries and download links."""
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import HTTPException
-from litestar.openapi.spec import (
-    OpenAPIFormat,
-    OpenAPIMediaType,
-    OpenAPIType,
-    Operation,
-    RequestBody,
-    Schema,
-)
 from litestar.params import FromPath, FromQuery, QueryParameter
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_409_CONFLICT
+from litestar.status_codes import HTTP_409_CONFLICT
 
 from infra.file_states import Status
 from services.admin.cursor import decode_cursor, encode_cursor
@@ -29,41 +20,11 @@ from services.admin.files.schemas import (
     FileOut,
     FilePage,
     RetryOut,
-    UploadAccepted,
 )
-from services.admin.files.service import (
-    MAX_QUERY,
-    NotStored,
-    accept_upload,
-    download_link,
-    file_filter,
-)
-from services.admin.uploads.uploading import FIELD, UploadRejected
+from services.admin.files.service import MAX_QUERY, NotStored, download_link, file_filter
 
 MAX_PAGE = 500
 _NOT_FOUND = "No file has this id"
-
-
-@dataclass
-class UploadOperation(Operation):
-    """Documents the multipart body the upload handler reads itself, as a stream."""
-
-    def __post_init__(self) -> None:
-        self.request_body = RequestBody(
-            required=True,
-            description=f"The file, in the multipart field {FIELD!r}",
-            content={
-                "multipart/form-data": OpenAPIMediaType(
-                    schema=Schema(
-                        type=OpenAPIType.OBJECT,
-                        properties={
-                            FIELD: Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-                        },
-                        required=[FIELD],
-                    )
-                )
-            },
-        )
 
 
 class FileController(Controller):
@@ -145,26 +106,3 @@ class FileController(Controller):
             raise HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc)) from exc
         return DownloadLink(url=link.url, expires_at=link.expires_at, bucket=link.bucket,
                             object_key=link.object_key)
-
-    @post(
-        status_code=HTTP_202_ACCEPTED,
-        request_max_body_size=None,  # streamed; uploading.receive enforces max_upload_bytes
-        operation_class=UploadOperation,
-        responses=responses(more={
-            400: "No file field, or a malformed multipart body",
-            413: "Larger than INTAKE_MAX_UPLOAD_BYTES",
-            415: "Not multipart/form-data",
-            507: "The spool volume has no room for it",
-        }),
-    )
-    async def upload(
-        self, request: Request[Any, Any, Any], pool: PoolDep, publisher: PublisherDep,
-        settings: SettingsDep,
-    ) -> UploadAccepted:
-        """Upload a file (multipart field ``file``). It is streamed to the spool and hashed,
-        recorded as ``downloaded``, and stored and announced by the pipeline like any other."""
-        try:
-            row = await accept_upload(request, pool=pool, publisher=publisher, settings=settings)
-        except UploadRejected as exc:
-            raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
-        return UploadAccepted.model_validate(row)

@@ -65,12 +65,3 @@ class DownloadLink(BaseModel):
     expires_at: datetime
     bucket: str
     object_key: str
-
-
-class UploadAccepted(BaseModel):
-    id: UUID
-    status: Status
-    filename: str
-    size: int
-    sha256: str
-    md5: str

@@ -22,7 +22,7 @@ async def upload_form(request: AnyRequest, settings: SettingsDep) -> Template:
 
 
 @post("/upload", include_in_schema=False, request_max_body_size=None)
-async def upload(request: AnyRequest, pool: PoolDep, publisher: PublisherDep,
+async def upload_from_form(request: AnyRequest, pool: PoolDep, publisher: PublisherDep,
                  settings: SettingsDep) -> Template:
     """Streams the file like ``POST /api/files``; answers with its id and a progress panel."""
     try:
