@@ -2,7 +2,7 @@
 
 from litestar import get
 
-from services.admin.dashboard.stats import StatsOut
+from services.admin.dashboard.schemas import StatsOut
 from services.admin.dependencies import StatsDep
 from services.admin.errors import responses
 

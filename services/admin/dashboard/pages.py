@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from litestar import get
 from litestar.response import Template
 
-from services.admin.dashboard.stats import MinuteOut
+from services.admin.dashboard.schemas import MinuteOut
 from services.admin.dependencies import StatsDep
 from services.admin.rendering import AnyRequest, fragment, page
 from services.admin.templating import filesize

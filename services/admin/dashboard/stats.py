@@ -2,49 +2,12 @@
 
 import asyncio
 import time
-from datetime import datetime, timedelta
-from uuid import UUID
-
-from pydantic import BaseModel
+from datetime import timedelta
 
 from infra.file_states import Status
 from infra.postgres import Pool
 from services.admin.dashboard import queries
-
-
-class MinuteOut(BaseModel):
-    minute: datetime
-    files: int
-    bytes: int
-
-
-class OldestOut(BaseModel):
-    id: UUID
-    status: Status
-    filename: str
-    created_at: datetime
-    age_s: float
-
-
-class ServerStatsOut(BaseModel):
-    id: int
-    name: str
-    enabled: bool
-    last_scan_at: datetime | None
-    last_scan_error: str | None
-    counts: dict[str, int]
-
-
-class StatsOut(BaseModel):
-    counts: dict[str, int]
-    """Files per status; every status is present."""
-    total: int
-    in_flight: int
-    """Being downloaded or stored, or claimed by a worker right now."""
-    stored_per_minute: list[MinuteOut]
-    """The last 15 minutes, oldest first, from the journal's ``stored`` events."""
-    oldest_unfinished: OldestOut | None
-    servers: list[ServerStatsOut]
+from services.admin.dashboard.schemas import MinuteOut, OldestOut, ServerStatsOut, StatsOut
 
 
 def _zero() -> dict[str, int]:
@@ -86,9 +49,10 @@ async def collect(pool: Pool) -> StatsOut:
 class StatsCache:
     """Serves :func:`collect` at most once per ``max_age`` seconds, to every caller at once.
 
-    The counts scan the whole ``files`` table (~0.1 s at a million rows); without this, a
-    few open dashboards polling every few seconds, or a burst of ``/api/stats`` calls, would
-    each pay for it. Concurrent callers share the one computation in progress.
+    The counts scan the whole ``files`` table (timed in docs/performance.md, target 6);
+    without this, a few open dashboards polling every few seconds, or a burst of
+    ``/api/stats`` calls, would each pay for it. Concurrent callers share the one
+    computation in progress.
     """
 
     def __init__(self, pool: Pool, max_age: float) -> None:
