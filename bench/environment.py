@@ -48,7 +48,7 @@ class BenchServers:
 def _settings_env(run_id: str, work: Path, database_url: str, amqp_url: str, prefix: str,
                   s3: S3Endpoint, admin_token: str) -> dict[str, str]:
     """What the services read, as the ``pipeline_env`` fixture of tests/conftest.py has it."""
-    from services.admin.passwords import hash_password
+    from services.admin.auth.passwords import hash_password
 
     return {
         "INTAKE_DATABASE_URL": database_url,

@@ -101,7 +101,7 @@ def admin_password() -> str:
 def pipeline_env(settings_env: dict[str, str], admin_token: str,
                  admin_password: str) -> dict[str, str]:
     """Environment for running every service as a process, the admin's credentials included."""
-    from services.admin.passwords import hash_password
+    from services.admin.auth.passwords import hash_password
 
     return {
         **settings_env,

@@ -26,7 +26,7 @@ from bench.context import Bench
 from bench.measure import interleaved_medians
 from bench.results import Check, ScenarioResult, at_most, seconds
 from services.admin.cursor import encode_cursor
-from services.admin.queries.files import FileFilter, list_files_query
+from services.admin.files.queries import FileFilter, list_files_query
 from services.discovery import queries
 from tests import servers as test_servers
 from tests.harness import api

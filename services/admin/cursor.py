@@ -7,7 +7,7 @@ from uuid import UUID
 
 from litestar.exceptions import ValidationException
 
-from services.admin.queries.files import FileKey
+from services.admin.files.queries import FileKey
 
 
 def encode_cursor(key: FileKey) -> str:

@@ -8,7 +8,7 @@ appears on a command line or in the shell history.
 import getpass
 import sys
 
-from services.admin.passwords import hash_password
+from services.admin.auth.passwords import hash_password
 
 MIN_LENGTH = 12
 

@@ -22,11 +22,7 @@ from infra.crypto import SecretBox
 from infra.postgres import create_pool, migrate
 from infra.storage import ObjectStore
 from infra.telemetry import configure_logging
-from services.admin.api.files import FileController
-from services.admin.api.servers import ServerController
-from services.admin.api.stats import get_stats
-from services.admin.api.storage import audit_storage
-from services.admin.auth import (
+from services.admin.auth.access import (
     AdminAuthMiddleware,
     Credentials,
     LoginRequired,
@@ -34,14 +30,23 @@ from services.admin.auth import (
     login_redirect,
     session_config,
 )
+from services.admin.auth.pages import login, login_form, logout
+from services.admin.dashboard.api import get_stats
+from services.admin.dashboard.pages import dashboard, dashboard_live
+from services.admin.dashboard.stats import StatsCache
 from services.admin.dependencies import DEPENDENCIES
+from services.admin.files.api import FileController
+from services.admin.files.pages import FilePages
 from services.admin.health import healthz, readyz
 from services.admin.metrics import RequestMetrics, metrics
-from services.admin.pages import PAGES
 from services.admin.security_headers import SecurityHeaders
+from services.admin.servers.api import ServerController
+from services.admin.servers.pages import ServerPages
 from services.admin.settings import AdminSettings, load_settings
-from services.admin.stats import StatsCache
+from services.admin.storage.api import audit_storage
 from services.admin.templating import template_config
+from services.admin.uploads.api import upload
+from services.admin.uploads.pages import upload_form, upload_from_form, upload_progress
 
 log = logging.getLogger("intake.admin")
 
@@ -114,9 +119,19 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
             metrics,
             ServerController,
             FileController,
+            upload,
             get_stats,
             audit_storage,
-            *PAGES,
+            dashboard,
+            dashboard_live,
+            FilePages,
+            ServerPages,
+            login_form,
+            login,
+            logout,
+            upload_form,
+            upload_from_form,
+            upload_progress,
             create_static_files_router("/static", directories=[STATIC], include_in_schema=False,
                                        name="static"),
         ],

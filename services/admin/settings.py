@@ -7,7 +7,7 @@ open to anyone who reaches its port, so it refuses to start and says how to make
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from infra.settings import Settings
-from services.admin.passwords import parse_hash
+from services.admin.auth.passwords import parse_hash
 
 MIN_SECRET_LENGTH = 32
 GENERATE = {

@@ -23,8 +23,8 @@ from psycopg.rows import DictRow, dict_row
 
 from infra.postgres import create_pool, migrate
 from infra.settings import Settings
+from services.admin.auth.passwords import hash_password
 from services.admin.main import create_app
-from services.admin.passwords import hash_password
 from services.admin.settings import AdminSettings
 
 Db = psycopg.Connection[DictRow]

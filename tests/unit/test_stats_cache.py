@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
-from services.admin import stats
-from services.admin.stats import StatsCache, StatsOut
+from services.admin.dashboard import stats
+from services.admin.dashboard.schemas import StatsOut
+from services.admin.dashboard.stats import StatsCache
 
 
 def _numbers(total: int) -> StatsOut:

@@ -1,1 +1,0 @@
-"""JSON API, one controller module per feature."""

@@ -1,0 +1,43 @@
+"""The body of ``GET /api/stats``, which the dashboard page shows too."""
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from infra.file_states import Status
+
+
+class MinuteOut(BaseModel):
+    minute: datetime
+    files: int
+    bytes: int
+
+
+class OldestOut(BaseModel):
+    id: UUID
+    status: Status
+    filename: str
+    created_at: datetime
+    age_s: float
+
+
+class ServerStatsOut(BaseModel):
+    id: int
+    name: str
+    enabled: bool
+    last_scan_at: datetime | None
+    last_scan_error: str | None
+    counts: dict[str, int]
+
+
+class StatsOut(BaseModel):
+    counts: dict[str, int]
+    """Files per status; every status is present."""
+    total: int
+    in_flight: int
+    """Being downloaded or stored, or claimed by a worker right now."""
+    stored_per_minute: list[MinuteOut]
+    """The last 15 minutes, oldest first, from the journal's ``stored`` events."""
+    oldest_unfinished: OldestOut | None
+    servers: list[ServerStatsOut]

@@ -1,0 +1,1 @@
+"""Files: the newest-first listing, one file's journal, retries and download links."""

@@ -1,0 +1,116 @@
+"""An operator's retry: a failed or missing file restarts from its last good state.
+
+* its object is in the bucket (``stored_at`` set) → ``stored``, announced again;
+* its verified copy is still in the spool (sha256 known, ``<spool>/<id>`` exists) →
+  ``downloaded``, stored again;
+* otherwise → ``discovered``, fetched from its server again. An upload has no server to
+  fetch from, so an upload whose spool copy is gone cannot be retried: it must be sent again.
+
+The state change and its ``retried`` event commit first; the stage message is published
+after. Should that publish fail, the file waits in a state the reconciler re-drives.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from infra import file_states
+from infra.broker import StagePublisher
+from infra.file_states import RETRYABLE, FileRow, Restart, Status
+from infra.postgres import Pool
+from infra.spool.paths import Spool
+from services.admin.files import retry_queries as queries
+
+log = logging.getLogger("intake.admin.retry")
+
+BATCH = 500
+_NIL = UUID(int=0)
+
+
+class NotRetryable(Exception):
+    """The file is not in a state an operator may retry from (or cannot restart at all)."""
+
+
+@dataclass(frozen=True)
+class Retried:
+    file_id: UUID
+    from_status: Status
+    to_status: Status
+    published: bool
+
+
+def restart_status(row: FileRow, spool_dir: Path) -> Status | None:
+    """The last good state of a failed file; None when there is nothing to restart from."""
+    if row.stored_at is not None and row.object_key:
+        return Status.STORED
+    if row.sha256 and Spool(spool_dir).complete(row.id).is_file():
+        return Status.DOWNLOADED
+    if row.server_id is not None:
+        return Status.DISCOVERED
+    return None
+
+
+async def _announce(publisher: StagePublisher, moves: Iterable[Restart],
+                    moved: Iterable[FileRow]) -> list[Retried]:
+    left = {move.file_id: move.from_status for move in moves}
+    done = []
+    for row in moved:
+        stage, message = file_states.message_for(row)
+        try:
+            await publisher.send(stage, message, message_id=f"{row.id}:{stage}")
+            published = True
+        except Exception:  # the reconciler re-drives it; the retry itself is committed
+            log.warning("retry of %s committed but not published; the reconciler will resend",
+                        row.id, exc_info=True, extra={"file_id": str(row.id)})
+            published = False
+        log.info("retried", extra={"file_id": str(row.id), "event": "retried",
+                                   "status": row.status})
+        done.append(Retried(row.id, left[row.id], row.status, published))
+    return done
+
+
+def _plan(rows: list[FileRow], spool_dir: Path) -> list[Restart]:
+    moves = []
+    for row in rows:
+        target = restart_status(row, spool_dir)
+        if target is not None:
+            moves.append(Restart(row.id, row.status, target))
+    return moves
+
+
+async def retry_file(pool: Pool, publisher: StagePublisher, spool_dir: Path, file_id: UUID,
+                     *, by: str) -> Retried | None:
+    """Retry one file; None when it does not exist, NotRetryable when it may not restart."""
+    row = await queries.candidate(pool, file_id)
+    if row is None:
+        return None
+    if row.status not in RETRYABLE:
+        raise NotRetryable(
+            f"file {file_id} is {row.status}; only failed or missing files can be retried"
+        )
+    moves = await asyncio.to_thread(_plan, [row], spool_dir)
+    if not moves:
+        raise NotRetryable(
+            f"file {file_id} was uploaded and its copy is no longer in the spool; upload it again"
+        )
+    moved = await file_states.restart(pool, moves, by=by)
+    if not moved:
+        raise NotRetryable(f"file {file_id} changed while it was being retried; reload it")
+    (retried,) = await _announce(publisher, moves, moved)
+    return retried
+
+
+async def retry_failed_of_server(pool: Pool, publisher: StagePublisher, spool_dir: Path,
+                                 server_id: int, *, by: str) -> int:
+    """Retry every failed or missing file of one server, a batch at a time; returns the count."""
+    total = 0
+    after = _NIL
+    while rows := await queries.failed_of_server(pool, server_id, after=after, limit=BATCH):
+        after = rows[-1].id
+        moves = await asyncio.to_thread(_plan, rows, spool_dir)
+        moved = await file_states.restart(pool, moves, by=by)
+        total += len(await _announce(publisher, moves, moved))
+    return total

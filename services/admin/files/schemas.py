@@ -1,0 +1,67 @@
+"""Bodies of the files API."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from infra.file_states import Status
+
+
+class FileOut(BaseModel):
+    id: UUID
+    server_id: int | None
+    server_name: str | None
+    source: str
+    remote_path: str
+    filename: str
+    size: int
+    remote_mtime: int
+    status: Status
+    sha256: str | None
+    md5: str | None
+    bucket: str | None
+    object_key: str | None
+    etag: str | None
+    attempts: int
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    stored_at: datetime | None
+    notified_at: datetime | None
+
+
+class FileEventOut(BaseModel):
+    at: datetime
+    event: str
+    details: dict[str, Any]
+
+
+class FileDetail(FileOut):
+    events: list[FileEventOut]
+
+
+class FilePage(BaseModel):
+    items: list[FileOut]
+    next_cursor: str | None
+
+
+class RetryOut(BaseModel):
+    id: UUID
+    from_status: Status
+    to_status: Status
+    published: bool
+    """False when the broker refused the message; the reconciler sends it later."""
+
+
+class BulkRetryOut(BaseModel):
+    server_id: int
+    retried: int
+
+
+class DownloadLink(BaseModel):
+    url: str
+    expires_at: datetime
+    bucket: str
+    object_key: str

@@ -1,0 +1,1 @@
+"""Partner SFTP servers: their settings, connection tests, scans and bulk retries."""

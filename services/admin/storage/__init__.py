@@ -1,0 +1,1 @@
+"""The bucket audit: does the object store agree with the ``files`` table?"""

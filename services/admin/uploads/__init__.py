@@ -1,0 +1,1 @@
+"""Operator uploads: a file sent through the API or the console into the pipeline."""

@@ -1,0 +1,70 @@
+"""``POST /api/files``: a file uploaded into the pipeline, streamed to the spool."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request, post
+from litestar.exceptions import HTTPException
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep
+from services.admin.errors import responses
+from services.admin.files.service import accept_upload
+from services.admin.uploads.schemas import UploadAccepted
+from services.admin.uploads.uploading import FIELD, UploadRejected
+
+
+@dataclass
+class UploadOperation(Operation):
+    """Documents the multipart body the upload handler reads itself, as a stream."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description=f"The file, in the multipart field {FIELD!r}",
+            content={
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        properties={
+                            FIELD: Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                        },
+                        required=[FIELD],
+                    )
+                )
+            },
+        )
+
+
+@post(
+    "/api/files",
+    tags=["files"],
+    status_code=HTTP_202_ACCEPTED,
+    request_max_body_size=None,  # streamed; uploading.receive enforces max_upload_bytes
+    operation_class=UploadOperation,
+    responses=responses(more={
+        400: "No file field, or a malformed multipart body",
+        413: "Larger than INTAKE_MAX_UPLOAD_BYTES",
+        415: "Not multipart/form-data",
+        507: "The spool volume has no room for it",
+    }),
+)
+async def upload(
+    request: Request[Any, Any, Any], pool: PoolDep, publisher: PublisherDep,
+    settings: SettingsDep,
+) -> UploadAccepted:
+    """Upload a file (multipart field ``file``). It is streamed to the spool and hashed,
+    recorded as ``downloaded``, and stored and announced by the pipeline like any other."""
+    try:
+        row = await accept_upload(request, pool=pool, publisher=publisher, settings=settings)
+    except UploadRejected as exc:
+        raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
+    return UploadAccepted.model_validate(row)

@@ -1,0 +1,44 @@
+"""``/upload``: send a file into the pipeline from the browser and watch it go through."""
+
+from uuid import UUID
+
+from litestar import get, post
+from litestar.params import FromPath
+from litestar.response import Template
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep
+from services.admin.files import queries
+from services.admin.files.pages import FINISHED
+from services.admin.files.service import accept_upload
+from services.admin.rendering import AnyRequest, fragment, gone, is_htmx, page
+from services.admin.uploads.uploading import UploadRejected
+
+
+@get("/upload", include_in_schema=False)
+async def upload_form(request: AnyRequest, settings: SettingsDep) -> Template:
+    return page(request, "upload.html", section="upload", result=None,
+                max_bytes=settings.max_upload_bytes)
+
+
+@post("/upload", include_in_schema=False, request_max_body_size=None)
+async def upload_from_form(request: AnyRequest, pool: PoolDep, publisher: PublisherDep,
+                 settings: SettingsDep) -> Template:
+    """Streams the file like ``POST /api/files``; answers with its id and a progress panel."""
+    try:
+        row = await accept_upload(request, pool=pool, publisher=publisher, settings=settings)
+        result, status_code = {"file": row, "error": None}, HTTP_202_ACCEPTED
+    except UploadRejected as exc:
+        result, status_code = {"file": None, "error": exc.detail}, exc.status_code
+    if is_htmx(request):
+        return fragment("_upload_result.html", status_code=status_code, **result)
+    return page(request, "upload.html", section="upload", result=result,
+                max_bytes=settings.max_upload_bytes, status_code=status_code)
+
+
+@get("/uploads/{file_id:uuid}/progress", include_in_schema=False)
+async def upload_progress(file_id: FromPath[UUID], pool: PoolDep) -> Template:
+    row = await queries.get_file(pool, file_id)
+    if row is None:
+        return gone("file")
+    return fragment("_upload_progress.html", file=row, finished=FINISHED)
