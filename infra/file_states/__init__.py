@@ -5,7 +5,14 @@ from infra.file_states.arrivals import Discovered, record_discovered, record_upl
 from infra.file_states.redriving import message_for
 from infra.file_states.restarts import Restart, restart
 from infra.file_states.rows import FileRow, FileWithServer, file_row
-from infra.file_states.states import FINISHED, RETRYABLE, TRANSITIONS, IllegalMove, Status
+from infra.file_states.states import (
+    FINISHED,
+    RETRYABLE,
+    TRANSITIONS,
+    IllegalMove,
+    Status,
+    sql_list,
+)
 from infra.file_states.transitions import (
     claim,
     finish,
@@ -38,4 +45,5 @@ __all__ = [
     "release",
     "renew_lease",
     "restart",
+    "sql_list",
 ]

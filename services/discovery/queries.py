@@ -3,8 +3,7 @@
 import json
 from collections.abc import Iterable
 
-from infra.file_states import Status
-from infra.file_states.states import sql_list
+from infra.file_states import Status, sql_list
 
 
 def listing_param(entries: Iterable[tuple[str, int, int]]) -> str:

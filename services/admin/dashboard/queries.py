@@ -7,8 +7,7 @@ partial index of unfinished files (``files_unfinished``) or the recent end of th
 
 from datetime import datetime
 
-from infra.file_states import FINISHED, Status
-from infra.file_states.states import sql_list
+from infra.file_states import FINISHED, Status, sql_list
 from infra.postgres import Pool
 from services.admin.rows import Row, fetch_one
 
