@@ -6,7 +6,7 @@ import logging
 from contracts import FileDiscovered, FileDownloaded, FileDownloading, Stage
 from infra import file_states
 from infra.crypto import SecretBox, SecretBoxError
-from infra.file_states import Status
+from infra.file_states import FileWithServer, Status
 from infra.postgres import Pool
 from infra.retries import describe, retry_later
 from infra.runtime import ServiceRuntime
@@ -55,7 +55,7 @@ class DownloadStage:
         if row is None:
             log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
             return
-        if settings.large_file(row["size"]):
+        if settings.large_file(row.size):
             await self._announce(row)
         try:
             download = await self._download(row)
@@ -94,31 +94,31 @@ class DownloadStage:
             message_id=f"{msg.file_id}:{Stage.DOWNLOADED}",
         )
 
-    async def _announce(self, row: dict) -> None:
+    async def _announce(self, row: FileWithServer) -> None:
         """Let the uploader stream this large file's parts while it downloads. Only saves
         time: if the broker will not take it now, the upload happens after the download."""
         try:
             await self._runtime.publisher.send(
-                Stage.DOWNLOADING, FileDownloading(file_id=row["id"], size=row["size"]),
-                message_id=f"{row['id']}:{Stage.DOWNLOADING}:{row['attempts']}",
+                Stage.DOWNLOADING, FileDownloading(file_id=row.id, size=row.size),
+                message_id=f"{row.id}:{Stage.DOWNLOADING}:{row.attempts}",
             )
         except Exception as exc:
             log.warning("could not announce the download (%s); it will be uploaded after it",
-                        describe(exc), extra={"file_id": str(row["id"])})
+                        describe(exc), extra={"file_id": str(row.id)})
 
-    async def _download(self, row: dict) -> Download:
-        server = row["server"]  # the claim returned it
+    async def _download(self, row: FileWithServer) -> Download:
+        server = row.server  # the claim returned it
         if server is None:
-            raise SftpError(f"server {row['server_id']} no longer exists")
+            raise SftpError(f"server {row.server_id} no longer exists")
         target = target_from_row(server, self._box)
-        async with file_states.lease_kept(self._pool, row["id"], status=Status.DOWNLOADING,
+        async with file_states.lease_kept(self._pool, row.id, status=Status.DOWNLOADING,
                                           lease_seconds=self._settings.lease_seconds) as lost:
 
             def copy() -> Download:
-                with self._sessions.session(target, cap=server["max_connections"]) as session:
+                with self._sessions.session(target, cap=server.max_connections) as session:
                     return fetch(
-                        session.client, row["remote_path"], spool=self._settings.spool_dir,
-                        file_id=str(row["id"]), size=row["size"], mtime=row["remote_mtime"],
+                        session.client, row.remote_path, spool=self._settings.spool_dir,
+                        file_id=str(row.id), size=row.size, mtime=row.remote_mtime,
                         window=self._settings.read_window_bytes,
                         read_size=session.read_size, abort=lost,
                     )

@@ -11,7 +11,7 @@ from urllib3.exceptions import HTTPError
 
 from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra import file_states
-from infra.file_states import Status
+from infra.file_states import FileWithServer, Status
 from infra.retries import retry_later
 from infra.runtime import ServiceRuntime
 from infra.storage import ObjectStore, StorageError
@@ -75,7 +75,7 @@ class UploadStage:
             self._pool, msg.file_id, expect=Status.STORING, to=Status.STORED, event="stored",
             columns={"bucket": self._objects.bucket, "object_key": key, "etag": result.etag,
                      "stored_at": datetime.now(UTC)},
-            bucket=self._objects.bucket, object_key=key, etag=result.etag, size=row["size"],
+            bucket=self._objects.bucket, object_key=key, etag=result.etag, size=row.size,
             seconds=round(result.seconds, 3), skipped_identical=result.skipped,
             parts_already_stored=result.parts_already_stored, bytes_sent=result.bytes_sent,
             mb_per_s=result.mb_per_s,
@@ -83,7 +83,7 @@ class UploadStage:
         if done is None:
             return
         self._runtime.metrics.transitions.labels("stored").inc()
-        self._runtime.metrics.bytes.labels("out").inc(row["size"])
+        self._runtime.metrics.bytes.labels("out").inc(row.size)
         self._runtime.metrics.duration.labels("upload").observe(result.seconds)
         await publisher.send(
             Stage.STORED, FileStored(file_id=msg.file_id, bucket=self._objects.bucket,
@@ -96,31 +96,32 @@ class UploadStage:
         # downloader's spool janitor removes the copy of a stored file.
         await asyncio.to_thread(spooled.unlink, missing_ok=True)
 
-    async def _store(self, row: dict, spooled: Path, key: str, lost: threading.Event) -> Stored:
+    async def _store(self, row: FileWithServer, spooled: Path, key: str,
+                     lost: threading.Event) -> Stored:
         """In recorded parts (continuing what a streamer or an earlier attempt sent) from
         ``stream_upload_min_bytes`` on; in one go below."""
-        common = {"size": row["size"], "sha256": row["sha256"], "md5": row["md5"],
-                  "retrying": row["attempts"] > 1}
-        if self._settings.large_file(row["size"]):
+        common = {"size": row.size, "sha256": row.sha256, "md5": row.md5,
+                  "retrying": row.attempts > 1}
+        if self._settings.large_file(row.size):
             return await store_in_parts(self._pool, self._objects, spooled, key,
-                                        file_id=row["id"], abort=lost, **common)
+                                        file_id=row.id, abort=lost, **common)
         return await asyncio.to_thread(store, self._objects, spooled, key, **common)
 
-    async def _download_again(self, row: dict) -> None:
+    async def _download_again(self, row: FileWithServer) -> None:
         """The spool copy is gone (another host's volume, a wiped disk): fetch it anew.
         Parts sent from the old copy are dropped: the new copy starts a new upload."""
-        if (record := await upload_records.get(self._pool, row["id"])) is not None:
+        if (record := await upload_records.get(self._pool, row.id)) is not None:
             await discard_upload(self._pool, self._objects, record)
         released = await file_states.release(
-            self._pool, row["id"], expect=Status.STORING, back_to=Status.DISCOVERED,
+            self._pool, row.id, expect=Status.STORING, back_to=Status.DISCOVERED,
             event="spool_missing", error="spool copy not found; downloading again",
-            permanent=row["server_id"] is None, max_attempts=self._runtime.settings.max_attempts,
+            permanent=row.server_id is None, max_attempts=self._runtime.settings.max_attempts,
         )
-        if released is not None and released["status"] == Status.DISCOVERED:
+        if released is not None and released.status == Status.DISCOVERED:
             await self._runtime.publisher.send(
                 Stage.DISCOVERED,
-                FileDiscovered(file_id=row["id"], server_id=row["server_id"],
-                               remote_path=row["remote_path"], size=row["size"]),
-                message_id=f"{row['id']}:{Stage.DISCOVERED}",
+                FileDiscovered(file_id=row.id, server_id=row.server_id,
+                               remote_path=row.remote_path, size=row.size),
+                message_id=f"{row.id}:{Stage.DISCOVERED}",
             )
 

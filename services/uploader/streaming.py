@@ -50,12 +50,12 @@ class StreamStage:
     async def handle(self, msg: FileDownloading) -> None:
         file_id, settings = msg.file_id, self._settings
         row = await file_states.get(self._pool, file_id)
-        if row is None or row["status"] not in (Status.DISCOVERED, Status.DOWNLOADING):
+        if row is None or row.status not in (Status.DISCOVERED, Status.DOWNLOADING):
             return
-        if not settings.large_file(row["size"]):
+        if not settings.large_file(row.size):
             return  # this replica uploads such a file in one go: parts sent now would be lost
         key = object_key(row)
-        plan = PartPlan.for_size(row["size"])
+        plan = PartPlan.for_size(row.size)
         token = uuid4()
         record = await upload_records.claim_streaming(
             self._pool, file_id, token=token, key=key, part_size=plan.part_size,
