@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
 
-from infra.file_states import Status
+from infra.file_states import FINISHED, Status
 from services.admin.cursor import decode_cursor, encode_cursor
 from services.admin.dependencies import ObjectsDep, PoolDep, PublisherDep, SettingsDep
 from services.admin.files import queries, retrying
@@ -21,7 +21,6 @@ from services.admin.rendering import AnyRequest, fragment, gone, not_found, page
 from services.admin.servers import queries as server_queries
 
 PAGE_SIZE = 50
-FINISHED = frozenset({Status.NOTIFIED, Status.FAILED, Status.MISSING})
 _SUMMARY_KEYS = ("attempt", "seconds", "skipped_identical", "object_key", "reason")
 
 

@@ -7,9 +7,9 @@ from litestar.params import FromPath
 from litestar.response import Template
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from infra.file_states import FINISHED
 from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep
 from services.admin.files import queries
-from services.admin.files.pages import FINISHED
 from services.admin.files.service import accept_upload
 from services.admin.rendering import AnyRequest, fragment, gone, is_htmx, page
 from services.admin.uploads.uploading import UploadRejected
