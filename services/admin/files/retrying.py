@@ -1,7 +1,7 @@
 """An operator's retry: a failed or missing file restarts from its last good state.
 
 * its object is in the bucket (``stored_at`` set) → ``stored``, announced again;
-* its verified copy is still in the spool (sha256 known, ``<spool>/<id>`` exists) →
+* its verified copy is still in the spool (sha256 known, its complete copy exists) →
   ``downloaded``, stored again;
 * otherwise → ``discovered``, fetched from its server again. An upload has no server to
   fetch from, so an upload whose spool copy is gone cannot be retried: it must be sent again.
@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from uuid import UUID
 
 from infra import file_states
@@ -42,11 +41,11 @@ class Retried:
     published: bool
 
 
-def restart_status(row: FileRow, spool_dir: Path) -> Status | None:
+def restart_status(row: FileRow, spool: Spool) -> Status | None:
     """The last good state of a failed file; None when there is nothing to restart from."""
     if row.stored_at is not None and row.object_key:
         return Status.STORED
-    if row.sha256 and Spool(spool_dir).complete(row.id).is_file():
+    if row.sha256 and spool.complete(row.id).is_file():
         return Status.DOWNLOADED
     if row.server_id is not None:
         return Status.DISCOVERED
@@ -72,16 +71,16 @@ async def _announce(publisher: StagePublisher, moves: Iterable[Restart],
     return done
 
 
-def _plan(rows: list[FileRow], spool_dir: Path) -> list[Restart]:
+def _plan(rows: list[FileRow], spool: Spool) -> list[Restart]:
     moves = []
     for row in rows:
-        target = restart_status(row, spool_dir)
+        target = restart_status(row, spool)
         if target is not None:
             moves.append(Restart(row.id, row.status, target))
     return moves
 
 
-async def retry_file(pool: Pool, publisher: StagePublisher, spool_dir: Path, file_id: UUID,
+async def retry_file(pool: Pool, publisher: StagePublisher, spool: Spool, file_id: UUID,
                      *, by: str) -> Retried | None:
     """Retry one file; None when it does not exist, NotRetryable when it may not restart."""
     row = await queries.candidate(pool, file_id)
@@ -91,7 +90,7 @@ async def retry_file(pool: Pool, publisher: StagePublisher, spool_dir: Path, fil
         raise NotRetryable(
             f"file {file_id} is {row.status}; only failed or missing files can be retried"
         )
-    moves = await asyncio.to_thread(_plan, [row], spool_dir)
+    moves = await asyncio.to_thread(_plan, [row], spool)
     if not moves:
         raise NotRetryable(
             f"file {file_id} was uploaded and its copy is no longer in the spool; upload it again"
@@ -103,14 +102,14 @@ async def retry_file(pool: Pool, publisher: StagePublisher, spool_dir: Path, fil
     return retried
 
 
-async def retry_failed_of_server(pool: Pool, publisher: StagePublisher, spool_dir: Path,
+async def retry_failed_of_server(pool: Pool, publisher: StagePublisher, spool: Spool,
                                  server_id: int, *, by: str) -> int:
     """Retry every failed or missing file of one server, a batch at a time; returns the count."""
     total = 0
     after = _NIL
     while rows := await queries.failed_of_server(pool, server_id, after=after, limit=BATCH):
         after = rows[-1].id
-        moves = await asyncio.to_thread(_plan, rows, spool_dir)
+        moves = await asyncio.to_thread(_plan, rows, spool)
         moved = await file_states.restart(pool, moves, by=by)
         total += len(await _announce(publisher, moves, moved))
     return total

@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep
 from services.admin.errors import responses
-from services.admin.files.service import accept_upload
+from services.admin.uploads.accepting import accept_upload
 from services.admin.uploads.schemas import UploadAccepted
 from services.admin.uploads.uploading import FIELD, UploadRejected
 

@@ -10,8 +10,8 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from infra.file_states import FINISHED
 from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep
 from services.admin.files import queries
-from services.admin.files.service import accept_upload
 from services.admin.rendering import AnyRequest, fragment, gone, is_htmx, page
+from services.admin.uploads.accepting import accept_upload
 from services.admin.uploads.uploading import UploadRejected
 
 
