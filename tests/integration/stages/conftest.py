@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from contracts import FileDiscovered
 from infra import file_states
 from infra.crypto import SecretBox
+from infra.file_states import FileWithServer
 from infra.postgres import Pool
 from infra.settings import Settings
 from infra.sftp.pool import SessionPool
@@ -126,7 +127,7 @@ async def discover(pool: Pool, server: dict[str, Any], local: Path,
 
 
 async def add_file(pool: Pool, server: dict[str, Any], *, status: str, size: int,
-                   **columns: Any) -> dict[str, Any]:
+                   **columns: Any) -> FileWithServer:
     """A files row of ``server`` already at ``status`` (with the columns the stages before
     it wrote), as the file_states functions return it."""
     values = {"server_id": server["id"], "remote_path": f"/in/{uuid.uuid4().hex}/data.bin",

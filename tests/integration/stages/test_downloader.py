@@ -48,7 +48,7 @@ async def test_a_discovered_file_is_copied_into_the_spool_and_announced(
         file_id=msg.file_id, size=size, sha256=digest, md5=md5))]
     assert publisher.message_ids == [f"{msg.file_id}:downloaded"]
     row = await file_states.get(pool, msg.file_id)
-    assert (row["status"], row["sha256"], row["md5"]) == ("downloaded", digest, md5)
+    assert (row.status, row.sha256, row.md5) == ("downloaded", digest, md5)
     assert [e for e, _ in await events(pool, msg.file_id)] == [
         "discovered", "download_started", "downloaded"]
     assert transitions(registry, "downloaded") == 1
@@ -64,8 +64,8 @@ async def test_a_file_deleted_after_listing_becomes_missing(make_deps, pool, pub
     await download_discovered(msg, make_deps())
 
     row = await file_states.get(pool, msg.file_id)
-    assert row["status"] == "missing"
-    assert "no longer exists" in row["error_message"]
+    assert row.status == "missing"
+    assert "no longer exists" in row.error_message
     assert [e for e, _ in await events(pool, msg.file_id)] == [
         "discovered", "download_started", "missing"]
     assert publisher.sent == publisher.delayed == []
@@ -83,9 +83,9 @@ async def test_a_file_changed_before_its_copy_ends_is_abandoned(make_deps, pool,
     await download_discovered(msg, deps)
 
     row = await file_states.get(pool, msg.file_id)
-    assert row["status"] == "missing"
-    assert "changed on the server" in row["error_message"]
-    assert list(deps.settings.spool_dir.iterdir()) == []
+    assert row.status == "missing"
+    assert "changed on the server" in row.error_message
+    assert list(deps.settings.spool.root.iterdir()) == []
 
 
 async def test_a_cut_download_is_retried_and_resumes_from_the_spool(
@@ -100,7 +100,7 @@ async def test_a_cut_download_is_retried_and_resumes_from_the_spool(
         await download_discovered(msg, deps)
 
         assert proxy.cuts == 1
-        assert (await file_states.get(pool, msg.file_id))["status"] == "discovered"
+        assert (await file_states.get(pool, msg.file_id)).status == "discovered"
         [(stage, again, delay)] = publisher.delayed
         assert (stage, again) == (Stage.DISCOVERED, msg) and delay > 0
         assert deps.settings.spool.partial(msg.file_id).stat().st_size > 0
@@ -108,7 +108,7 @@ async def test_a_cut_download_is_retried_and_resumes_from_the_spool(
         await download_discovered(again, deps)
 
     row = await file_states.get(pool, msg.file_id)
-    assert (row["status"], row["sha256"]) == ("downloaded", digest)
+    assert (row.status, row.sha256) == ("downloaded", digest)
     journal = await events(pool, msg.file_id)
     names = [event for event, _ in journal]
     assert names.count("download_failed") == 1
@@ -127,8 +127,8 @@ async def test_an_unreadable_file_fails_at_once_with_the_reason(make_deps, pool,
     await download_discovered(msg, make_deps())
 
     row = await file_states.get(pool, msg.file_id)
-    assert row["status"] == "failed"
-    assert "permission denied" in row["error_message"]
+    assert row.status == "failed"
+    assert "permission denied" in row.error_message
     journal = await events(pool, msg.file_id)
     assert [e for e, _ in journal] == ["discovered", "download_started", "download_failed"]
     assert journal[-1][1]["status"] == "failed"
@@ -145,11 +145,11 @@ async def test_a_full_spool_delays_a_file_without_failing_it(make_deps, pool, pu
 
     assert publisher.delayed == [(Stage.DISCOVERED, msg, SPOOL_FULL_DELAY)]
     row = await file_states.get(pool, msg.file_id)
-    assert (row["status"], row["attempts"]) == ("discovered", 0)
+    assert (row.status, row.attempts) == ("discovered", 0)
 
     await download_discovered(msg, make_deps(spool_reserve_bytes=0))  # space was freed
 
-    assert (await file_states.get(pool, msg.file_id))["sha256"] == digest
+    assert (await file_states.get(pool, msg.file_id)).sha256 == digest
 
 
 async def test_every_copy_of_a_message_has_one_effect(make_deps, pool, publisher, partner,

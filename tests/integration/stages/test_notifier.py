@@ -47,7 +47,7 @@ async def stored(pool, server) -> FileStored:
     row = await add_file(pool, server, status="stored", size=10, sha256="a" * 64,
                          md5="b" * 32, bucket="intake", object_key=f"k/{uuid.uuid4()}",
                          etag="b" * 32, stored_at=datetime.now(UTC))
-    return FileStored(file_id=row["id"], bucket=row["bucket"], object_key=row["object_key"])
+    return FileStored(file_id=row.id, bucket=row.bucket, object_key=row.object_key)
 
 
 async def test_a_stored_file_is_announced_once_and_recorded(deps, pool, publisher, registry,
@@ -67,7 +67,7 @@ async def test_a_stored_file_is_announced_once_and_recorded(deps, pool, publishe
                   "size"):
         assert body[field] is not None, field
     row = await file_states.get(pool, msg.file_id)
-    assert row["status"] == "notified" and row["notified_at"] is not None
+    assert row.status == "notified" and row.notified_at is not None
     [(event, details)] = await events(pool, msg.file_id)
     assert (event, details["message_id"]) == ("notified", str(msg.file_id))
     assert publisher.sent == publisher.delayed == []
@@ -84,7 +84,7 @@ async def test_a_publish_the_broker_refuses_schedules_a_retry(deps, pool, publis
     await notify_stored(msg, deps)
 
     row = await file_states.get(pool, msg.file_id)
-    assert (row["status"], row["attempts"]) == ("stored", 1)
+    assert (row.status, row.attempts) == ("stored", 1)
     [(event, details)] = await events(pool, msg.file_id)
     assert event == "notify_failed" and details["status"] == "stored"
     [(stage, again, delay)] = publisher.delayed

@@ -6,7 +6,6 @@ effect; and a large file is streamed to the bucket while it downloads."""
 import asyncio
 import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +13,8 @@ import pytest
 from contracts import FileDiscovered, FileDownloaded, FileDownloading, FileStored, Stage
 from infra import file_states
 from infra.crypto import SecretBox
+from infra.file_states import FileWithServer
+from infra.spool.paths import Spool
 from infra.storage import ObjectStore
 from services.discovery.reconciling import redrive_stalled
 from services.downloader.handlers import DownloaderDeps, download_discovered
@@ -41,34 +42,34 @@ def make_deps(pool, publisher, metrics, stage_settings):
     return make
 
 
-async def downloaded(pool, server, spool: Path, size: int,
-                     **columns: Any) -> tuple[dict[str, Any], FileDownloaded]:
+async def downloaded(pool, server, spool: Spool, size: int,
+                     **columns: Any) -> tuple[FileWithServer, FileDownloaded]:
     """A file the downloader has put in the spool and recorded: its row and message."""
     data = os.urandom(size)
     sha256, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
     row = await add_file(pool, server, status="downloaded", size=size, sha256=sha256,
                          md5=md5, **columns)
-    (spool / str(row["id"])).write_bytes(data)
-    return row, FileDownloaded(file_id=row["id"], size=size, sha256=sha256, md5=md5)
+    spool.complete(row.id).write_bytes(data)
+    return row, FileDownloaded(file_id=row.id, size=size, sha256=sha256, md5=md5)
 
 
 @pytest.mark.parametrize("size", [0, 10, 200_000])
 async def test_a_downloaded_file_is_stored_verified_and_announced(
         size, make_deps, pool, publisher, registry, partner):
     deps = make_deps()
-    row, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, size)
+    row, msg = await downloaded(pool, await partner(), deps.settings.spool, size)
 
     await upload_downloaded(msg, deps)
 
     stored = await file_states.get(pool, msg.file_id)
-    assert stored["status"] == "stored"
-    assert stored["bucket"] == deps.objects.bucket
-    assert stored["object_key"] == object_key(row)
-    assert stored["object_key"].endswith(f"/{row['id']}/data.bin")
-    assert sha256_of_object(deps.objects.client, stored["bucket"],
-                            stored["object_key"]) == msg.sha256
+    assert stored.status == "stored"
+    assert stored.bucket == deps.objects.bucket
+    assert stored.object_key == object_key(row)
+    assert stored.object_key.endswith(f"/{row.id}/data.bin")
+    assert sha256_of_object(deps.objects.client, stored.bucket,
+                            stored.object_key) == msg.sha256
     assert publisher.sent == [(Stage.STORED, FileStored(
-        file_id=msg.file_id, bucket=deps.objects.bucket, object_key=stored["object_key"]))]
+        file_id=msg.file_id, bucket=deps.objects.bucket, object_key=stored.object_key))]
     assert publisher.message_ids == [f"{msg.file_id}:stored"]
     assert [e for e, _ in await events(pool, msg.file_id)] == ["upload_started", "stored"]
     assert not (deps.settings.spool.complete(msg.file_id)).exists()
@@ -77,9 +78,9 @@ async def test_a_downloaded_file_is_stored_verified_and_announced(
 
 async def test_a_retry_skips_the_identical_object(make_deps, pool, publisher, partner):
     deps = make_deps()
-    spool = deps.settings.spool_dir
+    spool = deps.settings.spool
     row, msg = await downloaded(pool, await partner(), spool, 5000, attempts=1)
-    await asyncio.to_thread(store, deps.objects, spool / str(row["id"]), object_key(row),
+    await asyncio.to_thread(store, deps.objects, spool.complete(row.id), object_key(row),
                             size=5000, sha256=msg.sha256, md5=msg.md5, retrying=False)
 
     await upload_downloaded(msg, deps)
@@ -94,13 +95,13 @@ async def test_storage_down_for_a_while_is_waited_out(make_deps, pool, publisher
     host, port = s3.endpoint.split(":")
     with FaultProxy(host, int(port)) as proxy:
         deps = make_deps(s3_endpoint=f"127.0.0.1:{proxy.port}")
-        _, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, 200_000)
+        _, msg = await downloaded(pool, await partner(), deps.settings.spool, 200_000)
         proxy.refuse()
         proxy.drop()
 
         await upload_downloaded(msg, deps)
 
-        assert (await file_states.get(pool, msg.file_id))["status"] == "downloaded"
+        assert (await file_states.get(pool, msg.file_id)).status == "downloaded"
         [(stage, again, delay)] = publisher.delayed
         assert (stage, again) == (Stage.DOWNLOADED, msg) and delay > 0
         proxy.accept()
@@ -108,9 +109,9 @@ async def test_storage_down_for_a_while_is_waited_out(make_deps, pool, publisher
         await upload_downloaded(again, deps)
 
     stored = await file_states.get(pool, msg.file_id)
-    assert stored["status"] == "stored"
-    assert sha256_of_object(make_deps().objects.client, stored["bucket"],
-                            stored["object_key"]) == msg.sha256
+    assert stored.status == "stored"
+    assert sha256_of_object(make_deps().objects.client, stored.bucket,
+                            stored.object_key) == msg.sha256
     assert [e for e, _ in await events(pool, msg.file_id)] == [
         "upload_started", "upload_failed", "upload_started", "stored"]
 
@@ -129,7 +130,7 @@ async def test_an_upload_longer_than_its_lease_keeps_its_claim(make_deps, pool, 
 
     with FaultProxy(host, int(port)) as proxy:
         deps = make_deps(s3_endpoint=f"127.0.0.1:{proxy.port}", lease_seconds=10)
-        _, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, 40 * MiB)
+        _, msg = await downloaded(pool, await partner(), deps.settings.spool, 40 * MiB)
         proxy.latency = 0.08  # ~17 s for this upload; the lease is 10 s
         reconciler = asyncio.create_task(reconcile())
         try:
@@ -146,14 +147,14 @@ async def test_an_upload_longer_than_its_lease_keeps_its_claim(make_deps, pool, 
 
 async def test_a_lost_spool_copy_is_downloaded_again(make_deps, pool, publisher, partner):
     deps = make_deps()
-    row, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, 100)
-    (deps.settings.spool_dir / str(row["id"])).unlink()
+    row, msg = await downloaded(pool, await partner(), deps.settings.spool, 100)
+    (deps.settings.spool.complete(row.id)).unlink()
 
     await upload_downloaded(msg, deps)
 
-    assert (await file_states.get(pool, msg.file_id))["status"] == "discovered"
+    assert (await file_states.get(pool, msg.file_id)).status == "discovered"
     assert publisher.sent == [(Stage.DISCOVERED, FileDiscovered(
-        file_id=row["id"], server_id=row["server_id"], remote_path=row["remote_path"],
+        file_id=row.id, server_id=row.server_id, remote_path=row.remote_path,
         size=100))]
     assert [e for e, _ in await events(pool, msg.file_id)] == [
         "upload_started", "spool_missing"]
@@ -161,7 +162,7 @@ async def test_a_lost_spool_copy_is_downloaded_again(make_deps, pool, publisher,
 
 async def test_every_copy_of_a_message_has_one_effect(make_deps, pool, publisher, partner):
     deps = make_deps()
-    _, msg = await downloaded(pool, await partner(), deps.settings.spool_dir, 2048)
+    _, msg = await downloaded(pool, await partner(), deps.settings.spool, 2048)
 
     await asyncio.gather(*(upload_downloaded(msg, deps) for _ in range(3)))
     await upload_downloaded(msg, deps)  # a replay once it is stored
@@ -196,15 +197,15 @@ async def test_a_large_file_is_uploaded_while_it_downloads(
     await upload_downloaded(done[1], deps)
 
     row = await file_states.get(pool, msg.file_id)
-    assert (row["status"], row["sha256"]) == ("stored", digest)
+    assert (row.status, row.sha256) == ("stored", digest)
     client = deps.objects.client
-    assert sha256_of_object(client, row["bucket"], row["object_key"]) == digest
+    assert sha256_of_object(client, row.bucket, row.object_key) == digest
     # The streamer sent every part; the upload stage only completed the upload.
     [(_, stored)] = [e for e in await events(pool, msg.file_id) if e[0] == "stored"]
     assert stored["parts_already_stored"] == 5
     assert stored["bytes_sent"] == 0 and stored["mb_per_s"] is None  # no rate made up
     md5 = hashlib.md5((local / "big.bin").read_bytes()).hexdigest()
-    assert client.get_object_tags(row["bucket"], row["object_key"]) == {
+    assert client.get_object_tags(row.bucket, row.object_key) == {
         "sha256": digest, "md5": md5}
     assert await upload_records.get(pool, msg.file_id) is None
     assert transitions(registry, "streamed") == 1
