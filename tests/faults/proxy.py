@@ -21,6 +21,7 @@ class FaultProxy:
         self.bytes_up = 0  # client to server
         self.bytes_down = 0
         self._refusing = False
+        self._closing = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -51,6 +52,7 @@ class FaultProxy:
         asyncio.run_coroutine_threadsafe(fn(), self._loop).result(10)
 
     async def _shutdown(self) -> None:
+        self._closing = True
         self._server.close()
         await self._drop()
         # Their sockets are closed: the connections still forwarding (asleep in ``latency``,
@@ -90,6 +92,10 @@ class FaultProxy:
             server_r, server_w = await asyncio.open_connection(*self.target)
         except OSError:
             client_w.close()
+            return
+        if self._closing:  # accepted while shutting down, after ``_drop`` closed the rest
+            for writer in (client_w, server_w):
+                writer.close()
             return
         self.connections += 1
         self._writers |= {client_w, server_w}
