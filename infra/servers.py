@@ -1,33 +1,11 @@
 """Partner server rows turned into SFTP targets (credentials decrypted only here)."""
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Self
+from typing import Any
 
 from infra.crypto import SecretBox
 from infra.postgres import Pool
+from infra.server_access import ServerAccess
 from infra.sftp.session import SftpTarget
-
-
-@dataclass(frozen=True, slots=True)
-class ServerAccess:
-    """What it takes to reach a partner server: the connection columns of its row."""
-
-    id: int
-    name: str
-    host: str
-    port: int
-    username: str
-    password_enc: str | None
-    private_key_enc: str | None
-    host_key: str | None
-    trust_on_first_use: bool
-    max_connections: int
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        """From a ``servers`` row, or its ``to_jsonb``; the other columns are left out."""
-        return cls(**{field.name: row[field.name] for field in fields(cls)})
 
 
 def target_from_row(server: ServerAccess, box: SecretBox) -> SftpTarget:

@@ -8,7 +8,7 @@ from uuid import UUID
 from psycopg.rows import class_row, kwargs_row
 
 from infra.file_states.states import Status
-from infra.servers import ServerAccess
+from infra.server_access import ServerAccess
 
 
 @dataclass(frozen=True, slots=True)

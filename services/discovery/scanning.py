@@ -14,7 +14,8 @@ from infra import file_states
 from infra.broker import StagePublisher
 from infra.crypto import SecretBox
 from infra.postgres import Pool
-from infra.servers import ServerAccess, remember_host_key, target_from_row
+from infra.server_access import ServerAccess
+from infra.servers import remember_host_key, target_from_row
 from infra.sftp.listing import RemoteEntry, walk
 from infra.sftp.session import SftpSession, connect
 from infra.telemetry import StageMetrics

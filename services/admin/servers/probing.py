@@ -19,7 +19,8 @@ import paramiko
 
 from infra.crypto import SecretBox, SecretBoxError
 from infra.postgres import Pool
-from infra.servers import ServerAccess, fetch_server, target_from_row
+from infra.server_access import ServerAccess
+from infra.servers import fetch_server, target_from_row
 from infra.sftp.listing import RemoteEntry
 from infra.sftp.listing import walk as sftp_walk
 from infra.sftp.session import HostKeyMismatch, HostKeyUnknown, SftpError, SftpTarget
