@@ -13,7 +13,7 @@ from faststream import Context
 from minio.error import MinioException
 from urllib3.exceptions import HTTPError
 
-from contracts import FileDiscovered, FileDownloaded, FileDownloading, FileStored, Stage
+from contracts import FileDownloaded, FileDownloading, FileStored, Stage
 from infra import file_states
 from infra.file_states import FileWithServer, Status
 from infra.retries import retry_later
@@ -99,7 +99,7 @@ async def upload_downloaded(msg: FileDownloaded,
         message_id=f"{msg.file_id}:{Stage.STORED}",
     )
     # Only now that the stored state is committed, and after the notice went on: freeing
-    # a large file's blocks takes the filesystem a while (2.4 s at 10 GiB here). In a
+    # a large file's blocks takes the filesystem a while (docs/performance.md). In a
     # thread, so the loop goes on meanwhile; if this process dies first, the
     # downloader's spool janitor removes the copy of a stored file.
     await asyncio.to_thread(spooled.unlink, missing_ok=True)
@@ -128,9 +128,5 @@ async def _download_again(deps: UploaderDeps, row: FileWithServer) -> None:
         permanent=row.server_id is None, max_attempts=deps.settings.max_attempts,
     )
     if released is not None and released.status == Status.DISCOVERED:
-        await deps.publisher.send(
-            Stage.DISCOVERED,
-            FileDiscovered(file_id=row.id, server_id=row.server_id,
-                           remote_path=row.remote_path, size=row.size),
-            message_id=f"{row.id}:{Stage.DISCOVERED}",
-        )
+        stage, message = file_states.message_for(released)
+        await deps.publisher.send(stage, message, message_id=f"{row.id}:{stage}")
