@@ -113,16 +113,10 @@ async def discover(pool: Pool, server: dict[str, Any], local: Path,
     stat = (local / name).stat()
     remote_path = f"{server['remote_dir']}/{name}"
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            "WITH new AS (INSERT INTO files (server_id, remote_path, filename, size,"
-            " remote_mtime) VALUES (%(server)s, %(path)s, %(name)s, %(size)s, %(mtime)s)"
-            " RETURNING id)"
-            " INSERT INTO file_events (file_id, event, details)"
-            " SELECT id, 'discovered', '{}'::jsonb FROM new RETURNING file_id",
-            {"server": server["id"], "path": remote_path, "name": name,
-             "size": stat.st_size, "mtime": int(stat.st_mtime)})
-        row = await cur.fetchone()
-    return FileDiscovered(file_id=row["file_id"], server_id=server["id"],
+        [row] = await file_states.record_discovered(
+            conn, server_id=server["id"], server_name=server["name"], paths=[remote_path],
+            sizes=[stat.st_size], mtimes=[int(stat.st_mtime)])
+    return FileDiscovered(file_id=row.id, server_id=server["id"],
                           remote_path=remote_path, size=stat.st_size)
 
 
