@@ -2,23 +2,28 @@
 
 from contracts.messages import (
     SCHEMA_VERSION,
+    SPOOL_ID_PATTERN,
     FileDiscovered,
     FileDownloaded,
     FileDownloading,
     FileReady,
     FileStored,
     ServerRef,
+    SpooledMessage,
 )
-from contracts.topology import Stage, Topology
+from contracts.topology import SPOOLED, Stage, Topology
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SPOOLED",
+    "SPOOL_ID_PATTERN",
     "FileDiscovered",
     "FileDownloaded",
     "FileDownloading",
     "FileReady",
     "FileStored",
     "ServerRef",
+    "SpooledMessage",
     "Stage",
     "Topology",
 ]

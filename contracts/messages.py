@@ -29,14 +29,23 @@ class FileDiscovered(_Message):
     size: int = Field(ge=0)
 
 
-class FileDownloading(_Message):
+SPOOL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class SpooledMessage(_Message):
+    """A message about a copy in one host's spool: it is routed to that spool's consumers."""
+
+    spool: str = Field(pattern=SPOOL_ID_PATTERN)
+
+
+class FileDownloading(SpooledMessage):
     """A large file's download has begun; the uploader may send its parts to storage as
     their bytes land in the spool, so that the upload ends soon after the download."""
 
     size: int = Field(ge=0)
 
 
-class FileDownloaded(_Message):
+class FileDownloaded(SpooledMessage):
     """The file sits complete and verified in the spool; the uploader should store it."""
 
     size: int = Field(ge=0)

@@ -8,6 +8,7 @@ services start in.
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from faststream.rabbit import (
 )
 from pydantic import BaseModel
 
-from contracts import Stage, Topology
+from contracts import SPOOLED, SpooledMessage, Stage, Topology
 
 # Quorum queues count redeliveries; a message that crashes its consumer this often is
 # parked in the stage's dead-letter queue instead of looping. The reconciler re-drives
@@ -50,40 +51,63 @@ def exchange(topology: Topology) -> RabbitExchange:
     return RabbitExchange(topology.exchange, type=ExchangeType.DIRECT, durable=True)
 
 
-def stage_queue(topology: Topology, stage: Stage) -> RabbitQueue:
+@dataclass(frozen=True)
+class SpoolQueues:
+    """The queues of one host's spool (``contracts.SPOOLED`` stages and their retries).
+    RabbitMQ removes them once unused for ``expires_seconds``: a host that is gone leaves
+    nothing behind, and the reconciler has sent its files elsewhere long before."""
+
+    spool: str
+    expires_seconds: int
+
+
+def _expiring(spool: SpoolQueues | None) -> dict[str, int]:
+    return {} if spool is None else {"x-expires": spool.expires_seconds * 1000}
+
+
+def _spool_id(spool: SpoolQueues | None) -> str | None:
+    return None if spool is None else spool.spool
+
+
+def stage_queue(topology: Topology, stage: Stage,
+                spool: SpoolQueues | None = None) -> RabbitQueue:
     return RabbitQueue(
-        topology.queue(stage),
+        topology.queue(stage, _spool_id(spool)),
         queue_type=QueueType.QUORUM,
         durable=True,
-        routing_key=topology.routing_key(stage),
+        routing_key=topology.routing_key(stage, _spool_id(spool)),
         arguments={
             "x-dead-letter-exchange": topology.dead_letter_exchange,
-            "x-dead-letter-routing-key": topology.routing_key(stage),
+            "x-dead-letter-routing-key": topology.dead_letter_routing_key(stage),
             "x-delivery-limit": DELIVERY_LIMIT,
+            **_expiring(spool),
         },
     )
 
 
-def retry_queue(topology: Topology, stage: Stage) -> RabbitQueue:
+def retry_queue(topology: Topology, stage: Stage,
+                spool: SpoolQueues | None = None) -> RabbitQueue:
     """Holds delayed copies of a stage's messages; each expires back into the stage.
 
     Per-message expiration only fires at the head of a queue, so a long delay can hold up a
     shorter one behind it; delays are capped (``backoff_seconds``) to bound that wait.
     """
     return RabbitQueue(
-        f"{topology.queue(stage)}.retry",
+        topology.retry_queue(stage, _spool_id(spool)),
         durable=True,
         arguments={
             "x-dead-letter-exchange": topology.exchange,
-            "x-dead-letter-routing-key": topology.routing_key(stage),
+            "x-dead-letter-routing-key": topology.routing_key(stage, _spool_id(spool)),
+            **_expiring(spool),
         },
     )
 
 
 def stage_router(topology: Topology, handlers: Mapping[Stage, Callable[..., Awaitable[None]]],
-                 *, prefetch: Mapping[Stage, int] | None = None) -> RabbitRouter:
+                 *, prefetch: Mapping[Stage, int] | None = None,
+                 spool: SpoolQueues | None = None) -> RabbitRouter:
     """A service's router: each handler (annotated with its stage's message type)
-    subscribed to its stage's queue.
+    subscribed to its stage's queue, for a spooled stage the queue of ``spool``.
 
     A message is acknowledged after the handler returned, so only after the state it
     changed is committed; an exception leaves it unacknowledged and RabbitMQ redelivers it.
@@ -94,25 +118,43 @@ def stage_router(topology: Topology, handlers: Mapping[Stage, Callable[..., Awai
     for stage, handler in handlers.items():
         count = (prefetch or {}).get(stage)
         channel = None if count is None else Channel(prefetch_count=count)
-        router.subscriber(stage_queue(topology, stage), exchange(topology), channel=channel,
+        queue = stage_queue(topology, stage, spool if stage in SPOOLED else None)
+        router.subscriber(queue, exchange(topology), channel=channel,
                           ack_policy=AckPolicy.NACK_ON_ERROR)(handler)
     return router
 
 
 async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
+    """The exchanges, every stage's dead-letter queue, and the queues of the stages any
+    replica takes; a spool's queues are :func:`declare_spool_queues`."""
     main = await broker.declare_exchange(exchange(topology))
     dlx = await broker.declare_exchange(
         RabbitExchange(topology.dead_letter_exchange, type=ExchangeType.DIRECT, durable=True)
     )
     for stage in Stage:
-        queue = await broker.declare_queue(stage_queue(topology, stage))
-        await queue.bind(main, routing_key=topology.routing_key(stage))
         dlq = await broker.declare_queue(
             RabbitQueue(topology.dead_letter_queue(stage), queue_type=QueueType.QUORUM,
                         durable=True)
         )
-        await dlq.bind(dlx, routing_key=topology.routing_key(stage))
-        await broker.declare_queue(retry_queue(topology, stage))
+        await dlq.bind(dlx, routing_key=topology.dead_letter_routing_key(stage))
+        if stage not in SPOOLED:
+            await _declare(broker, main, topology, stage, None)
+
+
+async def declare_spool_queues(broker: RabbitBroker, topology: Topology,
+                               spool: SpoolQueues) -> None:
+    """Declare (again) one spool's queues. Declaring counts as use: the spool's uploader
+    does it with every heartbeat, so that its retry queue, which nobody consumes, lives."""
+    main = await broker.declare_exchange(exchange(topology))
+    for stage in SPOOLED:
+        await _declare(broker, main, topology, stage, spool)
+
+
+async def _declare(broker: RabbitBroker, main: Any, topology: Topology, stage: Stage,
+                   spool: SpoolQueues | None) -> None:
+    queue = await broker.declare_queue(stage_queue(topology, stage, spool))
+    await queue.bind(main, routing_key=topology.routing_key(stage, _spool_id(spool)))
+    await broker.declare_queue(retry_queue(topology, stage, spool))
 
 
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
@@ -129,10 +171,12 @@ class StagePublisher:
         self._topology = topology
 
     async def send(self, stage: Stage, message: BaseModel, *, message_id: str) -> None:
+        """Publish to ``stage``; a spooled message goes to its spool's queue, and raises
+        when that queue is gone (RabbitMQ returns it: unroutable)."""
         await self._broker.publish(
             message,
             exchange=self._topology.exchange,
-            routing_key=self._topology.routing_key(stage),
+            routing_key=self._topology.routing_key(stage, _spool_of(message)),
             persist=True,
             mandatory=True,
             message_id=message_id,
@@ -143,9 +187,13 @@ class StagePublisher:
     ) -> None:
         await self._broker.publish(
             message,
-            routing_key=retry_queue(self._topology, stage).name,
+            routing_key=self._topology.retry_queue(stage, _spool_of(message)),
             persist=True,
             mandatory=True,
             message_id=message_id,
             expiration=timedelta(seconds=max(delay, 0.001)),
         )
+
+
+def _spool_of(message: BaseModel) -> str | None:
+    return message.spool if isinstance(message, SpooledMessage) else None

@@ -19,9 +19,16 @@ from faststream.asgi.types import Scope
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry, make_asgi_app
 
-from infra.broker import StagePublisher, create_broker, declare_topology
+from infra.broker import (
+    SpoolQueues,
+    StagePublisher,
+    create_broker,
+    declare_spool_queues,
+    declare_topology,
+)
 from infra.postgres import Pool, create_pool, migrate
 from infra.settings import Settings
+from infra.spool import identity, registry
 from infra.telemetry import StageMetrics, configure_logging
 
 log = logging.getLogger(__name__)
@@ -84,6 +91,30 @@ class ServiceRuntime:
                     log.exception("%s failed", what)
 
         self.run_in_background(loop)
+
+    def serve_spool(self, *, beat: bool) -> SpoolQueues:
+        """This host's spool, for its downloader or uploader: the directory made, its
+        identity resolved (``infra.spool.identity``), the spool registered and its queues
+        declared on start. The uploader (``beat``) shows the spool alive from then on and
+        declares its queues again with each beat, which keeps them from expiring."""
+        self.settings.spool.ensure()
+        spool = SpoolQueues(identity.resolve(self.settings.spool_dir, self.settings.spool_id),
+                            self.settings.spool_queue_expires_seconds)
+
+        async def register() -> None:
+            await (registry.beat if beat else registry.register)(self.pool, spool.spool)
+            await declare_spool_queues(self.broker, self.settings.topology, spool)
+
+        async def heartbeat() -> None:
+            await registry.beat(self.pool, spool.spool)
+            await declare_spool_queues(self.broker, self.settings.topology, spool)
+
+        self.on_start(register)
+        if beat:
+            self.run_every(self.settings.spool_heartbeat_seconds, heartbeat,
+                           what="spool heartbeat")
+        log.info("spool %s in %s", spool.spool, self.settings.spool_dir)
+        return spool
 
     async def _startup(self) -> None:
         await self.pool.open(wait=True, timeout=60)

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts import Topology
+from contracts import SPOOL_ID_PATTERN, Topology
 from infra.spool.paths import Spool
 
 
@@ -36,6 +36,21 @@ class Settings(BaseSettings):
         description="Fernet key that encrypts SFTP passwords and private keys at rest",
     )
     spool_dir: Path = Path(".state/spool")
+    spool_id: str | None = Field(
+        None, pattern=SPOOL_ID_PATTERN,
+        description="This host's spool identity, shared by the downloader and uploader that"
+                    " share the spool directory; unset: the one kept in the directory's"
+                    " .spool-id file (made on first start), so a wiped disk is a new spool",
+    )
+    spool_heartbeat_seconds: float = Field(
+        10.0, gt=0, description="How often an uploader shows that its spool is alive")
+    spool_lost_after_seconds: int = Field(
+        60, ge=2,
+        description="A spool not seen this long is lost: its files are downloaded again")
+    spool_queue_expires_seconds: int = Field(
+        900, ge=60, description="How long RabbitMQ keeps a spool's queues once unused")
+    max_spool_losses: int = Field(
+        3, ge=1, description="Copies of one file lost in a row before it is failed")
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8100, ge=1, le=65535)

@@ -124,6 +124,15 @@ class Pipeline:
         service.start().wait_ready()
         return service
 
+    def add(self, name: str, **env: str) -> ServiceProcess:
+        """Start one more process of ``name``, with ``env`` over the pipeline's settings:
+        another host's, say, with a spool directory of its own."""
+        service = ServiceProcess(name, {**self.env, **env}, self._log_dir)
+        service.log_path = self._log_dir / f"{name}-{len(self.replicas[name])}.log"
+        self.replicas[name].append(service)
+        service.start().wait_ready()
+        return service
+
     def stop(self) -> dict[str, int | None]:
         for service in self.all:
             if service.process is not None and service.process.poll() is None:

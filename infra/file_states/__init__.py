@@ -2,12 +2,14 @@
 and ``file_events``. Callers use this package's names; its modules split the work."""
 
 from infra.file_states.arrivals import Discovered, record_discovered, record_upload
+from infra.file_states.losses import lose_copies_of_dead_spools, lose_copy
 from infra.file_states.redriving import message_for
 from infra.file_states.restarts import Restart, restart
 from infra.file_states.rows import FileRow, FileWithServer, file_row
 from infra.file_states.states import (
     FINISHED,
     RETRYABLE,
+    SPOOL_HELD,
     TRANSITIONS,
     IllegalMove,
     Status,
@@ -26,6 +28,7 @@ from infra.file_states.transitions import (
 __all__ = [
     "FINISHED",
     "RETRYABLE",
+    "SPOOL_HELD",
     "TRANSITIONS",
     "Discovered",
     "FileRow",
@@ -38,6 +41,8 @@ __all__ = [
     "finish",
     "get",
     "lease_kept",
+    "lose_copies_of_dead_spools",
+    "lose_copy",
     "mark_missing",
     "message_for",
     "record_discovered",

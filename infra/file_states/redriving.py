@@ -10,15 +10,19 @@ from infra.file_states.states import Status
 
 def message_for(row: FileRow) -> tuple[Stage, BaseModel]:
     """The message of the stage that takes the file from its status; a file whose claim
-    lapsed mid-stage (downloading, storing) gets that stage's message again."""
+    lapsed mid-stage (downloading, storing) gets that stage's message again. A copy's
+    message goes to the spool that holds it."""
     if row.status in (Status.DISCOVERED, Status.DOWNLOADING):
         return Stage.DISCOVERED, FileDiscovered(
             file_id=row.id, server_id=row.server_id, remote_path=row.remote_path,
             size=row.size,
         )
     if row.status in (Status.DOWNLOADED, Status.STORING):
+        if row.spool_id is None:
+            raise ValueError(f"file {row.id} is {row.status} but no spool holds its copy")
         return Stage.DOWNLOADED, FileDownloaded(
             file_id=row.id, size=row.size, sha256=row.sha256, md5=row.md5,
+            spool=row.spool_id,
         )
     if row.status is Status.STORED:
         return Stage.STORED, FileStored(

@@ -20,7 +20,8 @@ WITH moves AS (
         AS m(id, from_status, to_status)
 ), moved AS (
     UPDATE files f
-       SET status = m.to_status, attempts = 0, error_message = NULL, lease_until = NULL,
+       SET status = m.to_status, attempts = 0, spool_losses = 0, error_message = NULL,
+           lease_until = NULL,
            updated_at = now()
       FROM moves m
      WHERE f.id = m.id AND f.status = m.from_status

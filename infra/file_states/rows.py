@@ -13,7 +13,7 @@ from infra.server_access import ServerAccess
 
 @dataclass(frozen=True, slots=True)
 class FileRow:
-    """Every column of ``files`` (0001_initial.sql), built by :data:`file_row`."""
+    """Every column of ``files`` (``infra/migrations``), built by :data:`file_row`."""
 
     id: UUID
     server_id: int | None  # None: an admin upload
@@ -35,6 +35,8 @@ class FileRow:
     notified_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    spool_id: str | None  # the spool its download was written to
+    spool_losses: int
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))  # the column is text

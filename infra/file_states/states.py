@@ -29,6 +29,8 @@ class Move(NamedTuple):
 
 _S = Status
 _RESTARTS = (_S.DISCOVERED, _S.DOWNLOADED, _S.STORED)  # an operator's retry, see below
+# Where a file's copy sits (or is being written) in one host's spool.
+SPOOL_HELD = (_S.DOWNLOADING, _S.DOWNLOADED, _S.STORING)
 
 TRANSITIONS: frozenset[Move] = frozenset(Move(*move) for move in [
     # from            to               event
@@ -43,12 +45,14 @@ TRANSITIONS: frozenset[Move] = frozenset(Move(*move) for move in [
     (_S.STORING,      _S.STORED,       "stored"),
     (_S.STORING,      _S.DOWNLOADED,   "upload_failed"),
     (_S.STORING,      _S.FAILED,       "upload_failed"),
-    (_S.STORING,      _S.DISCOVERED,   "spool_missing"),     # the spool copy is gone
-    (_S.STORING,      _S.FAILED,       "spool_missing"),     # ... and there is no server
     (_S.STORED,       _S.STORED,       None),                # the notifier's lease
     (_S.STORED,       _S.STORED,       "notify_failed"),
     (_S.STORED,       _S.FAILED,       "notify_failed"),
     (_S.STORED,       _S.NOTIFIED,     "notified"),
+    # The copy, or its whole spool, is gone: downloaded again by any host, unless the
+    # file has no server (an upload) or lost too many copies in a row (losses.py).
+    *((source, target, "spool_lost") for source in SPOOL_HELD
+      for target in (_S.DISCOVERED, _S.FAILED)),
     # An operator's retry restarts a failed or missing file from its last good state.
     *((source, target, "retried") for source in (_S.FAILED, _S.MISSING) for target in _RESTARTS),
 ])

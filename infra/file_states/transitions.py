@@ -50,15 +50,19 @@ def _transition(update: str, *, extra: str) -> str:
 
 
 # A claim succeeds from the expected state when nobody holds a lease on it, or from the
-# claimed state once its lease ran out (the previous worker died without finishing).
+# claimed state once its lease ran out (the previous worker died without finishing). A
+# download's claim names the spool its copy goes to; a claim of the copy (the upload)
+# succeeds only in that spool.
 _CLAIM = _transition("""
 UPDATE files
    SET status = %(to)s, attempts = attempts + 1, updated_at = now(),
-       lease_until = now() + make_interval(secs => %(lease)s)
+       lease_until = now() + make_interval(secs => %(lease)s),
+       spool_id = COALESCE(%(into_spool)s, spool_id)
  WHERE id = %(id)s
    AND ((status = %(expect)s AND (lease_until IS NULL OR lease_until < now()))
         OR (status = %(to)s AND lease_until < now()))
-RETURNING *""", extra="jsonb_build_object('attempt', attempts)")
+   AND (%(from_spool)s::text IS NULL OR spool_id = %(from_spool)s)
+RETURNING *""", extra="jsonb_build_object('attempt', attempts, 'spool', spool_id)")
 
 _RENEW = """
 UPDATE files SET lease_until = now() + make_interval(secs => %(lease)s)
@@ -73,7 +77,8 @@ UPDATE files
  WHERE id = %(id)s AND status = %(expect)s
 RETURNING *"""
 
-_FINISHABLE = {"sha256", "md5", "bucket", "object_key", "etag", "stored_at", "notified_at"}
+_FINISHABLE = {"sha256", "md5", "bucket", "object_key", "etag", "stored_at", "notified_at",
+               "spool_losses"}
 
 # A failed attempt hands the file back to the previous state for a retry, or fails it
 # for good when the error is permanent or the attempts are used up.
@@ -113,16 +118,21 @@ async def claim(
     to: Status,
     lease_seconds: int,
     event: str | None,
+    into_spool: str | None = None,
+    from_spool: str | None = None,
     **details: Any,
 ) -> FileWithServer | None:
     """Take the file for one stage, or return None when someone else has it or it moved on.
 
-    ``to`` may equal ``expect``: the lease alone then marks the file as taken. The event's
-    details get the attempt's number.
+    ``to`` may equal ``expect``: the lease alone then marks the file as taken. A download
+    names the spool it writes to (``into_spool``); work on the copy names the spool it
+    reads from (``from_spool``), and takes only a file whose copy is there. The event's
+    details get the attempt's number and the spool.
     """
     check(expect, to, event)
     row = await _one_row(pool, _CLAIM, {
         "id": file_id, "expect": expect, "to": to, "lease": lease_seconds,
+        "into_spool": into_spool, "from_spool": from_spool,
         "event": event, "details": Jsonb(details)})
     if row is not None and event is not None:
         log.info(event, extra={"file_id": str(file_id), "event": event, "status": str(to)})

@@ -2,7 +2,9 @@
 
 Crashes leave copies behind (a worker killed after the upload committed but before it
 deleted its spool file, a ``.part`` of a file that went missing). A complete copy is kept
-while its file may still be uploaded; a ``.part`` while its file may still resume.
+while its file may still be uploaded; a ``.part`` while its file may still resume; either
+only while the file's row says this spool holds it (a file downloaded again elsewhere
+after this spool was thought lost needs no copy here).
 """
 
 import asyncio
@@ -22,7 +24,7 @@ _KEEP_COMPLETE = frozenset({Status.DISCOVERED, Status.DOWNLOADING, Status.DOWNLO
                             Status.STORING, Status.FAILED})
 _KEEP_PARTIAL = frozenset({Status.DISCOVERED, Status.DOWNLOADING, Status.FAILED})
 
-_STATUSES = "SELECT id, status FROM files WHERE id = ANY(%s)"
+_STATUSES = "SELECT id, status, spool_id FROM files WHERE id = ANY(%s)"
 
 
 @dataclass(frozen=True)
@@ -34,34 +36,39 @@ class Unneeded:
     status: str | None
 
 
-def may_remove(spool: Spool, path: Path, status: str | None, now: float) -> bool:
+def may_remove(spool: Spool, path: Path, status: str | None, now: float, *,
+               held_here: bool = True) -> bool:
     """Whether the copy at ``path``, whose file has ``status`` (None: no row), may go at
-    ``now`` (``time.time()``). Blocks on a stat for a copy with no row."""
+    ``now`` (``time.time()``); ``held_here``: the row names this spool as the copy's.
+    Blocks on a stat for a copy with no row."""
     if status is None:
         return now - path.stat().st_mtime >= ORPHAN_GRACE_SECONDS
+    if not held_here:
+        return True
     return status not in (_KEEP_PARTIAL if spool.is_partial(path) else _KEEP_COMPLETE)
 
 
-def _select(spool: Spool, candidates: dict[Path, UUID],
-            statuses: dict[UUID, str]) -> list[Unneeded]:
+def _select(spool: Spool, spool_id: str, candidates: dict[Path, UUID],
+            rows: dict[UUID, tuple[str, str | None]]) -> list[Unneeded]:
     now = time.time()
     doomed = []
     for path, file_id in candidates.items():
-        status = statuses.get(file_id)
+        status, holder = rows.get(file_id, (None, None))
         try:
-            if may_remove(spool, path, status, now):
+            if may_remove(spool, path, status, now, held_here=holder == spool_id):
                 doomed.append(Unneeded(path, file_id, status))
         except FileNotFoundError:
             continue
     return doomed
 
 
-async def unneeded(pool: Pool, spool: Spool) -> list[Unneeded]:
-    """The copies in ``spool`` that no live file needs (looked up in ``files``)."""
+async def unneeded(pool: Pool, spool: Spool, spool_id: str) -> list[Unneeded]:
+    """The copies in ``spool`` (known as ``spool_id``) that no live file needs (looked up
+    in ``files``)."""
     candidates = await asyncio.to_thread(spool.files)
     if not candidates:
         return []
     async with pool.connection() as conn:
         cur = await conn.execute(_STATUSES, (list(set(candidates.values())),))
-        statuses = {row["id"]: row["status"] for row in await cur.fetchall()}
-    return await asyncio.to_thread(_select, spool, candidates, statuses)
+        rows = {row["id"]: (row["status"], row["spool_id"]) for row in await cur.fetchall()}
+    return await asyncio.to_thread(_select, spool, spool_id, candidates, rows)

@@ -7,7 +7,7 @@ from faststream.asgi import AsgiFastStream
 
 from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
-from services.discovery.reconciling import redrive_stalled
+from services.discovery.reconciling import recover_lost_copies, redrive_stalled
 from services.discovery.scanning import Scanner
 from services.discovery.settings import DiscoverySettings
 
@@ -35,8 +35,10 @@ def create_app(settings: DiscoverySettings | None = None) -> AsgiFastStream:
     async def reconcile_loop() -> None:
         while True:
             try:
+                await recover_lost_copies(runtime.pool, runtime.publisher, runtime.metrics,
+                                          settings)
                 await redrive_stalled(runtime.pool, runtime.publisher, runtime.metrics,
-                                      stale_seconds=settings.redrive_after_seconds)
+                                      settings, stale_seconds=settings.redrive_after_seconds)
             except Exception:
                 log.exception("reconciler pass failed")
             await asyncio.sleep(settings.reconcile_interval_seconds)

@@ -4,6 +4,7 @@ import json
 from collections.abc import Iterable
 
 from infra.file_states import Status, sql_list
+from infra.spool.registry import LIVE_SPOOLS
 
 
 def listing_param(entries: Iterable[tuple[str, int, int]]) -> str:
@@ -94,17 +95,20 @@ DELETE FROM sightings WHERE server_id = %(server_id)s AND last_seen_at < %(scan_
 
 # Files whose lease ran out (their worker died) or whose next message seems lost.
 # Touching updated_at keeps the other replicas from re-driving the same files at once.
+# A copy in a spool that stopped showing life is not re-driven but lost (file_states.losses).
 # The statuses are written into the text (see sql_list), so files_unfinished serves it.
 CLAIM_STALLED = f"""
 UPDATE files SET updated_at = now()
  WHERE id IN (
         SELECT id FROM files
-         WHERE (status IN ({sql_list([Status.DOWNLOADING, Status.STORING])})
-                AND lease_until < now())
-            OR (status = '{Status.STORED}' AND lease_until < now())
-            OR (status IN ({sql_list([Status.DISCOVERED, Status.DOWNLOADED, Status.STORED])})
-                AND lease_until IS NULL
-                AND updated_at < now() - make_interval(secs => %(stale)s))
+         WHERE ((status IN ({sql_list([Status.DOWNLOADING, Status.STORING])})
+                 AND lease_until < now())
+             OR (status = '{Status.STORED}' AND lease_until < now())
+             OR (status IN ({sql_list([Status.DISCOVERED, Status.DOWNLOADED, Status.STORED])})
+                 AND lease_until IS NULL
+                 AND updated_at < now() - make_interval(secs => %(stale)s)))
+           AND (status NOT IN ({sql_list([Status.DOWNLOADED, Status.STORING])})
+                OR spool_id IN ({LIVE_SPOOLS}))
          ORDER BY updated_at
          LIMIT %(limit)s
            FOR UPDATE SKIP LOCKED)

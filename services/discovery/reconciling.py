@@ -1,15 +1,23 @@
-"""The reconciler: re-announces files whose worker died or whose message was lost.
+"""The reconciler: re-announces files whose worker died or whose message was lost, and
+sends the files of a lost spool to be downloaded again.
 
 Nothing in the pipeline depends on one message surviving. A file whose claim expired, or
 that has waited too long for its next stage, gets that stage's message again; the stages'
-compare-and-set claims make any duplicate harmless.
+compare-and-set claims make any duplicate harmless. A file whose copy was in a spool that
+stopped showing life (``infra.spool.registry``), or whose spool's queue is gone, is
+``spool_lost``: back to ``discovered`` for any host, or failed after too many losses.
 """
 
 import logging
 
+from aio_pika.exceptions import DeliveryError
+
+from contracts import SPOOLED
+from infra import file_states
 from infra.broker import StagePublisher
-from infra.file_states import file_row, message_for
+from infra.file_states import SPOOL_HELD, FileRow, Status, file_row, message_for
 from infra.postgres import Pool
+from infra.settings import Settings
 from infra.telemetry import StageMetrics
 from services.discovery import queries
 
@@ -18,15 +26,49 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
+async def recover_lost_copies(pool: Pool, publisher: StagePublisher, metrics: StageMetrics,
+                              settings: Settings) -> int:
+    """Send the files of spools that stopped showing life to be downloaded again."""
+    rows = await file_states.lose_copies_of_dead_spools(
+        pool, lost_after=settings.spool_lost_after_seconds,
+        max_losses=settings.max_spool_losses, limit=BATCH)
+    await _announce(publisher, metrics, rows)
+    return len(rows)
+
+
 async def redrive_stalled(pool: Pool, publisher: StagePublisher, metrics: StageMetrics,
-                          *, stale_seconds: int) -> int:
+                          settings: Settings, *, stale_seconds: int) -> int:
     async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
-        await cur.execute(queries.CLAIM_STALLED, {"stale": stale_seconds, "limit": BATCH})
+        await cur.execute(queries.CLAIM_STALLED, {
+            "stale": stale_seconds, "limit": BATCH,
+            "lost_after": settings.spool_lost_after_seconds})
         rows = await cur.fetchall()
     for row in rows:
         stage, message = message_for(row)
-        await publisher.send(stage, message, message_id=f"{row.id}:{stage}")
+        try:
+            await publisher.send(stage, message, message_id=f"{row.id}:{stage}")
+        except DeliveryError:
+            if stage not in SPOOLED:
+                raise
+            # The spool's queue is gone (it expired, or was deleted): so is the copy.
+            lost = await file_states.lose_copy(
+                pool, row.id, expect=SPOOL_HELD, spool=row.spool_id,
+                reason=f"the queue of spool {row.spool_id} is gone",
+                max_losses=settings.max_spool_losses)
+            await _announce(publisher, metrics, [] if lost is None else [lost])
+            continue
         metrics.transitions.labels("redriven").inc()
         log.info("redriven", extra={"file_id": str(row.id), "event": "redriven",
                                     "status": row.status})
     return len(rows)
+
+
+async def _announce(publisher: StagePublisher, metrics: StageMetrics,
+                    rows: list[FileRow]) -> None:
+    """Send the files that went back to ``discovered`` to the downloaders; should that
+    fail, they wait there for the next re-drive."""
+    for row in rows:
+        metrics.transitions.labels("spool_lost").inc()
+        if row.status is Status.DISCOVERED:
+            stage, message = message_for(row)
+            await publisher.send(stage, message, message_id=f"{row.id}:{stage}")

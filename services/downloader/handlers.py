@@ -29,9 +29,10 @@ SPOOL_FULL_DELAY = 30.0
 @dataclass(frozen=True)
 class DownloaderDeps(StageDeps):
     """``sessions`` keeps SFTP connections open between files; ``box`` decrypts a
-    server's credentials."""
+    server's credentials; ``spool_id`` names this host's spool, where the copies go."""
 
     settings: DownloaderSettings
+    spool_id: str
     sessions: SessionPool
     box: SecretBox
 
@@ -51,6 +52,7 @@ async def download_discovered(msg: FileDiscovered,
     row = await file_states.claim(
         deps.pool, msg.file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
         lease_seconds=settings.lease_seconds, event="download_started",
+        into_spool=deps.spool_id,
     )
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
@@ -89,7 +91,7 @@ async def download_discovered(msg: FileDiscovered,
     await publisher.send(
         Stage.DOWNLOADED,
         FileDownloaded(file_id=msg.file_id, size=download.size, sha256=download.sha256,
-                       md5=download.md5),
+                       md5=download.md5, spool=deps.spool_id),
         message_id=f"{msg.file_id}:{Stage.DOWNLOADED}",
     )
 
@@ -99,7 +101,8 @@ async def _announce(deps: DownloaderDeps, row: FileWithServer) -> None:
     time: if the broker will not take it now, the upload happens after the download."""
     try:
         await deps.publisher.send(
-            Stage.DOWNLOADING, FileDownloading(file_id=row.id, size=row.size),
+            Stage.DOWNLOADING,
+            FileDownloading(file_id=row.id, size=row.size, spool=deps.spool_id),
             message_id=f"{row.id}:{Stage.DOWNLOADING}:{row.attempts}",
         )
     except Exception as exc:

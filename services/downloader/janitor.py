@@ -28,7 +28,7 @@ def _remove(doomed: list[Unneeded]) -> int:
     return removed
 
 
-async def sweep(pool: Pool, spool: Spool) -> int:
+async def sweep(pool: Pool, spool: Spool, spool_id: str) -> int:
     """Delete unneeded spool files; returns how many were removed."""
-    doomed = await unneeded(pool, spool)
+    doomed = await unneeded(pool, spool, spool_id)
     return await asyncio.to_thread(_remove, doomed) if doomed else 0

@@ -17,23 +17,20 @@ from services.downloader.settings import DownloaderSettings
 def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     settings = settings or DownloaderSettings()
     runtime = ServiceRuntime("downloader", settings)
+    spool = runtime.serve_spool(beat=False)
     deps = DownloaderDeps(
         pool=runtime.pool, publisher=runtime.publisher, settings=settings,
-        metrics=runtime.metrics, box=SecretBox(settings.secret_key),
+        metrics=runtime.metrics, spool_id=spool.spool, box=SecretBox(settings.secret_key),
         sessions=SessionPool(connect_timeout=settings.sftp_connect_timeout,
                              io_timeout=settings.sftp_io_timeout),
     )
-
-    async def prepare_spool() -> None:
-        settings.spool.ensure()
 
     async def close_sessions() -> None:
         await asyncio.to_thread(deps.sessions.close)
 
     async def sweep_spool() -> None:
-        await sweep(runtime.pool, settings.spool)
+        await sweep(runtime.pool, settings.spool, spool.spool)
 
-    runtime.on_start(prepare_spool)
     runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")
     runtime.on_stop(close_sessions)
     runtime.broker.include_router(

@@ -36,13 +36,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UploaderDeps(StageDeps):
+    """``spool_id`` names this host's spool: the uploader takes only copies held there."""
+
     settings: UploaderSettings
+    spool_id: str
     objects: ObjectStore
 
 
 async def stream_downloading(msg: FileDownloading,
                              deps: Annotated[UploaderDeps, Context()]) -> None:
-    outcome = await stream(deps.pool, deps.objects, deps.settings, msg.file_id)
+    outcome = await stream(deps.pool, deps.objects, deps.settings, msg.file_id,
+                           spool_id=deps.spool_id)
     if outcome is not None:
         deps.metrics.transitions.labels(outcome).inc()
 
@@ -53,14 +57,14 @@ async def upload_downloaded(msg: FileDownloaded,
     row = await file_states.claim(
         deps.pool, msg.file_id, expect=Status.DOWNLOADED, to=Status.STORING,
         lease_seconds=settings.lease_seconds, event="upload_started",
-        bucket=objects.bucket,
+        from_spool=deps.spool_id, bucket=objects.bucket,
     )
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
         return
     spooled = settings.spool.complete(msg.file_id)
     if not spooled.exists():
-        await _download_again(deps, row)
+        await _copy_lost(deps, row)
         return
     key = object_key(row)
     try:
@@ -83,7 +87,7 @@ async def upload_downloaded(msg: FileDownloaded,
     done = await file_states.finish(
         deps.pool, msg.file_id, expect=Status.STORING, to=Status.STORED, event="stored",
         columns={"bucket": objects.bucket, "object_key": key, "etag": result.etag,
-                 "stored_at": datetime.now(UTC)},
+                 "stored_at": datetime.now(UTC), "spool_losses": 0},
         bucket=objects.bucket, object_key=key, etag=result.etag, size=row.size,
         seconds=round(result.seconds, 3), skipped_identical=result.skipped,
         parts_already_stored=result.parts_already_stored, bytes_sent=result.bytes_sent,
@@ -117,16 +121,17 @@ async def _store(deps: UploaderDeps, row: FileWithServer, spooled: Path, key: st
     return await asyncio.to_thread(store, deps.objects, spooled, key, **common)
 
 
-async def _download_again(deps: UploaderDeps, row: FileWithServer) -> None:
-    """The spool copy is gone (another host's volume, a wiped disk): fetch it anew.
-    Parts sent from the old copy are dropped: the new copy starts a new upload."""
+async def _copy_lost(deps: UploaderDeps, row: FileWithServer) -> None:
+    """The row says this spool holds the copy, but it is not there (a wiped disk, a copy
+    deleted by hand): the copy is lost, the file downloaded again by any host. Parts sent
+    from the old copy are dropped: the new copy starts a new upload."""
     if (record := await upload_records.get(deps.pool, row.id)) is not None:
         await discard_upload(deps.pool, deps.objects, record)
-    released = await file_states.release(
-        deps.pool, row.id, expect=Status.STORING, back_to=Status.DISCOVERED,
-        event="spool_missing", error="spool copy not found; downloading again",
-        permanent=row.server_id is None, max_attempts=deps.settings.max_attempts,
+    lost = await file_states.lose_copy(
+        deps.pool, row.id, expect=(Status.STORING,), spool=deps.spool_id,
+        reason=f"copy not found in spool {deps.spool_id}",
+        max_losses=deps.settings.max_spool_losses,
     )
-    if released is not None and released.status == Status.DISCOVERED:
-        stage, message = file_states.message_for(released)
+    if lost is not None and lost.status == Status.DISCOVERED:
+        stage, message = file_states.message_for(lost)
         await deps.publisher.send(stage, message, message_id=f"{row.id}:{stage}")

@@ -17,8 +17,10 @@ from services.uploader.settings import UploaderSettings
 def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     settings = settings or UploaderSettings()
     runtime = ServiceRuntime("uploader", settings)
+    spool = runtime.serve_spool(beat=True)
     deps = UploaderDeps(pool=runtime.pool, publisher=runtime.publisher, settings=settings,
-                        metrics=runtime.metrics, objects=ObjectStore(settings))
+                        metrics=runtime.metrics, spool_id=spool.spool,
+                        objects=ObjectStore(settings))
 
     async def prepare_bucket() -> None:
         await asyncio.to_thread(deps.objects.ensure_bucket)
@@ -34,6 +36,6 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     runtime.broker.include_router(stage_router(
         settings.topology,
         {Stage.DOWNLOADED: upload_downloaded, Stage.DOWNLOADING: stream_downloading},
-        prefetch={Stage.DOWNLOADING: settings.stream_uploads},
+        prefetch={Stage.DOWNLOADING: settings.stream_uploads}, spool=spool,
     ))
     return runtime.asgi_app(deps)

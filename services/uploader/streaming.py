@@ -39,12 +39,13 @@ _STILL_COMING = {Status.DISCOVERED, Status.DOWNLOADING, Status.DOWNLOADED, Statu
 
 
 async def stream(pool: Pool, objects: ObjectStore, settings: UploaderSettings,
-                 file_id: UUID) -> str | None:
+                 file_id: UUID, *, spool_id: str) -> str | None:
     """Become the file's streamer and send its parts as they land in the spool; returns
     how the stream ended (``streamed``, ``stream_stopped``, ``stream_abandoned``), or None
-    when this replica does not stream the file."""
+    when this replica does not stream the file (it is downloaded into another spool)."""
     row = await file_states.get(pool, file_id)
-    if row is None or row.status not in (Status.DISCOVERED, Status.DOWNLOADING):
+    if (row is None or row.status not in (Status.DISCOVERED, Status.DOWNLOADING)
+            or row.spool_id not in (None, spool_id)):
         return None
     if not settings.large_file(row.size):
         return None  # this replica uploads such a file in one go: parts sent now would be lost

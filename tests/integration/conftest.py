@@ -261,6 +261,28 @@ async def _take(amqp_url: str, queue_name: str, message_ids: set[str],
     return found
 
 
+def live_spool(db: Db, settings: Settings) -> str:
+    """A spool that shows life (a fresh ``spools`` row), its queues declared; returns its id."""
+    import asyncio
+
+    from infra.broker import SpoolQueues, create_broker, declare_spool_queues
+
+    spool_id = f"live-{uuid4().hex[:10]}"
+    db.execute("INSERT INTO spools (id, hostname) VALUES (%s, 'test')", (spool_id,))
+
+    async def declare() -> None:
+        broker = create_broker(settings.amqp_url.get_secret_value(), prefetch=1)
+        await broker.connect()
+        try:
+            await declare_spool_queues(broker, settings.topology,
+                                       SpoolQueues(spool_id, settings.spool_queue_expires_seconds))
+        finally:
+            await broker.stop()
+
+    asyncio.run(declare())
+    return spool_id
+
+
 def take_messages(amqp_url: str, queue_name: str, message_ids: set[str],
                   timeout: float = 10.0) -> dict[str, Any]:
     """Consume the queue until every wanted message id arrived (others are dropped: nothing

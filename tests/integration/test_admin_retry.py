@@ -1,7 +1,7 @@
 """Retrying failed and missing files restarts each from its last good state, and says so on
 the real RabbitMQ queue of that stage."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -10,7 +10,13 @@ from litestar.testing import TestClient
 
 from contracts import Stage
 from services.admin.settings import AdminSettings
-from tests.integration.conftest import Db, create_server, insert_file, take_messages
+from tests.integration.conftest import (
+    Db,
+    create_server,
+    insert_file,
+    live_spool,
+    take_messages,
+)
 
 
 def retried_events(db: Db, file_id: object) -> list[dict]:
@@ -51,20 +57,34 @@ def test_retry_from_stored_object(client: TestClient[Litestar], db: Db, from_sta
 
 def test_retry_from_the_spool_copy(client: TestClient[Litestar], db: Db,
                                    admin_settings: AdminSettings) -> None:
+    """A copy in a spool that shows life is stored again by that spool's uploader."""
     server = create_server(client)
+    spool = live_spool(db, admin_settings)
     file_id = insert_file(db, server["id"], status="failed", size=5, sha256="c" * 64,
-                          md5="d" * 32, attempts=5, error_message="S3 down")
-    admin_settings.spool.complete(file_id).write_bytes(b"hello")
+                          md5="d" * 32, attempts=5, error_message="S3 down", spool_id=spool,
+                          spool_losses=2)
     response = client.post(f"/api/files/{file_id}/retry")
     assert response.status_code == 200, response.text
     assert response.json()["to_status"] == "downloaded"
-    assert row(db, file_id)["status"] == "downloaded"
+    assert (row(db, file_id)["status"], row(db, file_id)["spool_losses"]) == ("downloaded", 0)
 
     message_id = f"{file_id}:{Stage.DOWNLOADED}"
     got = take_messages(admin_settings.amqp_url.get_secret_value(),
-                        admin_settings.topology.queue(Stage.DOWNLOADED), {message_id})
+                        admin_settings.topology.queue(Stage.DOWNLOADED, spool), {message_id})
     assert got[message_id] == {"version": 1, "file_id": str(file_id), "size": 5,
-                               "sha256": "c" * 64, "md5": "d" * 32}
+                               "sha256": "c" * 64, "md5": "d" * 32, "spool": spool}
+
+
+def test_a_copy_in_a_lost_spool_is_fetched_from_the_server_again(
+        client: TestClient[Litestar], db: Db) -> None:
+    server = create_server(client)
+    db.execute("INSERT INTO spools (id, hostname, seen_at) VALUES (%s, 'gone', now() - %s)",
+               (spool := f"dead-{uuid4().hex[:8]}", timedelta(hours=1)))
+    file_id = insert_file(db, server["id"], status="failed", sha256="c" * 64, md5="d" * 32,
+                          spool_id=spool)
+    response = client.post(f"/api/files/{file_id}/retry")
+    assert response.status_code == 200, response.text
+    assert response.json()["to_status"] == "discovered"
 
 
 def test_retry_from_the_server(client: TestClient[Litestar], db: Db,

@@ -43,7 +43,8 @@ async def test_a_claim_journals_its_attempt_and_returns_the_server(pool) -> None
     assert row.status == Status.DOWNLOADING and row.attempts == 1
     assert row.server.id == server_id and row.server.host == "sftp.example"
     assert row.server_name == row.server.name
-    assert await _journal(pool, file_id) == [("download_started", {"bucket": "b", "attempt": 1})]
+    assert await _journal(pool, file_id) == [
+        ("download_started", {"bucket": "b", "attempt": 1, "spool": None})]
 
 
 async def test_a_held_claim_is_refused_and_journals_nothing(pool) -> None:

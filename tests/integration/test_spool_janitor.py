@@ -11,14 +11,17 @@ from infra.spool.paths import Spool
 from services.downloader.janitor import sweep
 from tests.unit.test_spool import KEPT
 
+SPOOL_ID = "janitor-test"
 
-async def _file(pool, status: str) -> uuid.UUID:
-    """A files row (an admin upload: no server to poll, no lease, so nothing re-drives it)."""
+
+async def _file(pool, status: str, spool_id: str = SPOOL_ID) -> uuid.UUID:
+    """A files row whose copy is in ``spool_id`` (an admin upload: no server to poll, no
+    lease, so nothing re-drives it)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "INSERT INTO files (source, remote_path, filename, size, remote_mtime, status)"
-            " VALUES ('upload', %s, 'f.bin', 4, 0, %s) RETURNING id",
-            (f"/janitor/{uuid.uuid4().hex}", status))
+            "INSERT INTO files (source, remote_path, filename, size, remote_mtime, status,"
+            " spool_id) VALUES ('upload', %s, 'f.bin', 4, 0, %s, %s) RETURNING id",
+            (f"/janitor/{uuid.uuid4().hex}", status, spool_id))
         row = await cur.fetchone()
     return row["id"]
 
@@ -41,7 +44,14 @@ async def test_the_sweep_removes_only_the_copies_no_file_needs(pool, tmp_path: P
     foreign.write_bytes(b"not the spool's")
     kept |= {fresh, foreign}
     removed.add(stale)
+    # Copies of files another spool holds now (downloaded again elsewhere) go, whatever
+    # the file's status.
+    for status in KEPT:
+        elsewhere = await _file(pool, status, spool_id="another-host")
+        for path in (spool.complete(elsewhere), spool.partial(elsewhere)):
+            path.write_bytes(b"data")
+            removed.add(path)
 
-    assert await sweep(pool, spool) == len(removed)
+    assert await sweep(pool, spool, SPOOL_ID) == len(removed)
     assert set(tmp_path.iterdir()) == kept
-    assert await sweep(pool, spool) == 0
+    assert await sweep(pool, spool, SPOOL_ID) == 0

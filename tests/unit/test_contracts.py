@@ -34,5 +34,17 @@ def test_topology_names_derive_from_the_prefix():
     topology = Topology("run42")
     assert topology.queue(Stage.DISCOVERED) == "run42.discovered"
     assert topology.dead_letter_queue(Stage.STORED) == "run42.stored.dlq"
-    assert topology.routing_key(Stage.DOWNLOADED) == "file.downloaded"
+    assert topology.routing_key(Stage.STORED) == "file.stored"
     assert topology.exchange == "run42"
+
+
+def test_a_copy_s_messages_are_named_after_its_spool():
+    topology = Topology("run42")
+    assert topology.queue(Stage.DOWNLOADED, "host-a") == "run42.spool.host-a.downloaded"
+    assert topology.routing_key(Stage.DOWNLOADING, "host-a") == "file.downloading@host-a"
+    assert topology.retry_queue(Stage.DOWNLOADED, "b") == "run42.spool.b.downloaded.retry"
+    assert topology.dead_letter_routing_key(Stage.DOWNLOADED) == "file.downloaded"
+    with pytest.raises(ValueError, match="needs spool"):
+        topology.queue(Stage.DOWNLOADED)
+    with pytest.raises(ValueError, match="takes no spool"):
+        topology.routing_key(Stage.DISCOVERED, "host-a")

@@ -50,7 +50,9 @@ def test_reconciler_re_sends_the_message_of_the_waiting_stage(status, queue):
     row = FileRow(id=uuid4(), status=status, server_id=1, source="sftp", remote_path="a",
                   filename="a", size=3, remote_mtime=1, sha256="s", md5="m", bucket="b",
                   object_key="k", etag=None, attempts=1, lease_until=None, error_message=None,
-                  stored_at=None, notified_at=None, created_at=now, updated_at=now)
+                  stored_at=None, notified_at=None, created_at=now, updated_at=now,
+                  spool_id="host-a", spool_losses=0)
     stage, message = message_for(row)
     assert stage == queue
     assert message.file_id == row.id
+    assert getattr(message, "spool", "host-a") == "host-a"  # a copy's message names its spool

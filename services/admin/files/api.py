@@ -83,7 +83,7 @@ class FileController(Controller):
         discovered), with its attempts reset."""
         try:
             done = await retrying.retry_file(
-                pool, publisher, settings.spool, file_id, by=str(request.user)
+                pool, publisher, settings, file_id, by=str(request.user)
             )
         except retrying.NotRetryable as exc:
             raise HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc)) from exc

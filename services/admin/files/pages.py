@@ -139,7 +139,7 @@ class FilePages(Controller):
     async def retry(self, request: AnyRequest, file_id: FromPath[UUID], pool: PoolDep,
                     publisher: PublisherDep, settings: SettingsDep) -> Template:
         try:
-            done = await retrying.retry_file(pool, publisher, settings.spool, file_id,
+            done = await retrying.retry_file(pool, publisher, settings, file_id,
                                              by=str(request.user))
             message = {"kind": "ok", "text": f"Retrying: {done.from_status} → {done.to_status}."
                        if done else "This file no longer exists."}

@@ -1,16 +1,16 @@
 """An operator's retry: a failed or missing file restarts from its last good state.
 
 * its object is in the bucket (``stored_at`` set) → ``stored``, announced again;
-* its verified copy is still in the spool (sha256 known, its complete copy exists) →
-  ``downloaded``, stored again;
+* its verified copy is in a spool that still shows life (sha256 known) → ``downloaded``,
+  stored again by that spool's uploader (which sends it on to be downloaded again should
+  the copy be gone after all);
 * otherwise → ``discovered``, fetched from its server again. An upload has no server to
-  fetch from, so an upload whose spool copy is gone cannot be retried: it must be sent again.
+  fetch from, so an upload that was never stored cannot be retried: it must be sent again.
 
 The state change and its ``retried`` event commit first; the stage message is published
 after. Should that publish fail, the file waits in a state the reconciler re-drives.
 """
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +20,8 @@ from infra import file_states
 from infra.broker import StagePublisher
 from infra.file_states import RETRYABLE, FileRow, Restart, Status
 from infra.postgres import Pool
-from infra.spool.paths import Spool
+from infra.settings import Settings
+from infra.spool import registry
 from services.admin.files import retry_queries as queries
 
 log = logging.getLogger("intake.admin.retry")
@@ -41,11 +42,11 @@ class Retried:
     published: bool
 
 
-def restart_status(row: FileRow, spool: Spool) -> Status | None:
+def restart_status(row: FileRow, live_spools: set[str]) -> Status | None:
     """The last good state of a failed file; None when there is nothing to restart from."""
     if row.stored_at is not None and row.object_key:
         return Status.STORED
-    if row.sha256 and spool.complete(row.id).is_file():
+    if row.sha256 and row.spool_id in live_spools:
         return Status.DOWNLOADED
     if row.server_id is not None:
         return Status.DISCOVERED
@@ -71,17 +72,19 @@ async def _announce(publisher: StagePublisher, moves: Iterable[Restart],
     return done
 
 
-def _plan(rows: list[FileRow], spool: Spool) -> list[Restart]:
+async def _plan(pool: Pool, settings: Settings, rows: list[FileRow]) -> list[Restart]:
+    live = await registry.alive(pool, {row.spool_id for row in rows if row.spool_id},
+                                lost_after=settings.spool_lost_after_seconds)
     moves = []
     for row in rows:
-        target = restart_status(row, spool)
+        target = restart_status(row, live)
         if target is not None:
             moves.append(Restart(row.id, row.status, target))
     return moves
 
 
-async def retry_file(pool: Pool, publisher: StagePublisher, spool: Spool, file_id: UUID,
-                     *, by: str) -> Retried | None:
+async def retry_file(pool: Pool, publisher: StagePublisher, settings: Settings,
+                     file_id: UUID, *, by: str) -> Retried | None:
     """Retry one file; None when it does not exist, NotRetryable when it may not restart."""
     row = await queries.candidate(pool, file_id)
     if row is None:
@@ -90,11 +93,9 @@ async def retry_file(pool: Pool, publisher: StagePublisher, spool: Spool, file_i
         raise NotRetryable(
             f"file {file_id} is {row.status}; only failed or missing files can be retried"
         )
-    moves = await asyncio.to_thread(_plan, [row], spool)
+    moves = await _plan(pool, settings, [row])
     if not moves:
-        raise NotRetryable(
-            f"file {file_id} was uploaded and its copy is no longer in the spool; upload it again"
-        )
+        raise NotRetryable(f"file {file_id} was uploaded and never stored; upload it again")
     moved = await file_states.restart(pool, moves, by=by)
     if not moved:
         raise NotRetryable(f"file {file_id} changed while it was being retried; reload it")
@@ -102,14 +103,14 @@ async def retry_file(pool: Pool, publisher: StagePublisher, spool: Spool, file_i
     return retried
 
 
-async def retry_failed_of_server(pool: Pool, publisher: StagePublisher, spool: Spool,
+async def retry_failed_of_server(pool: Pool, publisher: StagePublisher, settings: Settings,
                                  server_id: int, *, by: str) -> int:
     """Retry every failed or missing file of one server, a batch at a time; returns the count."""
     total = 0
     after = _NIL
     while rows := await queries.failed_of_server(pool, server_id, after=after, limit=BATCH):
         after = rows[-1].id
-        moves = await asyncio.to_thread(_plan, rows, spool)
+        moves = await _plan(pool, settings, rows)
         moved = await file_states.restart(pool, moves, by=by)
         total += len(await _announce(publisher, moves, moved))
     return total

@@ -140,6 +140,6 @@ class ServerController(Controller):
         """Retry every failed or missing file of this server from its last good state."""
         found(await queries.get_server(pool, server_id), "server", server_id)
         count = await retrying.retry_failed_of_server(
-            pool, publisher, settings.spool, server_id, by=str(request.user)
+            pool, publisher, settings, server_id, by=str(request.user)
         )
         return BulkRetryOut(server_id=server_id, retried=count)

@@ -185,7 +185,7 @@ class ServerPages(Controller):
     @post("/{server_id:int}/retry-failed", status_code=200)
     async def retry_failed(self, request: AnyRequest, server_id: FromPath[int], pool: PoolDep,
                            publisher: PublisherDep, settings: SettingsDep) -> Template:
-        count = await retrying.retry_failed_of_server(pool, publisher, settings.spool,
+        count = await retrying.retry_failed_of_server(pool, publisher, settings,
                                                       server_id, by=str(request.user))
         text = f"Retrying {count} file(s)." if count else "No failed or missing files to retry."
         return message(text)

@@ -49,10 +49,12 @@ def transitions(registry: CollectorRegistry, event: str) -> float | None:
 
 @pytest.fixture
 def stage_settings(settings: Settings, tmp_path: Path) -> dict[str, Any]:
-    """The run's settings with a spool of the test's own, for a service's settings class."""
+    """The run's settings with a spool of the test's own (its id in ``spool_id``), for a
+    service's settings class."""
     spool = tmp_path / "spool"
     spool.mkdir()
-    return {**settings.model_dump(), "spool_dir": spool}
+    return {**settings.model_dump(), "spool_dir": spool,
+            "spool_id": f"st-{uuid.uuid4().hex[:10]}"}
 
 
 @pytest.fixture

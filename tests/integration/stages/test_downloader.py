@@ -25,7 +25,7 @@ def make_deps(pool, publisher, metrics, sessions, stage_settings):
     def make(**overrides: Any) -> DownloaderDeps:
         settings = DownloaderSettings.model_validate({**stage_settings, **overrides})
         return DownloaderDeps(pool=pool, publisher=publisher, settings=settings,
-                              metrics=metrics, sessions=sessions,
+                              metrics=metrics, sessions=sessions, spool_id=settings.spool_id,
                               box=SecretBox(settings.secret_key))
     return make
 
@@ -45,7 +45,7 @@ async def test_a_discovered_file_is_copied_into_the_spool_and_announced(
     assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
     md5 = hashlib.md5((local / name).read_bytes()).hexdigest()
     assert publisher.sent == [(Stage.DOWNLOADED, FileDownloaded(
-        file_id=msg.file_id, size=size, sha256=digest, md5=md5))]
+        file_id=msg.file_id, size=size, sha256=digest, md5=md5, spool=deps.spool_id))]
     assert publisher.message_ids == [f"{msg.file_id}:downloaded"]
     row = await file_states.get(pool, msg.file_id)
     assert (row.status, row.sha256, row.md5) == ("downloaded", digest, md5)

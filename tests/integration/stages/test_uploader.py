@@ -15,7 +15,6 @@ from contracts import FileDiscovered, FileDownloaded, FileDownloading, FileStore
 from infra import file_states
 from infra.crypto import SecretBox
 from infra.file_states import FileWithServer
-from infra.spool.paths import Spool
 from infra.storage import ObjectStore
 from services.discovery.reconciling import redrive_stalled
 from services.downloader.handlers import DownloaderDeps, download_discovered
@@ -39,26 +38,28 @@ def make_deps(pool, publisher, metrics, stage_settings):
         objects = ObjectStore(settings)
         objects.ensure_bucket()
         return UploaderDeps(pool=pool, publisher=publisher, settings=settings,
-                            metrics=metrics, objects=objects)
+                            metrics=metrics, spool_id=settings.spool_id, objects=objects)
     return make
 
 
-async def downloaded(pool, server, spool: Spool, size: int,
+async def downloaded(pool, server, deps: UploaderDeps, size: int,
                      **columns: Any) -> tuple[FileWithServer, FileDownloaded]:
-    """A file the downloader has put in the spool and recorded: its row and message."""
+    """A file the downloader has put in the uploader's spool and recorded: its row and
+    message."""
     data = os.urandom(size)
     sha256, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
     row = await add_file(pool, server, status="downloaded", size=size, sha256=sha256,
-                         md5=md5, **columns)
-    spool.complete(row.id).write_bytes(data)
-    return row, FileDownloaded(file_id=row.id, size=size, sha256=sha256, md5=md5)
+                         md5=md5, spool_id=deps.spool_id, **columns)
+    deps.settings.spool.complete(row.id).write_bytes(data)
+    return row, FileDownloaded(file_id=row.id, size=size, sha256=sha256, md5=md5,
+                               spool=deps.spool_id)
 
 
 @pytest.mark.parametrize("size", [0, 10, 200_000])
 async def test_a_downloaded_file_is_stored_verified_and_announced(
         size, make_deps, pool, publisher, registry, partner):
     deps = make_deps()
-    row, msg = await downloaded(pool, await partner(), deps.settings.spool, size)
+    row, msg = await downloaded(pool, await partner(), deps, size)
 
     await upload_downloaded(msg, deps)
 
@@ -80,7 +81,7 @@ async def test_a_downloaded_file_is_stored_verified_and_announced(
 async def test_a_retry_skips_the_identical_object(make_deps, pool, publisher, partner):
     deps = make_deps()
     spool = deps.settings.spool
-    row, msg = await downloaded(pool, await partner(), spool, 5000, attempts=1)
+    row, msg = await downloaded(pool, await partner(), deps, 5000, attempts=1)
     await asyncio.to_thread(store, deps.objects, spool.complete(row.id), object_key(row),
                             size=5000, sha256=msg.sha256, md5=msg.md5, retrying=False)
 
@@ -96,7 +97,7 @@ async def test_storage_down_for_a_while_is_waited_out(make_deps, pool, publisher
     host, port = s3.endpoint.split(":")
     with FaultProxy(host, int(port)) as proxy:
         deps = make_deps(s3_endpoint=f"127.0.0.1:{proxy.port}")
-        _, msg = await downloaded(pool, await partner(), deps.settings.spool, 200_000)
+        _, msg = await downloaded(pool, await partner(), deps, 200_000)
         proxy.refuse()
         proxy.drop()
 
@@ -126,7 +127,7 @@ async def test_an_upload_longer_than_its_lease_keeps_its_claim(make_deps, pool, 
 
     async def reconcile() -> None:
         while True:
-            await redrive_stalled(pool, redriven, metrics, stale_seconds=15)
+            await redrive_stalled(pool, redriven, metrics, deps.settings, stale_seconds=15)
             await asyncio.sleep(1)
 
     with FaultProxy(host, int(port)) as proxy:
@@ -134,7 +135,7 @@ async def test_an_upload_longer_than_its_lease_keeps_its_claim(make_deps, pool, 
         # A lease shorter than the settings allow (10 s at least), so that the test need
         # not outlast ten seconds: model_copy does not validate.
         deps = replace(deps, settings=deps.settings.model_copy(update={"lease_seconds": 3}))
-        _, msg = await downloaded(pool, await partner(), deps.settings.spool, 40 * MiB)
+        _, msg = await downloaded(pool, await partner(), deps, 40 * MiB)
         proxy.latency = 0.03  # ~6 s for this upload; the lease is 3 s
         reconciler = asyncio.create_task(reconcile())
         try:
@@ -151,26 +152,46 @@ async def test_an_upload_longer_than_its_lease_keeps_its_claim(make_deps, pool, 
 
 async def test_a_lost_spool_copy_is_downloaded_again(make_deps, pool, publisher, partner):
     deps = make_deps()
-    row, msg = await downloaded(pool, await partner(), deps.settings.spool, 100)
+    row, msg = await downloaded(pool, await partner(), deps, 100)
     (deps.settings.spool.complete(row.id)).unlink()
 
     await upload_downloaded(msg, deps)
 
-    assert (await file_states.get(pool, msg.file_id)).status == "discovered"
+    lost = await file_states.get(pool, msg.file_id)
+    assert (lost.status, lost.spool_id, lost.spool_losses) == ("discovered", None, 1)
     assert publisher.sent == [(Stage.DISCOVERED, FileDiscovered(
         file_id=row.id, server_id=row.server_id, remote_path=row.remote_path,
         size=100))]
-    assert [e for e, _ in await events(pool, msg.file_id)] == [
-        "upload_started", "spool_missing"]
+    journal = await events(pool, msg.file_id)
+    assert [e for e, _ in journal] == ["upload_started", "spool_lost"]
+    assert journal[-1][1]["spool"] == deps.spool_id
+
+
+async def test_a_copy_in_another_spool_is_left_to_that_spool(make_deps, pool, publisher,
+                                                             partner):
+    """A message about a copy that the row says is elsewhere (a stale one, from before the
+    copy was lost and downloaded again on another host) changes nothing."""
+    deps = make_deps()
+    row, msg = await downloaded(pool, await partner(), deps, 100)
+    other = make_deps(spool_id="another-host")
+
+    await upload_downloaded(msg, other)
+    await stream_downloading(FileDownloading(file_id=row.id, size=100, spool="another-host"),
+                             other)
+
+    assert (await file_states.get(pool, row.id)).status == "downloaded"
+    assert await events(pool, row.id) == []
+    assert publisher.sent == []
 
 
 async def test_every_copy_of_a_message_has_one_effect(make_deps, pool, publisher, partner):
     deps = make_deps()
-    _, msg = await downloaded(pool, await partner(), deps.settings.spool, 2048)
+    _, msg = await downloaded(pool, await partner(), deps, 2048)
 
     await asyncio.gather(*(upload_downloaded(msg, deps) for _ in range(3)))
     await upload_downloaded(msg, deps)  # a replay once it is stored
-    await stream_downloading(FileDownloading(file_id=msg.file_id, size=2048), deps)
+    await stream_downloading(FileDownloading(file_id=msg.file_id, size=2048,
+                                             spool=deps.spool_id), deps)
 
     assert [e for e, _ in await events(pool, msg.file_id)] == ["upload_started", "stored"]
     assert [stage for stage, _ in publisher.sent] == [Stage.STORED]
@@ -187,17 +208,18 @@ async def test_a_large_file_is_uploaded_while_it_downloads(
     downloader = DownloaderDeps(
         pool=pool, publisher=publisher, metrics=metrics, sessions=sessions,
         settings=DownloaderSettings.model_validate({**deps.settings.model_dump(), **streamed}),
-        box=SecretBox(deps.settings.secret_key))
+        spool_id=deps.spool_id, box=SecretBox(deps.settings.secret_key))
     with FaultProxy(sftp_server.host, sftp_server.port) as proxy:
         proxy.latency = 0.002  # a download of a few seconds
         msg = await discover(pool, await partner(port=proxy.port), local, "big.bin")
 
         await asyncio.gather(download_discovered(msg, downloader),
-                             stream_downloading(FileDownloading(file_id=msg.file_id,
-                                                                size=size), deps))
+                             stream_downloading(FileDownloading(
+                                 file_id=msg.file_id, size=size, spool=deps.spool_id), deps))
 
     [announced, done] = publisher.sent
-    assert announced == (Stage.DOWNLOADING, FileDownloading(file_id=msg.file_id, size=size))
+    assert announced == (Stage.DOWNLOADING, FileDownloading(file_id=msg.file_id, size=size,
+                                                            spool=deps.spool_id))
     await upload_downloaded(done[1], deps)
 
     row = await file_states.get(pool, msg.file_id)

@@ -1,11 +1,12 @@
-"""Each stage's ``create_app`` subscribes its handlers to its stages' queues and hands them
-its dependencies: checked through FastStream's TestRabbitBroker, no broker needed."""
+"""Each stage's ``create_app`` subscribes its handlers to its stages' queues (a copy's
+stages to its spool's) and hands them its dependencies: checked through FastStream's
+TestRabbitBroker, no broker needed."""
 
 from typing import Any
 
 from faststream.rabbit import TestRabbitBroker
 
-from contracts import FileDiscovered, Stage, Topology
+from contracts import SPOOLED, FileDiscovered, Stage, Topology
 from infra.broker import retry_queue
 from services.downloader.handlers import DownloaderDeps
 from services.downloader.main import create_app as downloader_app
@@ -30,7 +31,9 @@ def test_every_stage_subscribes_its_queues_with_its_deps(stage_settings) -> None
         (notifier_app, NotifierSettings, NotifierDeps, {Stage.STORED}),
     ):
         app = create_app(settings_class.model_validate(stage_settings))
-        assert _queues(app) == {topology.queue(stage) for stage in stages}
+        assert _queues(app) == {
+            topology.queue(stage, stage_settings["spool_id"] if stage in SPOOLED else None)
+            for stage in stages}
         assert isinstance(app.context.get("deps"), deps_class)
 
 

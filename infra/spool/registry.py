@@ -1,0 +1,50 @@
+"""The ``spools`` table: which spools exist and whether each still shows life.
+
+A spool's uploader (the one process that reads its copies) beats; a spool is lost, with
+every copy in it (``infra.file_states.losses``), once its last beat is
+``spool_lost_after_seconds`` older than the newest beat of any spool. Measured against
+the others rather than the clock, an outage that stops every beat at once (the database
+down, say) loses no spool: the live ones beat again as soon as it is over.
+"""
+
+import socket
+
+from infra.postgres import Pool
+
+_REGISTER = """
+INSERT INTO spools (id, hostname) VALUES (%(id)s, %(hostname)s)
+ON CONFLICT (id) DO UPDATE SET hostname = EXCLUDED.hostname
+"""
+
+_BEAT = """
+INSERT INTO spools (id, hostname) VALUES (%(id)s, %(hostname)s)
+ON CONFLICT (id) DO UPDATE SET seen_at = now(), hostname = EXCLUDED.hostname
+"""
+
+# The spools that still show life, as a subquery of other statements.
+LIVE_SPOOLS = """
+SELECT id FROM spools
+ WHERE seen_at >= (SELECT max(seen_at) FROM spools)
+                  - make_interval(secs => %(lost_after)s)"""
+
+_ALIVE = f"{LIVE_SPOOLS} AND id = ANY(%(ids)s)"
+
+
+async def register(pool: Pool, spool_id: str) -> None:
+    """Make the spool known (a downloader starting before its uploader) without a beat."""
+    async with pool.connection() as conn:
+        await conn.execute(_REGISTER, {"id": spool_id, "hostname": socket.gethostname()})
+
+
+async def beat(pool: Pool, spool_id: str) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(_BEAT, {"id": spool_id, "hostname": socket.gethostname()})
+
+
+async def alive(pool: Pool, spool_ids: set[str], *, lost_after: int) -> set[str]:
+    """Those of ``spool_ids`` that showed life within ``lost_after`` seconds."""
+    if not spool_ids:
+        return set()
+    async with pool.connection() as conn:
+        cur = await conn.execute(_ALIVE, {"ids": sorted(spool_ids), "lost_after": lost_after})
+        return {row["id"] for row in await cur.fetchall()}
