@@ -3,9 +3,9 @@
 A service's ``create_app`` builds a :class:`ServiceRuntime`, builds its handlers'
 dependencies from it, includes its router in ``runtime.broker`` and returns
 ``runtime.asgi_app(deps)``; the handlers receive those dependencies as FastStream's
-context value ``deps``. Start order matters: the database is migrated and the whole broker
-topology declared before any subscriber consumes; the pool closes only after the broker
-has drained in-flight messages.
+context value ``deps``. Start order matters: the schema is migrated (or checked, see
+``prepare_schema``) and the whole broker topology declared before any subscriber consumes;
+the pool closes only after the broker has drained in-flight messages.
 """
 
 import asyncio
@@ -20,7 +20,7 @@ from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from prometheus_client import CollectorRegistry, make_asgi_app
 
 from infra.broker import StagePublisher, create_broker, declare_topology
-from infra.postgres import Pool, create_pool, migrate
+from infra.postgres import Pool, create_pool, prepare_schema
 from infra.settings import Settings
 from infra.telemetry import StageMetrics, configure_logging
 
@@ -87,7 +87,7 @@ class ServiceRuntime:
 
     async def _startup(self) -> None:
         await self.pool.open(wait=True, timeout=60)
-        await migrate(self.pool)
+        await prepare_schema(self.pool, migrate_on_start=self.settings.migrate_on_start)
         await self.broker.connect()
         await declare_topology(self.broker, self.settings.topology)
         for hook in self._on_start:
