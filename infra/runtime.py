@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
 
+# Where the probes of deploy/kubernetes look.
+LIVENESS_PATH = "/healthz"
+READINESS_PATH = "/readyz"
+
 
 @dataclass(frozen=True)
 class StageDeps:
@@ -132,8 +136,8 @@ class ServiceRuntime:
         return AsgiFastStream(
             self.broker,
             asgi_routes=[
-                ("/healthz", healthz),
-                ("/readyz", readyz),
+                (LIVENESS_PATH, healthz),
+                (READINESS_PATH, readyz),
                 ("/metrics", make_asgi_app(self.registry)),
             ],
             logger=logging.getLogger("intake.app"),
