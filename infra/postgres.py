@@ -6,11 +6,11 @@ from importlib import resources
 from time import monotonic
 from weakref import WeakKeyDictionary
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from infra.settings import Settings
+from infra.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ async def _check_when_in_doubt(conn: AsyncConnection[DictRow]) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
-def create_pool(settings: Settings) -> Pool:
+def create_pool(settings: DatabaseSettings) -> Pool:
     """A pool that is opened by the service's lifespan, not at construction."""
     return AsyncConnectionPool(
         settings.database_url.get_secret_value(),
@@ -73,21 +73,76 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+class SchemaBehind(RuntimeError):
+    """The database lacks migrations this build needs, and this process may not apply them."""
+
+
+# `python -m services migrate` gives up on an unreachable database after this long.
+CONNECT_TIMEOUT_S = 10
+
+
+def required_version() -> int:
+    """The schema version this build needs: its newest migration."""
+    return _migrations()[-1][0]
+
+
 async def migrate(pool: Pool) -> None:
-    """Apply pending migrations; safe when several replicas start at once.
+    async with pool.connection() as conn:
+        await _apply_migrations(conn)
+
+
+async def migrate_database(settings: DatabaseSettings) -> list[str]:
+    """``python -m services migrate``: one connection rather than a pool, so that an
+    unreachable database fails at once with libpq's reason (``psycopg.OperationalError``)."""
+    async with await AsyncConnection.connect(
+        settings.database_url.get_secret_value(), autocommit=True, row_factory=dict_row,
+        connect_timeout=CONNECT_TIMEOUT_S,
+    ) as conn:
+        return await _apply_migrations(conn)
+
+
+async def prepare_schema(pool: Pool, *, migrate_on_start: bool) -> None:
+    """At a service's start: migrate or, when its database role may not change the schema
+    (``migrate_on_start`` false), refuse to run on a schema older than this build's.
+
+    A newer schema is accepted: replicas of the previous build keep running while a rolling
+    update migrates ahead of them.
+    """
+    if migrate_on_start:
+        await migrate(pool)
+        return
+    async with pool.connection() as conn:
+        try:
+            applied = await _applied_versions(conn)
+        except errors.UndefinedTable:
+            applied = set()
+    if {version for version, _, _ in _migrations()} - applied:
+        behind = (f"database schema is at version {max(applied, default=0)}, this build needs"
+                  f" {required_version()}: run `python -m services migrate`")
+        log.error(behind)  # one line of its own, ahead of the server's startup traceback
+        raise SchemaBehind(behind)
+
+
+async def _applied_versions(conn: AsyncConnection[DictRow]) -> set[int]:
+    cur = await conn.execute("SELECT version FROM schema_migrations")
+    return {row["version"] for row in await cur.fetchall()}
+
+
+async def _apply_migrations(conn: AsyncConnection[DictRow]) -> list[str]:
+    """Apply pending migrations and name them; safe when several replicas start at once.
 
     The advisory lock serialises concurrent starters, and each migration commits together
     with its row in ``schema_migrations`` so a crash never leaves one half applied.
     """
-    async with pool.connection() as conn, conn.transaction():
+    done = []
+    async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version integer PRIMARY KEY, name text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        cur = await conn.execute("SELECT version FROM schema_migrations")
-        applied = {row["version"] for row in await cur.fetchall()}
+        applied = await _applied_versions(conn)
         for version, name, sql in _migrations():
             if version in applied:
                 continue
@@ -96,3 +151,5 @@ async def migrate(pool: Pool) -> None:
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name)
             )
             log.info("applied migration %s", name)
+            done.append(name)
+    return done

@@ -3,9 +3,9 @@
 A service's ``create_app`` builds a :class:`ServiceRuntime`, builds its handlers'
 dependencies from it, includes its router in ``runtime.broker`` and returns
 ``runtime.asgi_app(deps)``; the handlers receive those dependencies as FastStream's
-context value ``deps``. Start order matters: the database is migrated and the whole broker
-topology declared before any subscriber consumes; the pool closes only after the broker
-has drained in-flight messages.
+context value ``deps``. Start order matters: the schema is migrated (or checked, see
+``prepare_schema``) and the whole broker topology declared before any subscriber consumes;
+the pool closes only after the broker has drained in-flight messages.
 """
 
 import asyncio
@@ -26,7 +26,7 @@ from infra.broker import (
     declare_spool_queues,
     declare_topology,
 )
-from infra.postgres import Pool, create_pool, migrate
+from infra.postgres import Pool, create_pool, prepare_schema
 from infra.settings import Settings
 from infra.spool import identity, registry
 from infra.telemetry import StageMetrics, configure_logging
@@ -34,6 +34,10 @@ from infra.telemetry import StageMetrics, configure_logging
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+
+# Where the probes of deploy/kubernetes look.
+LIVENESS_PATH = "/healthz"
+READINESS_PATH = "/readyz"
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ class ServiceRuntime:
 
     async def _startup(self) -> None:
         await self.pool.open(wait=True, timeout=60)
-        await migrate(self.pool)
+        await prepare_schema(self.pool, migrate_on_start=self.settings.migrate_on_start)
         await self.broker.connect()
         await declare_topology(self.broker, self.settings.topology)
         for hook in self._on_start:
@@ -163,8 +167,8 @@ class ServiceRuntime:
         return AsgiFastStream(
             self.broker,
             asgi_routes=[
-                ("/healthz", healthz),
-                ("/readyz", readyz),
+                (LIVENESS_PATH, healthz),
+                (READINESS_PATH, readyz),
                 ("/metrics", make_asgi_app(self.registry)),
             ],
             logger=logging.getLogger("intake.app"),

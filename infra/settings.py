@@ -12,14 +12,22 @@ from contracts import SPOOL_ID_PATTERN, Topology
 from infra.spool.paths import Spool
 
 
-class Settings(BaseSettings):
-    """What every service needs: where the database, broker, storage and spool are."""
+class DatabaseSettings(BaseSettings):
+    """Where the database is: all that ``python -m services migrate`` needs."""
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", env_file=None, extra="ignore")
 
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/intake")
     db_pool_min: int = Field(1, ge=1)
     db_pool_max: int = Field(8, ge=1)
+    migrate_on_start: bool = Field(
+        True, description="Apply migrations at start; false: only check that the schema is"
+                          " current (services whose database role has no DDL rights)",
+    )
+
+
+class Settings(DatabaseSettings):
+    """What every service needs: where the database, broker, storage and spool are."""
 
     amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     amqp_prefix: str = Field("intake", pattern=r"^[A-Za-z0-9_.-]+$")

@@ -3,7 +3,8 @@
 Every service is an ASGI app (FastStream's AsgiFastStream, or Litestar for the admin)
 served by uvicorn, which turns SIGTERM into a graceful lifespan shutdown.
 ``python -m services audit-storage`` compares the bucket with the database and exits 1 when
-they disagree.
+they disagree; ``python -m services migrate`` applies the schema migrations and exits (for
+installations whose services run with ``INTAKE_MIGRATE_ON_START=false``).
 """
 
 import argparse
@@ -12,10 +13,11 @@ import dataclasses
 import json
 import sys
 
+import psycopg
 import uvicorn
 
-from infra.postgres import create_pool
-from infra.settings import Settings
+from infra.postgres import create_pool, migrate_database, required_version
+from infra.settings import DatabaseSettings, Settings
 from infra.storage import ObjectStore
 from infra.storage_audit import audit
 
@@ -39,10 +41,24 @@ async def _audit_storage(settings: Settings) -> bool:
     return report.clean
 
 
+async def _migrate(settings: DatabaseSettings) -> int:
+    try:
+        applied = await migrate_database(settings)
+    except psycopg.OperationalError as exc:
+        reason = " ".join(line.strip() for line in str(exc).splitlines())
+        print(f"error: cannot connect to the database: {reason}", file=sys.stderr)
+        return 1
+    print(f"database schema at version {required_version()};"
+          f" applied: {', '.join(applied) or 'nothing'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="intake", description=__doc__)
-    parser.add_argument("command", choices=[*sorted(SERVICES), "audit-storage"])
+    parser.add_argument("command", choices=[*sorted(SERVICES), "audit-storage", "migrate"])
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        sys.exit(asyncio.run(_migrate(DatabaseSettings())))
     settings = Settings()
     if args.command == "audit-storage":
         sys.exit(0 if asyncio.run(_audit_storage(settings)) else 1)

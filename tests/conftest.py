@@ -28,9 +28,15 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def database_url(run_id: str) -> Iterator[str]:
-    with servers.postgres() as admin_url, \
-            servers.fresh_database(admin_url, f"intake_{run_id}") as url:
+def postgres_admin_url() -> Iterator[str]:
+    """A role on the run's PostgreSQL server that may create databases."""
+    with servers.postgres() as admin_url:
+        yield admin_url
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_admin_url: str, run_id: str) -> Iterator[str]:
+    with servers.fresh_database(postgres_admin_url, f"intake_{run_id}") as url:
         yield url
 
 

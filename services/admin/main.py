@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from infra.broker import StagePublisher, create_broker, declare_topology
 from infra.crypto import SecretBox
-from infra.postgres import create_pool, migrate
+from infra.postgres import create_pool, prepare_schema
 from infra.storage import ObjectStore
 from infra.telemetry import configure_logging
 from services.admin.auth.access import (
@@ -83,7 +83,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         pool = create_pool(settings)
         await pool.open(wait=True)
         try:
-            await migrate(pool)
+            await prepare_schema(pool, migrate_on_start=settings.migrate_on_start)
             app.state.pool = pool
             app.state.stats = StatsCache(pool, settings.stats_max_age_s)
             yield

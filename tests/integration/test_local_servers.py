@@ -2,6 +2,7 @@
 
 import base64
 import io
+import os
 import shutil
 import subprocess
 import uuid
@@ -86,12 +87,27 @@ def test_settings_hold_this_runs_values(settings: Settings, settings_env: dict[s
     assert settings.database_url.get_secret_value() == settings_env["INTAKE_DATABASE_URL"]
 
 
-def test_compose_file_is_valid() -> None:
+# What compose/second-host.yml refuses to start without (host 1's addresses and keys).
+SECOND_HOST_ENV = {
+    "INTAKE_DATABASE_URL": "postgresql://intake:intake@host1:5432/intake",
+    "INTAKE_AMQP_URL": "amqp://intake:intake@host1:5672/",
+    "INTAKE_S3_ENDPOINT": "host1:9000",
+    "INTAKE_S3_ACCESS_KEY": "intake",
+    "INTAKE_S3_SECRET_KEY": "intake-secret",
+    "INTAKE_SECRET_KEY": "a-fernet-key",
+}
+
+
+@pytest.mark.parametrize(("compose_file", "env"), [
+    ("compose/docker-compose.yml", {}),
+    ("compose/second-host.yml", SECOND_HOST_ENV),
+])
+def test_compose_file_is_valid(compose_file: str, env: dict[str, str]) -> None:
     docker_compose = shutil.which("docker-compose")
     if docker_compose is None:
         pytest.skip("docker-compose is missing: scripts/install.sh installs it (as root)")
     result = subprocess.run(
-        [docker_compose, "-f", "compose/docker-compose.yml", "config", "-q"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        [docker_compose, "-f", compose_file, "config", "-q"],
+        cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, **env},
     )
     assert result.returncode == 0, result.stderr
