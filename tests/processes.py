@@ -118,8 +118,11 @@ class Pipeline:
         return self
 
     def replace(self, name: str, index: int = 0) -> ServiceProcess:
-        """Start a fresh process in place of a (killed) replica."""
-        service = self._process(name, len(self.replicas[name]) + index)
+        """Start a fresh process in place of a (killed) replica, with its settings."""
+        old = self.replicas[name][index]
+        service = ServiceProcess(name, {k: v for k, v in old.env.items()
+                                        if k != "INTAKE_HTTP_PORT"}, self._log_dir)
+        service.log_path = self._log_dir / f"{name}-{len(self.replicas[name]) + index}.log"
         self.replicas[name][index] = service
         service.start().wait_ready()
         return service
@@ -132,6 +135,18 @@ class Pipeline:
         self.replicas[name].append(service)
         service.start().wait_ready()
         return service
+
+    def add_host(self, spool_dir: Path, **env: str) -> list[ServiceProcess]:
+        """Another host's pair: a downloader and an uploader sharing ``spool_dir`` (and so
+        the spool identity kept in it)."""
+        return [self.add(name, INTAKE_SPOOL_DIR=str(spool_dir), **env)
+                for name in ("downloader", "uploader")]
+
+    def remove(self, services: list[ServiceProcess]) -> None:
+        """Kill ``services`` and forget them: a host that is gone for good."""
+        for service in services:
+            service.kill()
+            self.replicas[service.name].remove(service)
 
     def stop(self) -> dict[str, int | None]:
         for service in self.all:

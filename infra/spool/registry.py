@@ -8,6 +8,7 @@ down, say) loses no spool: the live ones beat again as soon as it is over.
 """
 
 import socket
+from collections.abc import Iterable
 
 from infra.postgres import Pool
 
@@ -29,6 +30,16 @@ SELECT id FROM spools
 
 _ALIVE = f"{LIVE_SPOOLS} AND id = ANY(%(ids)s)"
 
+# Kubernetes gives every new pod a spool of its own: rows of spools long silent, whose
+# copies were all dealt with, are forgotten.
+FORGET_AFTER_SECONDS = 7 * 24 * 3600
+_FORGET = """
+DELETE FROM spools s
+ WHERE s.seen_at < (SELECT max(seen_at) FROM spools) - make_interval(secs => %(after)s)
+   AND NOT EXISTS (SELECT 1 FROM files f WHERE f.spool_id = s.id
+                      AND f.status = ANY(%(held)s))
+"""
+
 
 async def register(pool: Pool, spool_id: str) -> None:
     """Make the spool known (a downloader starting before its uploader) without a beat."""
@@ -48,3 +59,12 @@ async def alive(pool: Pool, spool_ids: set[str], *, lost_after: int) -> set[str]
     async with pool.connection() as conn:
         cur = await conn.execute(_ALIVE, {"ids": sorted(spool_ids), "lost_after": lost_after})
         return {row["id"] for row in await cur.fetchall()}
+
+
+async def forget_silent(pool: Pool, *, held: Iterable[str]) -> int:
+    """Remove the rows of spools silent for :data:`FORGET_AFTER_SECONDS` with no file in a
+    ``held`` status (``infra.file_states.SPOOL_HELD``) that names them."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(_FORGET, {"after": FORGET_AFTER_SECONDS,
+                                           "held": sorted(held)})
+        return cur.rowcount

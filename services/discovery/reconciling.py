@@ -18,6 +18,7 @@ from infra.broker import StagePublisher
 from infra.file_states import SPOOL_HELD, FileRow, Status, file_row, message_for
 from infra.postgres import Pool
 from infra.settings import Settings
+from infra.spool import registry
 from infra.telemetry import StageMetrics
 from services.discovery import queries
 
@@ -33,6 +34,7 @@ async def recover_lost_copies(pool: Pool, publisher: StagePublisher, metrics: St
         pool, lost_after=settings.spool_lost_after_seconds,
         max_losses=settings.max_spool_losses, limit=BATCH)
     await _announce(publisher, metrics, rows)
+    await registry.forget_silent(pool, held=SPOOL_HELD)
     return len(rows)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.faults.proxy import FaultProxy
 from tests.harness import drain_notifications, make_inbox, sha256_of_object, write_random
-from tests.processes import Pipeline, ServiceProcess, wait_for
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -20,14 +20,8 @@ LARGE = {"INTAKE_STREAM_UPLOAD_MIN_BYTES": str(8 * MiB)}
 ONLY_HOSTS = {"downloader": 0, "uploader": 0}  # the pairs are started as hosts
 
 
-def start_host(pipeline: Pipeline, spool_dir: Path, **env: str) -> list[ServiceProcess]:
-    """A host's pair: a downloader and an uploader sharing ``spool_dir`` (and so the spool
-    identity kept in it)."""
-    return [pipeline.add(name, INTAKE_SPOOL_DIR=str(spool_dir), **env)
-            for name in ("downloader", "uploader")]
-
-
 def spool_id(spool_dir: Path) -> str:
+    """The identity the pair sharing ``spool_dir`` gave it (infra.spool.identity)."""
     return (spool_dir / ".spool-id").read_text().strip()
 
 
@@ -83,7 +77,7 @@ def test_two_hosts_upload_only_the_copies_they_downloaded(
     pipeline = start_pipeline_replicas(ONLY_HOSTS, **LARGE)
     spools = [tmp_path / "host-a", tmp_path / "host-b"]
     for spool_dir in spools:
-        start_host(pipeline, spool_dir)
+        pipeline.add_host(spool_dir)
     remote, local = make_inbox(sftp_server, name)
     digests = drop_files(local, 298, prefix="mixed", large=2)
 
@@ -110,7 +104,7 @@ def test_a_host_lost_mid_run_loses_no_file(start_pipeline_replicas, sftp_server,
     s3_host, s3_port = s3.endpoint.split(":")
     with FaultProxy(s3_host, int(s3_port)) as slow_s3:
         slow_s3.latency = 0.2
-        host_b = start_host(pipeline, spool_b, INTAKE_S3_ENDPOINT=f"127.0.0.1:{slow_s3.port}")
+        host_b = pipeline.add_host(spool_b, INTAKE_S3_ENDPOINT=f"127.0.0.1:{slow_s3.port}")
         remote, local = make_inbox(sftp_server, name)
         digests = drop_files(local, 40, prefix="early", large=2)
         journal = watch(pipeline, remote)
@@ -126,12 +120,11 @@ def test_a_host_lost_mid_run_loses_no_file(start_pipeline_replicas, sftp_server,
             return {f for f, _ in held} if len(large) == 2 and len(held) >= 10 else set()
 
         wait_for(in_flight_on_b, timeout=120, what="copies waiting on host b")
-        for service in host_b:
-            service.kill()
+        pipeline.remove(host_b)
         held = in_flight_on_b()  # what host b held when it died
         assert held
         shutil.rmtree(spool_b)
-        start_host(pipeline, spool_a)
+        pipeline.add_host(spool_a)
         digests |= drop_files(local, 40, prefix="late")
 
         rows = journal.wait_until_all(len(digests), timeout=300)

@@ -91,3 +91,29 @@ def test_a_copy_without_a_file_waits_out_the_grace_period(tmp_path: Path,
     written = path.stat().st_mtime
     assert not may_remove(spool, path, None, written + ORPHAN_GRACE_SECONDS - 1)
     assert may_remove(spool, path, None, written + ORPHAN_GRACE_SECONDS)
+
+
+def test_a_spool_keeps_its_identity_in_its_directory(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infra.spool import identity
+
+    assert identity.resolve(tmp_path / "configured", "pod-7f9c") == "pod-7f9c"
+    root = tmp_path / "spool"
+    with ThreadPoolExecutor(8) as pool:  # a downloader and an uploader starting at once
+        ids = set(pool.map(lambda _: identity.resolve(root, None), range(16)))
+    assert len(ids) == 1
+    [made] = ids
+    assert identity.resolve(root, None) == made
+    assert [p.name for p in root.iterdir()] == [identity.ID_FILE]
+    assert Spool(root).files() == {}  # the janitor leaves it alone
+    wiped = tmp_path / "wiped"
+    assert identity.resolve(wiped, None) != made  # a new disk is a new spool
+
+
+def test_a_spool_id_file_that_is_not_an_id_stops_the_start(tmp_path: Path) -> None:
+    from infra.spool import identity
+
+    (tmp_path / identity.ID_FILE).write_text("../../etc\n")
+    with pytest.raises(identity.SpoolIdentityError, match="not a spool id"):
+        identity.resolve(tmp_path, None)
