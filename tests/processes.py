@@ -142,11 +142,13 @@ class Pipeline:
         return [self.add(name, INTAKE_SPOOL_DIR=str(spool_dir), **env)
                 for name in ("downloader", "uploader")]
 
-    def remove(self, services: list[ServiceProcess]) -> None:
-        """Kill ``services`` and forget them: a host that is gone for good."""
-        for service in services:
-            service.kill()
-            self.replicas[service.name].remove(service)
+    def remove_host(self, spool_dir: Path) -> None:
+        """SIGKILL every process of the host whose spool is ``spool_dir`` and forget them:
+        a host gone for good."""
+        for group in self.replicas.values():
+            for service in [s for s in group if s.env.get("INTAKE_SPOOL_DIR") == str(spool_dir)]:
+                service.kill()
+                group.remove(service)
 
     def stop(self) -> dict[str, int | None]:
         for service in self.all:

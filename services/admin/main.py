@@ -85,7 +85,8 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         try:
             await prepare_schema(pool, migrate_on_start=settings.migrate_on_start)
             app.state.pool = pool
-            app.state.stats = StatsCache(pool, settings.stats_max_age_s)
+            app.state.stats = StatsCache(pool, settings.stats_max_age_s,
+                                         lost_after=settings.spool_lost_after_seconds)
             yield
         finally:
             await pool.close()

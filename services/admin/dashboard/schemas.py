@@ -31,6 +31,17 @@ class ServerStatsOut(BaseModel):
     counts: dict[str, int]
 
 
+class SpoolOut(BaseModel):
+    id: str
+    hostname: str
+    started_at: datetime
+    seen_at: datetime
+    alive: bool
+    """Its uploader beat within ``INTAKE_SPOOL_LOST_AFTER_SECONDS`` of the newest beat."""
+    holding: int
+    """Files whose copy is being written or waits there."""
+
+
 class StatsOut(BaseModel):
     counts: dict[str, int]
     """Files per status; every status is present."""
@@ -41,3 +52,5 @@ class StatsOut(BaseModel):
     """The last 15 minutes, oldest first, from the journal's ``stored`` events."""
     oldest_unfinished: OldestOut | None
     servers: list[ServerStatsOut]
+    spools: list[SpoolOut]
+    """Each host's spool, the 50 seen last; a lost one's files are downloaded elsewhere."""

@@ -7,20 +7,27 @@ from datetime import timedelta
 from infra.file_states import Status
 from infra.postgres import Pool
 from services.admin.dashboard import queries
-from services.admin.dashboard.schemas import MinuteOut, OldestOut, ServerStatsOut, StatsOut
+from services.admin.dashboard.schemas import (
+    MinuteOut,
+    OldestOut,
+    ServerStatsOut,
+    SpoolOut,
+    StatsOut,
+)
 
 
 def _zero() -> dict[str, int]:
     return {str(status): 0 for status in Status}
 
 
-async def collect(pool: Pool) -> StatsOut:
-    counted, in_flight, oldest, (now, minutes), servers = await asyncio.gather(
+async def collect(pool: Pool, *, lost_after: int) -> StatsOut:
+    counted, in_flight, oldest, (now, minutes), servers, spools = await asyncio.gather(
         queries.counts(pool),
         queries.in_flight(pool),
         queries.oldest_unfinished(pool),
         queries.stored_per_minute(pool),
         queries.servers(pool),
+        queries.spools(pool, lost_after=lost_after),
     )
     totals = _zero()
     per_server: dict[int | None, dict[str, int]] = {}
@@ -43,6 +50,7 @@ async def collect(pool: Pool) -> StatsOut:
             ServerStatsOut(**server, counts=per_server.get(server["id"], _zero()))
             for server in servers
         ],
+        spools=[SpoolOut.model_validate(spool) for spool in spools],
     )
 
 
@@ -55,9 +63,10 @@ class StatsCache:
     computation in progress.
     """
 
-    def __init__(self, pool: Pool, max_age: float) -> None:
+    def __init__(self, pool: Pool, max_age: float, *, lost_after: int) -> None:
         self._pool = pool
         self._max_age = max_age
+        self._lost_after = lost_after
         self._value: StatsOut | None = None
         self._taken_at = 0.0
         self._pending: asyncio.Task[StatsOut] | None = None
@@ -73,7 +82,7 @@ class StatsCache:
     async def _refresh(self) -> StatsOut:
         started = time.monotonic()
         try:
-            self._value = await collect(self._pool)
+            self._value = await collect(self._pool, lost_after=self._lost_after)
             self._taken_at = started
             return self._value
         finally:
