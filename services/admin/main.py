@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Scope
 from prometheus_client import CollectorRegistry
 
@@ -54,8 +55,10 @@ STATIC = Path(__file__).parent / "static"
 
 
 async def _log_unexpected(exc: Exception, scope: Scope) -> None:
-    """Log server errors through our JSON logging; client errors are answers, not incidents."""
-    if isinstance(exc, HTTPException) and exc.status_code < 500:
+    """Log server errors through our JSON logging; client errors are answers, not incidents,
+    and a 503 (try again later) was logged with its cause where it arose."""
+    if isinstance(exc, HTTPException) and (exc.status_code < 500
+                                           or exc.status_code == HTTP_503_SERVICE_UNAVAILABLE):
         return
     log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
 
@@ -103,7 +106,6 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         finally:
             await rabbit.stop()
 
-    settings.spool.ensure()
     state: dict[str, Any] = {
         "settings": settings,
         "secret_box": SecretBox(settings.secret_key),
