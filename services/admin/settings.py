@@ -53,6 +53,14 @@ class AdminSettings(Settings):
         description="Parts an upload is sent to storage in (more when max_upload_bytes needs"
                     " them larger); memory per upload is about two parts",
     )
+    upload_abandoned_after_s: int = Field(
+        24 * 3600, ge=3600,
+        description="An upload still unfinished this long after it began is aborted (its"
+                    " admin died mid-upload): no upload may take longer",
+    )
+    janitor_interval_seconds: float = Field(
+        300, gt=0, description="How often abandoned uploads are looked for"
+    )
 
     @field_validator("admin_token", "session_secret")
     @classmethod

@@ -4,7 +4,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import httpx
@@ -19,6 +19,7 @@ from infra.storage import ObjectStore
 from services.admin.main import create_app
 from services.admin.settings import AdminSettings
 from services.admin.uploads.storing import ObjectSink
+from services.admin.uploads.sweeping import abort_abandoned
 from tests.harness import sha256_of_object
 from tests.integration.conftest import AdminCredentials, Db, take_messages
 
@@ -220,6 +221,19 @@ async def test_an_upload_dropped_after_its_first_parts_leaves_nothing(
 
     assert key not in open_uploads(objects)
     assert key not in uploaded_keys(objects)
+
+
+async def test_uploads_left_open_by_a_dead_admin_are_aborted_once_old(
+        objects: ObjectStore) -> None:
+    key = f"upload/test/{uuid4()}/orphan.bin"
+    upload_id = objects.start_upload(key, checksums=None)  # as an admin killed mid-upload
+    objects.put_part(key, upload_id, 1, os.urandom(5 * MiB))
+
+    assert await abort_abandoned(objects, older_than=timedelta(hours=1)) == 0
+    assert key in open_uploads(objects)  # young: perhaps still under way
+
+    assert await abort_abandoned(objects, older_than=timedelta(seconds=-60)) >= 1
+    assert key not in open_uploads(objects)
 
 
 def test_a_stored_upload_that_cannot_be_recorded_is_removed(
