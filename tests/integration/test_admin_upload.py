@@ -142,7 +142,8 @@ def test_an_upload_larger_than_a_part_is_stored_in_parts(app_with, db: Db,
     assert row["object_key"] not in open_uploads(objects)
 
 
-def test_an_upload_creates_a_missing_bucket(app_with, admin_settings: AdminSettings) -> None:
+def test_an_upload_creates_a_missing_bucket(app_with, admin_settings: AdminSettings,
+                                            db: Db) -> None:
     """With no uploader running anywhere, nothing else may have made it."""
     bucket = f"fresh-{uuid4().hex[:12]}"
     client = app_with(s3_bucket=bucket)
