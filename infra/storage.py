@@ -11,7 +11,9 @@ Multipart uploads that must outlive one attempt (resumed after a crash, or fed w
 file downloads) go step by step through ``infra.multipart``.
 """
 
+import io
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import urllib3
@@ -29,13 +31,15 @@ from infra.settings import Settings
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
 PARALLEL_PARTS = 3
-MAX_PARTS = 10_000  # S3's limit per multipart upload
+MAX_PARTS = 10_000  # S3's limits per multipart upload
+MIN_PART_SIZE = 5 * MiB  # but the last
+MAX_PART_SIZE = 5 * 1024 * MiB
 
 
-def part_size(size: int) -> int:
-    """PART_SIZE, or the smallest whole MiB that keeps ``size`` within MAX_PARTS parts."""
+def part_size(size: int, smallest: int = PART_SIZE) -> int:
+    """``smallest``, or the smallest whole MiB that keeps ``size`` within MAX_PARTS parts."""
     needed = -(-size // MAX_PARTS)
-    return max(PART_SIZE, -(-needed // MiB) * MiB)
+    return max(smallest, -(-needed // MiB) * MiB)
 
 
 _NO_OBJECT = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
@@ -44,6 +48,10 @@ _REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
 
 class StorageError(Exception):
     transient = True
+
+
+class ObjectMismatch(StorageError):
+    """The stored object does not match what we sent."""
 
 
 class UploadGone(StorageError):
@@ -55,6 +63,13 @@ class UploadedPart:
     number: int
     etag: str
     size: int
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    key: str
+    upload_id: str
+    initiated: datetime | None
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,36 @@ class ObjectStore:
         )
         return result.etag or ""
 
+    def put_bytes(self, key: str, data: bytes, *, sha256: str, md5: str,
+                  content_type: str = "application/octet-stream") -> str:
+        """Store ``data`` (at most a part) in one request; returns the ETag."""
+        result = self._client.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type,
+            metadata={"sha256": sha256, "md5": md5}, tags=_checksum_tags(sha256, md5),
+            part_size=max(len(data), MIN_PART_SIZE),  # one request, whatever minio prefers
+        )
+        return result.etag or ""
+
+    def verify(self, key: str, *, size: int, md5: str, etag: str) -> str:
+        """The ETag of the object just stored, once it is known to hold the bytes sent.
+
+        An object sent in one piece has its MD5 as ETag: equal to the sender's, it is the
+        very bytes, and asking for its size would be a round trip per file for nothing.
+        Sent in parts, or by a server that computes ETags otherwise (SSE-KMS), the size
+        is checked instead.
+        """
+        if etag == md5:
+            return etag
+        stored = self.stat(key)
+        if stored is None or stored.size != size:
+            raise ObjectMismatch(
+                f"stored object {key} has {stored.size if stored else 'no'} bytes, "
+                f"expected {size}")
+        return etag or stored.etag
+
+    def remove(self, key: str) -> None:
+        self._client.remove_object(self.bucket, key)
+
     def start_upload(self, key: str, *, checksums: tuple[str, str] | None,
                      content_type: str = "application/octet-stream") -> str:
         """Begin a multipart upload; returns its id. ``checksums`` (sha256, md5) go into
@@ -177,6 +222,11 @@ class ObjectStore:
         except S3Error as exc:
             if exc.code != "NoSuchUpload":
                 raise
+
+    def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        """Multipart uploads under ``prefix`` neither completed nor aborted (at most 1,000)."""
+        return [OpenUpload(u.object_name, u.upload_id, u.initiated_time)
+                for u in self._multipart.list_uploads(prefix).uploads if u.upload_id]
 
     def tag_checksums(self, key: str, *, sha256: str, md5: str) -> None:
         self._client.set_object_tags(self.bucket, key, _checksum_tags(sha256, md5))

@@ -1,8 +1,9 @@
 """New files rows, each written with its first journal row: a file discovery found stable
 on a server (``discovered``), or one an operator uploaded (``uploaded``, already
-``downloaded``: its copy is in the spool)."""
+``stored``: the admin streamed it into the bucket)."""
 
 import posixpath
+from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -38,9 +39,10 @@ SELECT * FROM new
 INSERT_UPLOADED = """
 WITH new AS (
     INSERT INTO files (id, server_id, source, remote_path, filename, size, remote_mtime,
-                       status, sha256, md5)
+                       status, sha256, md5, bucket, object_key, etag, stored_at, created_at)
     VALUES (%(id)s, NULL, 'upload', %(remote_path)s, %(filename)s, %(size)s, 0, %(status)s,
-            %(sha256)s, %(md5)s)
+            %(sha256)s, %(md5)s, %(bucket)s, %(object_key)s, %(etag)s, now(),
+            %(created_at)s)
     RETURNING *
 ), journal AS (
     INSERT INTO file_events (file_id, event, details)
@@ -78,15 +80,18 @@ async def record_discovered(
 
 async def record_upload(
     pool: Pool, *, file_id: UUID, remote_path: str, filename: str, size: int, sha256: str,
-    md5: str, details: dict[str, Any],
+    md5: str, bucket: str, object_key: str, etag: str, created_at: datetime,
+    details: dict[str, Any],
 ) -> FileRow:
-    """Record an operator's upload, whose verified copy is in the spool, as ``downloaded``."""
-    check(None, Status.DOWNLOADED, "uploaded")
+    """Record an operator's upload, verified in the bucket already, as ``stored``.
+    ``created_at`` is the date its object key holds."""
+    check(None, Status.STORED, "uploaded")
     async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
         await cur.execute(INSERT_UPLOADED, {
             "id": file_id, "remote_path": remote_path, "filename": filename, "size": size,
-            "sha256": sha256, "md5": md5, "status": Status.DOWNLOADED, "event": "uploaded",
-            "details": Jsonb(details),
+            "sha256": sha256, "md5": md5, "bucket": bucket, "object_key": object_key,
+            "etag": etag, "created_at": created_at, "status": Status.STORED,
+            "event": "uploaded", "details": Jsonb(details),
         })
         row = await cur.fetchone()
     assert row is not None  # INSERT ... RETURNING always yields the row

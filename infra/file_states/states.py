@@ -35,7 +35,7 @@ SPOOL_HELD = (_S.DOWNLOADING, _S.DOWNLOADED, _S.STORING)
 TRANSITIONS: frozenset[Move] = frozenset(Move(*move) for move in [
     # from            to               event
     (None,            _S.DISCOVERED,   "discovered"),        # a stable new file on a server
-    (None,            _S.DOWNLOADED,   "uploaded"),          # a file an operator uploaded
+    (None,            _S.STORED,       "uploaded"),          # an operator's upload, in the bucket
     (_S.DISCOVERED,   _S.DOWNLOADING,  "download_started"),
     (_S.DOWNLOADING,  _S.DOWNLOADED,   "downloaded"),
     (_S.DOWNLOADING,  _S.DISCOVERED,   "download_failed"),   # to be retried

@@ -17,7 +17,7 @@ from infra.file_states import Status
 from infra.postgres import Pool
 from infra.spool.paths import Spool
 
-# A spool file with no row yet may be an admin upload still streaming in.
+# A spool file no row knows (a copy left when its row went) goes only after a while.
 ORPHAN_GRACE_SECONDS = 3600
 
 _KEEP_COMPLETE = frozenset({Status.DISCOVERED, Status.DOWNLOADING, Status.DOWNLOADED,

@@ -1,7 +1,6 @@
 """The names of the copies in the spool: ``<file_id>.part`` while a copy is written,
-``<file_id>`` once it is complete and checked. The downloader and the admin's upload
-write them, the uploader reads them, the janitor parses them back: this is the one place
-that spells them.
+``<file_id>`` once it is complete and checked. The downloader writes them, the uploader
+reads them, the janitor parses them back: this is the one place that spells them.
 """
 
 from dataclasses import dataclass

@@ -1,5 +1,5 @@
 """Free space on the spool volume: a new copy is started only if it fits with a reserve
-left over (``INTAKE_SPOOL_RESERVE_BYTES``), by the downloader and the admin's upload alike."""
+left over (``INTAKE_SPOOL_RESERVE_BYTES``), by the downloader."""
 
 import os
 

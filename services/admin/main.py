@@ -1,8 +1,11 @@
 """Wiring of the admin service: ``create_app`` builds every dependency; nothing runs at import."""
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Scope
 from prometheus_client import CollectorRegistry
 
@@ -47,6 +51,7 @@ from services.admin.storage.api import audit_storage
 from services.admin.templating import template_config
 from services.admin.uploads.api import upload
 from services.admin.uploads.pages import upload_form, upload_from_form, upload_progress
+from services.admin.uploads.sweeping import sweep_every
 
 log = logging.getLogger("intake.admin")
 
@@ -54,8 +59,10 @@ STATIC = Path(__file__).parent / "static"
 
 
 async def _log_unexpected(exc: Exception, scope: Scope) -> None:
-    """Log server errors through our JSON logging; client errors are answers, not incidents."""
-    if isinstance(exc, HTTPException) and exc.status_code < 500:
+    """Log server errors through our JSON logging; client errors are answers, not incidents,
+    and a 503 (try again later) was logged with its cause where it arose."""
+    if isinstance(exc, HTTPException) and (exc.status_code < 500
+                                           or exc.status_code == HTTP_503_SERVICE_UNAVAILABLE):
         return
     log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
 
@@ -77,6 +84,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
     configure_logging("admin", settings.log_level)
     registry = CollectorRegistry()
     credentials = Credentials(settings)
+    storage = ObjectStore(settings)
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
@@ -104,13 +112,25 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         finally:
             await rabbit.stop()
 
-    settings.spool.ensure()
+    @asynccontextmanager
+    async def upload_sweeper(app: Litestar) -> AsyncIterator[None]:
+        """Aborts the multipart uploads of admins that died mid-upload."""
+        sweeping = asyncio.create_task(sweep_every(
+            storage, seconds=settings.janitor_interval_seconds,
+            older_than=timedelta(seconds=settings.upload_abandoned_after_s)))
+        try:
+            yield
+        finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
+
     state: dict[str, Any] = {
         "settings": settings,
         "secret_box": SecretBox(settings.secret_key),
         "metrics_registry": registry,
         "link_signer": _link_signer(settings),
-        "storage": ObjectStore(settings),
+        "storage": storage,
         "credentials": credentials,
     }
     return Litestar(
@@ -138,7 +158,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         ],
         dependencies=DEPENDENCIES,
         state=State(state),
-        lifespan=[database, broker],
+        lifespan=[database, broker, upload_sweeper],
         middleware=[
             RequestMetrics(registry),
             SecurityHeaders(),

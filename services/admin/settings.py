@@ -7,6 +7,7 @@ open to anyone who reaches its port, so it refuses to start and says how to make
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from infra.settings import Settings
+from infra.storage import MAX_PART_SIZE, MIN_PART_SIZE, PART_SIZE
 from services.admin.auth.passwords import parse_hash
 
 MIN_SECRET_LENGTH = 32
@@ -47,8 +48,18 @@ class AdminSettings(Settings):
         2.0, ge=0, le=60, description="Dashboard and /api/stats numbers are at most this old"
     )
     max_upload_bytes: int = Field(5 * 1024**3, ge=1, description="Largest accepted upload")
-    spool_reserve_bytes: int = Field(
-        1024**3, ge=0, description="Free space kept on the spool volume beyond each upload"
+    upload_part_bytes: int = Field(
+        PART_SIZE, ge=MIN_PART_SIZE, le=MAX_PART_SIZE,
+        description="Parts an upload is sent to storage in (more when max_upload_bytes needs"
+                    " them larger); memory per upload is about two parts",
+    )
+    upload_abandoned_after_s: int = Field(
+        24 * 3600, ge=3600,
+        description="An upload still unfinished this long after it began is aborted (its"
+                    " admin died mid-upload): no upload may take longer",
+    )
+    janitor_interval_seconds: float = Field(
+        300, gt=0, description="How often abandoned uploads are looked for"
     )
 
     @field_validator("admin_token", "session_secret")

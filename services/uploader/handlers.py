@@ -16,6 +16,7 @@ from urllib3.exceptions import HTTPError
 from contracts import FileDownloaded, FileDownloading, FileStored, Stage
 from infra import file_states
 from infra.file_states import FileWithServer, Status
+from infra.object_keys import object_key
 from infra.retries import retry_later
 from infra.runtime import StageDeps
 from infra.storage import ObjectStore, StorageError
@@ -26,7 +27,6 @@ from services.uploader.streaming import stream
 from services.uploader.uploading import (
     Stored,
     discard_upload,
-    object_key,
     store,
     store_in_parts,
 )

@@ -24,13 +24,14 @@ from urllib3.exceptions import HTTPError
 
 from infra import file_states
 from infra.file_states import Status
+from infra.object_keys import object_key
 from infra.postgres import Pool
 from infra.storage import ObjectStore, StorageError
 from services.uploader import upload_records
 from services.uploader.parts import PartPlan, send_parts
 from services.uploader.settings import UploaderSettings
 from services.uploader.spool_reader import SpoolFile, SpoolNotGrowing, StreamAbandoned
-from services.uploader.uploading import object_key, open_upload
+from services.uploader.uploading import open_upload
 
 log = logging.getLogger(__name__)
 

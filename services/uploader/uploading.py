@@ -13,17 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
-from infra.file_states import FileWithServer
 from infra.postgres import Pool
-from infra.storage import ObjectStore, StorageError, UploadedPart, UploadGone
+from infra.storage import ObjectMismatch, ObjectStore, UploadedPart, UploadGone
 from services.uploader import upload_records
 from services.uploader.parts import PartPlan, send_parts
 from services.uploader.spool_reader import SpoolFile
 from services.uploader.upload_records import UploadRecord
-
-
-class ObjectMismatch(StorageError):
-    """The stored object does not match what we sent."""
 
 
 @dataclass(frozen=True)
@@ -42,27 +37,12 @@ class Stored:
         return round(self.bytes_sent / 1e6 / self.seconds, 2)
 
 
-def object_key(row: FileWithServer) -> str:
-    """``<server>/<YYYY>/<MM>/<DD>/<file id>/<filename>``: stable across retries; an admin
-    upload (no server) goes under ``upload``."""
-    return f"{row.server_name or 'upload'}/{row.created_at:%Y/%m/%d}/{row.id}/{row.filename}"
-
-
 def identical(objects: ObjectStore, key: str, *, size: int, sha256: str) -> str | None:
     """The ETag of an object already stored under ``key`` with this size and sha256."""
     existing = objects.stat(key)
     if existing is not None and existing.size == size and existing.sha256 == sha256:
         return existing.etag
     return None
-
-
-def _verified(objects: ObjectStore, key: str, size: int, etag: str) -> str:
-    stored = objects.stat(key)
-    if stored is None or stored.size != size:
-        raise ObjectMismatch(
-            f"stored object {key} has {stored.size if stored else 'no'} bytes, expected {size}"
-        )
-    return etag or stored.etag
 
 
 def store(objects: ObjectStore, path: Path, key: str, *, size: int, sha256: str,
@@ -78,12 +58,7 @@ def store(objects: ObjectStore, path: Path, key: str, *, size: int, sha256: str,
     if path.stat().st_size != size:
         raise ObjectMismatch(f"spool file has {path.stat().st_size} bytes, expected {size}")
     etag = objects.put_file(path, key, sha256=sha256, md5=md5)
-    if etag != md5:
-        # An object sent in one piece has its MD5 as ETag: equal to the download's, it is
-        # the very bytes, and asking for its size would be a round trip per file for
-        # nothing. Sent in parts (over a part's size), or by a server that computes ETags
-        # otherwise (SSE-KMS), the size is checked instead.
-        etag = _verified(objects, key, size, etag)
+    etag = objects.verify(key, size=size, md5=md5, etag=etag)
     return Stored(key, etag, time.monotonic() - started, skipped=False, bytes_sent=size)
 
 
@@ -143,7 +118,7 @@ async def store_in_parts(pool: Pool, objects: ObjectStore, path: Path, key: str,
             parts = send_parts(objects, key, upload_id, plan, spool, already)
             etag = objects.complete_upload(key, upload_id, parts)
             objects.tag_checksums(key, sha256=sha256, md5=md5)
-            return _verified(objects, key, size, etag)
+            return objects.verify(key, size=size, md5=md5, etag=etag)
 
         etag = await asyncio.to_thread(complete)
     await upload_records.forget(pool, file_id)

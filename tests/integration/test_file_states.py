@@ -1,6 +1,7 @@
 """The state transitions against PostgreSQL: compare-and-set, each with its journal row."""
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -160,15 +161,20 @@ async def test_discovered_files_are_recorded_once_with_their_event(pool) -> None
         ("discovered", {"server": "partner", "size": 5, "remote_mtime": 7})]
 
 
-async def test_an_upload_is_recorded_downloaded_with_its_event(pool) -> None:
+async def test_an_upload_is_recorded_stored_with_its_event(pool) -> None:
     file_id = uuid.uuid4()
+    created_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
     row = await file_states.record_upload(
         pool, file_id=file_id, remote_path="../x.csv", filename="x.csv", size=3,
-        sha256="ab", md5="cd", details={"size": 3})
+        sha256="ab", md5="cd", bucket="b", object_key="upload/k", etag="cd",
+        created_at=created_at, details={"size": 3})
 
     assert (row.id, row.status, row.source, row.server_id) == (
-        file_id, Status.DOWNLOADED, "upload", None)
+        file_id, Status.STORED, "upload", None)
+    assert (row.bucket, row.object_key, row.etag, row.created_at) == (
+        "b", "upload/k", "cd", created_at)
+    assert row.stored_at is not None and (row.sha256, row.md5) == ("ab", "cd")
     assert await _journal(pool, file_id) == [("uploaded", {"size": 3})]
 
 

@@ -51,7 +51,7 @@ def test_every_unfinished_status_can_still_end_notified(status: Status) -> None:
     (Status.NOTIFIED, Status.DISCOVERED, "retried"),
     (Status.DISCOVERED, Status.STORED, "stored"),
     (Status.DOWNLOADING, Status.DOWNLOADED, "stored"),
-    (None, Status.STORED, "uploaded"),
+    (None, Status.DOWNLOADED, "uploaded"),  # an upload arrives stored, in the bucket
 ])
 def test_a_move_not_in_the_table_raises(source: Status | None, target: Status,
                                         event: str) -> None:

@@ -32,7 +32,8 @@ _STORED_PER_MINUTE = """
 SELECT date_trunc('minute', at) AS minute, count(*) AS files,
        coalesce(sum((details->>'size')::bigint), 0) AS bytes
   FROM file_events
- WHERE at >= date_trunc('minute', now()) - make_interval(mins => %(back)s) AND event = 'stored'
+ WHERE at >= date_trunc('minute', now()) - make_interval(mins => %(back)s)
+   AND event IN ('stored', 'uploaded')  -- an admin upload is stored as it arrives
  GROUP BY 1
 """
 

@@ -1,47 +1,61 @@
-"""An upload through the API or the form: streamed into the spool, recorded as
-``downloaded``, handed to the uploader."""
+"""An upload through the API or the form: streamed into the bucket, recorded as ``stored``,
+handed to the notifier. No other stage touches it, so it needs no uploader and no spool."""
 
+import asyncio
 import logging
 from typing import Any
 
 from litestar import Request
 
-from contracts import FileDownloaded, Stage
+from contracts import FileStored, Stage
 from infra import file_states
 from infra.broker import StagePublisher
 from infra.file_states import Status
 from infra.postgres import Pool
+from infra.storage import ObjectStore, part_size
 from services.admin.settings import AdminSettings
 from services.admin.uploads import uploading
+from services.admin.uploads.storing import STORAGE_ERRORS
 
 log = logging.getLogger("intake.admin.uploads")
 
 
 async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
-                        publisher: StagePublisher, settings: AdminSettings) -> dict[str, Any]:
-    """Stream the upload to the spool, record it as ``downloaded``, hand it to the uploader."""
+                        publisher: StagePublisher, objects: ObjectStore,
+                        settings: AdminSettings) -> dict[str, Any]:
+    """Stream the upload into the bucket, record it as ``stored``, announce it."""
     received = await uploading.receive(
-        request, spool=settings.spool, max_bytes=settings.max_upload_bytes,
-        reserve_bytes=settings.spool_reserve_bytes,
+        request, objects=objects, max_bytes=settings.max_upload_bytes,
+        # Parts as large as 10,000 of them need for the largest upload allowed.
+        part_size=part_size(settings.max_upload_bytes, smallest=settings.upload_part_bytes),
     )
+    stored = received.stored
     try:
         row = await file_states.record_upload(
             pool, file_id=received.file_id, remote_path=received.original_name,
-            filename=received.filename, size=received.size, sha256=received.sha256,
-            md5=received.md5, details=received.details,
+            filename=received.filename, size=stored.size, sha256=stored.sha256,
+            md5=stored.md5, bucket=objects.bucket, object_key=stored.key, etag=stored.etag,
+            created_at=received.created_at, details=received.details,
         )
     except BaseException:
-        settings.spool.complete(received.file_id).unlink(missing_ok=True)
+        await _drop_unrecorded(objects, stored.key)
         raise
-    log.info("uploaded", extra={"file_id": str(received.file_id), "event": "uploaded",
-                                "status": Status.DOWNLOADED})
-    message = FileDownloaded(file_id=received.file_id, size=received.size,
-                             sha256=received.sha256, md5=received.md5)
+    log.info("uploaded", extra={"file_id": str(row.id), "event": "uploaded",
+                                "status": Status.STORED})
+    message = FileStored(file_id=row.id, bucket=objects.bucket, object_key=stored.key)
     try:
-        await publisher.send(Stage.DOWNLOADED, message,
-                             message_id=f"{received.file_id}:{Stage.DOWNLOADED}")
-    except Exception:  # committed as downloaded: the reconciler re-sends it
+        await publisher.send(Stage.STORED, message, message_id=f"{row.id}:{Stage.STORED}")
+    except Exception:  # committed as stored: the reconciler re-sends it
         log.warning("upload %s recorded but not announced; the reconciler will resend",
-                    received.file_id, exc_info=True, extra={"file_id": str(received.file_id)})
+                    row.id, exc_info=True, extra={"file_id": str(row.id)})
     return {"id": row.id, "status": row.status, "filename": row.filename, "size": row.size,
             "sha256": row.sha256, "md5": row.md5}
+
+
+async def _drop_unrecorded(objects: ObjectStore, key: str) -> None:
+    """An object without its row is one the storage audit would report: remove it."""
+    try:
+        await asyncio.to_thread(objects.remove, key)
+    except STORAGE_ERRORS:
+        log.warning("the object of an upload that could not be recorded stays: %s", key,
+                    exc_info=True)

@@ -1,4 +1,4 @@
-"""``POST /api/files``: a file uploaded into the pipeline, streamed to the spool."""
+"""``POST /api/files``: a file uploaded into the pipeline, streamed into the bucket."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +15,7 @@ from litestar.openapi.spec import (
 )
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep
+from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep, StorageDep
 from services.admin.errors import responses
 from services.admin.uploads.accepting import accept_upload
 from services.admin.uploads.schemas import UploadAccepted
@@ -54,17 +54,18 @@ class UploadOperation(Operation):
         400: "No file field, or a malformed multipart body",
         413: "Larger than INTAKE_MAX_UPLOAD_BYTES",
         415: "Not multipart/form-data",
-        507: "The spool volume has no room for it",
+        503: "Object storage is unavailable or refused the upload: nothing was kept",
     }),
 )
 async def upload(
     request: Request[Any, Any, Any], pool: PoolDep, publisher: PublisherDep,
-    settings: SettingsDep,
+    storage: StorageDep, settings: SettingsDep,
 ) -> UploadAccepted:
-    """Upload a file (multipart field ``file``). It is streamed to the spool and hashed,
-    recorded as ``downloaded``, and stored and announced by the pipeline like any other."""
+    """Upload a file (multipart field ``file``). It is streamed into the bucket and hashed,
+    recorded as ``stored``, and announced by the pipeline like any other."""
     try:
-        row = await accept_upload(request, pool=pool, publisher=publisher, settings=settings)
+        row = await accept_upload(request, pool=pool, publisher=publisher, objects=storage,
+                                  settings=settings)
     except UploadRejected as exc:
         raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
     return UploadAccepted.model_validate(row)

@@ -1,23 +1,22 @@
-"""Operator uploads: a multipart body streamed straight into the spool, hashed on the way.
+"""Operator uploads: a multipart body streamed straight into object storage, hashed on the
+way.
 
 Litestar's own form parsing would first copy the file into a temporary file and only then
 call the handler; here the raw request body goes through ``multipart``'s push parser (the
-one Litestar uses) and each piece is written to the file's ``.part`` in the spool while
-sha256 and md5 are updated, so memory stays at about one :data:`CHUNK` whatever the size.
-Once complete, the copy is synced and renamed to its final name (``infra.spool.paths``);
-the caller records the row.
+one Litestar uses) and each piece goes on to an :class:`ObjectSink`, which sends it to the
+bucket in parts while sha256 and md5 are updated, so memory stays at about two parts
+whatever the size. The caller records the row once the object is stored and verified.
 """
 
-import asyncio
-import hashlib
-import os
+import logging
 import re
 import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from litestar import Request
 from litestar.datastructures import UploadFile
@@ -25,9 +24,11 @@ from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
-from infra.spool.page_cache import CacheTrail
-from infra.spool.paths import Spool
-from infra.spool.space import SpoolFull, check_free_space
+from infra.object_keys import upload_key
+from infra.storage import ObjectStore
+from services.admin.uploads.storing import ObjectSink, StorageFailed, StoredUpload
+
+log = logging.getLogger("intake.admin.uploads")
 
 CHUNK = 1024 * 1024
 FIELD = "file"
@@ -46,20 +47,22 @@ class UploadRejected(Exception):
 @dataclass(frozen=True)
 class Received:
     file_id: uuid.UUID
+    created_at: datetime  # the date in its object key
     original_name: str
     filename: str
-    size: int
-    sha256: str
-    md5: str
+    stored: StoredUpload
     seconds: float
 
     @property
     def details(self) -> dict[str, Any]:
         """What the ``uploaded`` event records."""
+        size = self.stored.size
         return {
-            "size": self.size, "seconds": round(self.seconds, 3),
-            "mb_per_s": round(self.size / 1e6 / self.seconds, 2) if self.seconds else None,
-            "sha256": self.sha256, "md5": self.md5,
+            "size": size, "seconds": round(self.seconds, 3),
+            "mb_per_s": round(size / 1e6 / self.seconds, 2) if self.seconds else None,
+            "sha256": self.stored.sha256, "md5": self.stored.md5,
+            "object_key": self.stored.key, "etag": self.stored.etag,
+            "parts": self.stored.parts,
         }
 
 
@@ -73,39 +76,7 @@ def safe_filename(name: str) -> str:
     return encoded.decode(errors="ignore")
 
 
-class _SpoolWriter:
-    """Writes and hashes one upload; every method blocks, so it runs in a worker thread."""
-
-    def __init__(self, spool: Spool, file_id: uuid.UUID) -> None:
-        self.part = spool.partial(file_id)
-        self.final = spool.complete(file_id)
-        self.size = 0
-        self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._out: BinaryIO = self.part.open("xb")
-        self._trail = CacheTrail(self._out.fileno())  # hashed as written; the uploader reads it
-
-    def write(self, data: bytes) -> None:
-        self._out.write(data)
-        self._sha256.update(data)
-        self._md5.update(data)
-        self.size += len(data)
-        self._trail.advance(self.size)
-
-    def commit(self) -> tuple[str, str]:
-        self._out.flush()
-        os.fsync(self._out.fileno())
-        self._out.close()
-        self.part.rename(self.final)
-        return self._sha256.hexdigest(), self._md5.hexdigest()
-
-    def discard(self) -> None:
-        self._out.close()
-        self.part.unlink(missing_ok=True)
-
-
-def _check_request(request: Request[Any, Any, Any], spool: Spool, max_bytes: int,
-                   reserve_bytes: int) -> bytes:
+def _check_request(request: Request[Any, Any, Any], max_bytes: int) -> bytes:
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != "multipart/form-data" or not options.get("boundary"):
         raise UploadRejected(415, f"send multipart/form-data with the file in the field {FIELD!r}")
@@ -113,48 +84,38 @@ def _check_request(request: Request[Any, Any, Any], spool: Spool, max_bytes: int
     declared = int(length) if length and length.isdigit() else None
     if declared is not None and declared > max_bytes + _FORM_OVERHEAD:
         raise UploadRejected(413, f"the upload is larger than the limit of {max_bytes} bytes")
-    try:
-        check_free_space(spool, declared or 0, reserve_bytes)
-    except SpoolFull as exc:
-        raise UploadRejected(
-            507, "the spool volume is too full for this upload; free space or try later"
-        ) from exc
     return options["boundary"].encode()
 
 
 class _Receiver:
-    def __init__(self, spool: Spool, max_bytes: int) -> None:
-        self.spool = spool
+    def __init__(self, objects: ObjectStore, max_bytes: int, part_size: int) -> None:
+        self.objects = objects
         self.max_bytes = max_bytes
+        self.part_size = part_size
         self.file_id = uuid.uuid4()
-        self.writer: _SpoolWriter | None = None
+        self.created_at = datetime.now(UTC)
+        self.sink: ObjectSink | None = None
         self.original_name = ""
-        self._buffer = bytearray()
+        self.filename = ""
 
-    async def start(self, name: str) -> None:
-        if self.writer is not None:
+    def start(self, name: str) -> None:
+        if self.sink is not None:
             raise UploadRejected(400, f"send exactly one file in the field {FIELD!r}")
         self.original_name = _CONTROL.sub("", name)[:4096]
-        safe_filename(name)  # reject a hopeless name before receiving the body
-        self.writer = await asyncio.to_thread(_SpoolWriter, self.spool, self.file_id)
+        self.filename = safe_filename(self.original_name)  # refused before the body comes
+        self.sink = ObjectSink(self.objects, upload_key(self.file_id, self.created_at,
+                                                        self.filename), self.part_size)
 
     async def feed(self, data: bytes) -> None:
-        assert self.writer is not None
-        self._buffer += data
-        if self.writer.size + len(self._buffer) > self.max_bytes:
+        assert self.sink is not None
+        if self.sink.size + len(data) > self.max_bytes:
             raise UploadRejected(413, f"the upload is larger than the limit of {self.max_bytes} "
                                       "bytes")
-        if len(self._buffer) >= CHUNK:
-            await self.flush()
-
-    async def flush(self) -> None:
-        if self.writer is not None and self._buffer:
-            data, self._buffer = bytes(self._buffer), bytearray()
-            await asyncio.to_thread(self.writer.write, data)
+        await self.sink.write(data)
 
     async def discard(self) -> None:
-        if self.writer is not None:
-            await asyncio.to_thread(self.writer.discard)
+        if self.sink is not None:
+            await self.sink.abort()
 
 
 async def _from_stream(request: Request[Any, Any, Any], boundary: bytes,
@@ -167,7 +128,7 @@ async def _from_stream(request: Request[Any, Any, Any], boundary: bytes,
                 if isinstance(event, MultipartSegment):
                     in_file = event.name == FIELD and event.filename is not None
                     if in_file:
-                        await receiver.start(event.filename or "")
+                        receiver.start(event.filename or "")
                 elif event is None:
                     in_file = False
                 elif in_file:
@@ -185,34 +146,40 @@ async def _from_parsed_form(request: Request[Any, Any, Any], receiver: _Receiver
     upload = (await request.form()).get(FIELD)
     if not isinstance(upload, UploadFile):
         return
-    await receiver.start(upload.filename)
+    receiver.start(upload.filename)
     while data := await upload.read(CHUNK):
         await receiver.feed(data)
 
 
-async def receive(request: Request[Any, Any, Any], *, spool: Spool, max_bytes: int,
-                  reserve_bytes: int) -> Received:
-    """Stream the ``file`` field of a multipart request into the spool; raise UploadRejected."""
-    boundary = _check_request(request, spool, max_bytes, reserve_bytes)
-    receiver = _Receiver(spool, max_bytes)
+async def receive(request: Request[Any, Any, Any], *, objects: ObjectStore, max_bytes: int,
+                  part_size: int) -> Received:
+    """Stream the ``file`` field of a multipart request into the bucket; raise UploadRejected."""
+    boundary = _check_request(request, max_bytes)
+    receiver = _Receiver(objects, max_bytes, part_size)
     started = time.monotonic()
     try:
         if ScopeState.from_scope(request.scope).form is not Empty:
             await _from_parsed_form(request, receiver)
         else:
             await _from_stream(request, boundary, receiver)
-        if receiver.writer is None:
+        if receiver.sink is None:
             raise UploadRejected(400, f"the form has no file in the field {FIELD!r}")
-        await receiver.flush()
-        sha256, md5 = await asyncio.to_thread(receiver.writer.commit)
+        stored = await receiver.sink.commit()
     except MultipartError as exc:
         await receiver.discard()
         raise UploadRejected(400, f"the multipart body is malformed: {exc}") from exc
+    except StorageFailed as exc:
+        await receiver.discard()
+        log.warning("upload %s refused: object storage failed: %s", receiver.file_id, exc,
+                    extra={"file_id": str(receiver.file_id)})
+        raise UploadRejected(
+            503, "object storage is unavailable or refused the upload; try again later"
+        ) from exc
     except BaseException:
         await receiver.discard()
         raise
     return Received(
-        file_id=receiver.file_id, original_name=receiver.original_name,
-        filename=safe_filename(receiver.original_name), size=receiver.writer.size,
-        sha256=sha256, md5=md5, seconds=time.monotonic() - started,
+        file_id=receiver.file_id, created_at=receiver.created_at,
+        original_name=receiver.original_name, filename=receiver.filename, stored=stored,
+        seconds=time.monotonic() - started,
     )

@@ -15,6 +15,7 @@ from contracts import FileDiscovered, FileDownloaded, FileDownloading, FileStore
 from infra import file_states
 from infra.crypto import SecretBox
 from infra.file_states import FileWithServer
+from infra.object_keys import object_key
 from infra.storage import ObjectStore
 from services.discovery.reconciling import redrive_stalled
 from services.downloader.handlers import DownloaderDeps, download_discovered
@@ -22,7 +23,7 @@ from services.downloader.settings import DownloaderSettings
 from services.uploader import upload_records
 from services.uploader.handlers import UploaderDeps, stream_downloading, upload_downloaded
 from services.uploader.settings import UploaderSettings
-from services.uploader.uploading import object_key, store
+from services.uploader.uploading import store
 from tests.faults.proxy import FaultProxy
 from tests.harness import sha256_of_object, write_random
 from tests.integration.recording import RecordingPublisher
