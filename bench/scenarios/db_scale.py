@@ -12,7 +12,8 @@ after the other measured that drift as often as the table's size.
   every re-scan, inside a rolled-back transaction;
 * the admin file list through HTTP: ``GET /api/files`` (first page) and a keyset page 90%
   deep (``cursor``);
-* the reconciler's ``CLAIM_STALLED`` (limit 500), rolled back.
+* the reconciler's ``CLAIM_STALLED`` (limit 500) and its search for the copies of spools
+  that stopped showing life (``LOSE_ON_DEAD_SPOOLS``), rolled back.
 """
 
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ import psycopg
 from bench.context import Bench
 from bench.measure import interleaved_medians
 from bench.results import Check, ScenarioResult, at_most, seconds
+from infra.file_states import losses
 from services.admin.cursor import encode_cursor
 from services.admin.files.queries import FileFilter, list_files_query
 from services.discovery import queries
@@ -119,6 +121,11 @@ def _fill(conn: psycopg.Connection, rows: int) -> None:
     conn.execute("VACUUM ANALYZE files")
 
 
+STALLED = {"stale": 600, "limit": 500, "lost_after": 60}
+LOST = {"lost_after": 60, "limit": 500, "max_losses": 3, "reason": "bench",
+        "failed": "failed", "back_to": "discovered"}
+
+
 def _probes(conn: psycopg.Connection, admin_url: str, token: str,
             rows: int) -> dict[str, Callable[[], object]]:
     server_id, batch = _known_batch(conn)
@@ -133,7 +140,10 @@ def _probes(conn: psycopg.Connection, admin_url: str, token: str,
             "min_age": 0, "limit": 10_000})
 
     def claim() -> None:
-        _rolled_back(conn, queries.CLAIM_STALLED, {"stale": 600, "limit": 500})
+        _rolled_back(conn, queries.CLAIM_STALLED, STALLED)
+
+    def lose() -> None:
+        _rolled_back(conn, losses.LOSE_ON_DEAD_SPOOLS, LOST)
 
     return {
         "discovery OBSERVE_BATCH x1000": observe,
@@ -141,6 +151,7 @@ def _probes(conn: psycopg.Connection, admin_url: str, token: str,
         "GET /api/files page 90% deep": lambda: _get(
             f"{admin_url}/api/files?cursor={cursor}", token),
         "reconciler CLAIM_STALLED": claim,
+        "reconciler copies of dead spools": lose,
     }
 
 
@@ -170,7 +181,8 @@ def _plans(conn: psycopg.Connection) -> dict[str, str]:
     first, first_params = list_files_query(FileFilter(), after=None, limit=51)
     return {
         "admin list": _plan(conn, first.as_string(conn), first_params),
-        "CLAIM_STALLED": _plan(conn, queries.CLAIM_STALLED, {"stale": 600, "limit": 500}),
+        "CLAIM_STALLED": _plan(conn, queries.CLAIM_STALLED, STALLED),
+        "copies of dead spools": _plan(conn, losses.LOSE_ON_DEAD_SPOOLS, LOST),
     }
 
 

@@ -61,15 +61,18 @@ SELECT f.id, f.spool_id, f.status FROM files f
  LIMIT %(limit)s
    FOR UPDATE OF f SKIP LOCKED"""  # noqa: S608 (constants of the Status enum)
 
+# The reconciler's statement, a name of its own for the bench (bench/scenarios/db_scale.py).
+LOSE_ON_DEAD_SPOOLS = _LOSE.format(lost=_ON_DEAD_SPOOLS)
+
 for _source in SPOOL_HELD:
     check(_source, Status.DISCOVERED, "spool_lost")
     check(_source, Status.FAILED, "spool_lost")
 
 
-async def _lose(pool: Pool, lost: str, params: dict[str, object], *, reason: str,
+async def _lose(pool: Pool, statement: str, params: dict[str, object], *, reason: str,
                 max_losses: int) -> list[FileRow]:
     async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
-        await cur.execute(_LOSE.format(lost=lost), {
+        await cur.execute(statement, {
             **params, "reason": reason, "max_losses": max_losses,
             "failed": Status.FAILED, "back_to": Status.DISCOVERED})
         rows = await cur.fetchall()
@@ -83,7 +86,8 @@ async def lose_copy(pool: Pool, file_id: UUID, *, expect: tuple[Status, ...],
                     spool: str | None, reason: str, max_losses: int) -> FileRow | None:
     """The copy of one file, in ``spool`` and in one of the ``expect`` states, is gone;
     None when the file is elsewhere by now."""
-    rows = await _lose(pool, _ONE, {"id": file_id, "expect": list(expect), "spool": spool},
+    rows = await _lose(pool, _LOSE.format(lost=_ONE),
+                       {"id": file_id, "expect": list(expect), "spool": spool},
                        reason=reason, max_losses=max_losses)
     return rows[0] if rows else None
 
@@ -92,6 +96,6 @@ async def lose_copies_of_dead_spools(pool: Pool, *, lost_after: int, max_losses:
                                      limit: int) -> list[FileRow]:
     """Every unclaimed file whose copy is in a spool that stopped showing life (at most
     ``limit`` of them per call)."""
-    return await _lose(pool, _ON_DEAD_SPOOLS, {"lost_after": lost_after, "limit": limit},
+    return await _lose(pool, LOSE_ON_DEAD_SPOOLS, {"lost_after": lost_after, "limit": limit},
                        reason=f"its spool showed no life for {lost_after}s",
                        max_losses=max_losses)
