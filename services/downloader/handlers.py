@@ -16,6 +16,7 @@ from infra.runtime import StageDeps
 from infra.servers import target_from_row
 from infra.sftp.pool import SessionPool
 from infra.sftp.session import RemoteFileChanged, RemoteFileGone, SftpError
+from infra.spool.registry import SpoolWatch
 from infra.spool.space import SpoolFull, check_free_space
 from services.downloader.downloading import Download, LeaseLost, fetch
 from services.downloader.settings import DownloaderSettings
@@ -23,16 +24,20 @@ from services.downloader.spool_hashing import SpoolHashError
 
 log = logging.getLogger(__name__)
 
-SPOOL_FULL_DELAY = 30.0
+# How long a file waits when this host's spool cannot take it (full, or its uploader gone)
+# before a downloader, this one or another host's, looks at it again.
+SPOOL_WAIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
 class DownloaderDeps(StageDeps):
     """``sessions`` keeps SFTP connections open between files; ``box`` decrypts a
-    server's credentials; ``spool_id`` names this host's spool, where the copies go."""
+    server's credentials; ``spool_id`` names this host's spool, where the copies go, and
+    ``spool_watch`` says whether its uploader still shows life."""
 
     settings: DownloaderSettings
     spool_id: str
+    spool_watch: SpoolWatch
     sessions: SessionPool
     box: SecretBox
 
@@ -44,9 +49,18 @@ async def download_discovered(msg: FileDiscovered,
         check_free_space(settings.spool, msg.size, settings.spool_reserve_bytes)
     except SpoolFull as exc:
         # Not the file's fault: wait for space without spending an attempt.
-        log.warning("%s; retrying in %ss", exc, SPOOL_FULL_DELAY,
+        log.warning("%s; retrying in %ss", exc, SPOOL_WAIT_SECONDS,
                     extra={"file_id": str(msg.file_id), "event": "spool_full"})
-        await publisher.send_later(Stage.DISCOVERED, msg, delay=SPOOL_FULL_DELAY,
+        await publisher.send_later(Stage.DISCOVERED, msg, delay=SPOOL_WAIT_SECONDS,
+                                   message_id=f"{msg.file_id}:{Stage.DISCOVERED}")
+        return
+    if not await deps.spool_watch.alive():
+        # A copy written here now would only be lost: let a host whose uploader runs take
+        # it, or this one once its uploader is back.
+        log.warning("spool %s shows no life (its uploader is not running); retrying in %ss",
+                    deps.spool_id, SPOOL_WAIT_SECONDS,
+                    extra={"file_id": str(msg.file_id), "event": "spool_silent"})
+        await publisher.send_later(Stage.DISCOVERED, msg, delay=SPOOL_WAIT_SECONDS,
                                    message_id=f"{msg.file_id}:{Stage.DISCOVERED}")
         return
     row = await file_states.claim(

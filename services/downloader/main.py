@@ -9,6 +9,7 @@ from infra.broker import stage_router
 from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
 from infra.sftp.pool import SessionPool
+from infra.spool.registry import SpoolWatch
 from services.downloader.handlers import DownloaderDeps, download_discovered
 from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings
@@ -21,6 +22,9 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     deps = DownloaderDeps(
         pool=runtime.pool, publisher=runtime.publisher, settings=settings,
         metrics=runtime.metrics, spool_id=spool.spool, box=SecretBox(settings.secret_key),
+        spool_watch=SpoolWatch(runtime.pool, spool.spool,
+                               lost_after=settings.spool_lost_after_seconds,
+                               every=settings.spool_heartbeat_seconds),
         sessions=SessionPool(connect_timeout=settings.sftp_connect_timeout,
                              io_timeout=settings.sftp_io_timeout),
     )

@@ -21,6 +21,7 @@ from infra.file_states import FileWithServer
 from infra.postgres import Pool
 from infra.settings import Settings
 from infra.sftp.pool import SessionPool
+from infra.spool.registry import SpoolWatch, beat
 from infra.telemetry import StageMetrics
 from tests.harness import make_inbox
 from tests.integration.recording import RecordingPublisher
@@ -55,6 +56,17 @@ def stage_settings(settings: Settings, tmp_path: Path) -> dict[str, Any]:
     spool.mkdir()
     return {**settings.model_dump(), "spool_dir": spool,
             "spool_id": f"st-{uuid.uuid4().hex[:10]}"}
+
+
+@pytest.fixture(autouse=True)
+async def live_spool(pool: Pool, stage_settings: dict[str, Any]) -> str:
+    """The test's spool shows life, as if its uploader were beating."""
+    await beat(pool, stage_settings["spool_id"])
+    return stage_settings["spool_id"]
+
+
+def spool_watch(pool: Pool, spool_id: str) -> SpoolWatch:
+    return SpoolWatch(pool, spool_id, lost_after=60, every=10)
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import pytest
 from contracts import FileDownloaded, Stage
 from infra import file_states
 from infra.crypto import SecretBox
-from services.downloader.handlers import SPOOL_FULL_DELAY, DownloaderDeps, download_discovered
+from services.downloader.handlers import SPOOL_WAIT_SECONDS, DownloaderDeps, download_discovered
 from services.downloader.settings import DownloaderSettings
 from tests.faults.proxy import FaultProxy
 from tests.harness import write_random
-from tests.integration.stages.conftest import discover, events, transitions
+from tests.integration.stages.conftest import discover, events, spool_watch, transitions
 
 MiB = 1024 * 1024
 
@@ -26,6 +26,7 @@ def make_deps(pool, publisher, metrics, sessions, stage_settings):
         settings = DownloaderSettings.model_validate({**stage_settings, **overrides})
         return DownloaderDeps(pool=pool, publisher=publisher, settings=settings,
                               metrics=metrics, sessions=sessions, spool_id=settings.spool_id,
+                              spool_watch=spool_watch(pool, settings.spool_id),
                               box=SecretBox(settings.secret_key))
     return make
 
@@ -135,6 +136,28 @@ async def test_an_unreadable_file_fails_at_once_with_the_reason(make_deps, pool,
     assert publisher.delayed == []
 
 
+async def test_a_spool_without_a_live_uploader_takes_no_copy(make_deps, pool, publisher,
+                                                             partner, inbox):
+    """A copy written where no uploader reads it would only be lost: the file waits,
+    for this host's uploader or another host, without spending an attempt."""
+    _, local = inbox
+    write_random(local / "waits.bin", 5000)
+    msg = await discover(pool, await partner(), local, "waits.bin")
+    deps = make_deps()
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE spools SET seen_at = now() - interval '1 hour' WHERE id = %s",
+                           (deps.spool_id,))
+        await conn.execute("INSERT INTO spools (id, hostname) VALUES (%s, 'other')",
+                           (f"other-{msg.file_id.hex[:8]}",))
+
+    await download_discovered(msg, deps)
+
+    assert publisher.delayed == [(Stage.DISCOVERED, msg, SPOOL_WAIT_SECONDS)]
+    row = await file_states.get(pool, msg.file_id)
+    assert (row.status, row.attempts, row.spool_id) == ("discovered", 0, None)
+    assert not any(deps.settings.spool.root.iterdir())
+
+
 async def test_a_full_spool_delays_a_file_without_failing_it(make_deps, pool, publisher,
                                                              partner, inbox):
     _, local = inbox
@@ -143,7 +166,7 @@ async def test_a_full_spool_delays_a_file_without_failing_it(make_deps, pool, pu
 
     await download_discovered(msg, make_deps(spool_reserve_bytes=10**18))  # never enough
 
-    assert publisher.delayed == [(Stage.DISCOVERED, msg, SPOOL_FULL_DELAY)]
+    assert publisher.delayed == [(Stage.DISCOVERED, msg, SPOOL_WAIT_SECONDS)]
     row = await file_states.get(pool, msg.file_id)
     assert (row.status, row.attempts) == ("discovered", 0)
 

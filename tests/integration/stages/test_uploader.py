@@ -27,7 +27,13 @@ from services.uploader.uploading import store
 from tests.faults.proxy import FaultProxy
 from tests.harness import sha256_of_object, write_random
 from tests.integration.recording import RecordingPublisher
-from tests.integration.stages.conftest import add_file, discover, events, transitions
+from tests.integration.stages.conftest import (
+    add_file,
+    discover,
+    events,
+    spool_watch,
+    transitions,
+)
 
 MiB = 1024 * 1024
 
@@ -209,7 +215,8 @@ async def test_a_large_file_is_uploaded_while_it_downloads(
     downloader = DownloaderDeps(
         pool=pool, publisher=publisher, metrics=metrics, sessions=sessions,
         settings=DownloaderSettings.model_validate({**deps.settings.model_dump(), **streamed}),
-        spool_id=deps.spool_id, box=SecretBox(deps.settings.secret_key))
+        spool_id=deps.spool_id, spool_watch=spool_watch(pool, deps.spool_id),
+        box=SecretBox(deps.settings.secret_key))
     with FaultProxy(sftp_server.host, sftp_server.port) as proxy:
         proxy.latency = 0.002  # a download of a few seconds
         msg = await discover(pool, await partner(port=proxy.port), local, "big.bin")
