@@ -193,18 +193,29 @@ def test_server_forms(client: TestClient[Litestar], console: Console) -> None:
     assert "form-secret-2" not in invalid.text
     assert 'value="bad name"' in invalid.text  # what was typed is kept, except secrets
 
-    taken = console.post("/servers/new", htmx=False, data=form(name=body["name"]))
+    taken = console.post("/servers/new", htmx=False,
+                         data=form(name=body["name"], password="form-secret-3"))
     assert taken.status_code == 400
     assert "already exists" in taken.text
 
+    no_login = console.post("/servers/new", htmx=False, data=form())
+    assert no_login.status_code == 400
+    assert "password: give a password or a private key" in no_login.text
+
     edit = console.get(f"/servers/{server['id']}/edit")
     assert "A password is stored" in edit.text
+    cleared = console.post(f"/servers/{server['id']}/edit", htmx=False,
+                           data=form(name=body["name"], clear_password="on"))
+    assert cleared.status_code == 400
+    assert "password: give a password or a private key" in cleared.text
+    private, _ = ssh_keypair()
     saved = console.post(f"/servers/{server['id']}/edit", htmx=False,
-                         data=form(name=body["name"], pattern="*.txt", clear_password="on"))
+                         data=form(name=body["name"], pattern="*.txt", clear_password="on",
+                                   private_key=private))
     assert saved.status_code == 303
     changed = client.get(f"/api/servers/{server['id']}").json()
     assert changed["pattern"] == "*.txt"
-    assert changed["has_password"] is False
+    assert (changed["has_password"], changed["has_private_key"]) == (False, True)
 
     blank = console.post(f"/servers/{server['id']}/edit", htmx=False,
                          data=form(name=body["name"], host=""))
