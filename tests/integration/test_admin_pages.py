@@ -245,6 +245,20 @@ def test_server_buttons(client: TestClient[Litestar], console: Console, db: Db) 
     assert bad_key.status_code == 400
 
 
+def test_a_page_that_does_not_exist_is_the_consoles_page(console: Console,
+                                                         anonymous: TestClient[Litestar]) -> None:
+    for client in (console.client, anonymous):
+        for path in ("/no-such-page", "/files/not-a-uuid", "/servers/1/nope"):
+            response = client.get(path)
+            assert response.status_code == 404, path
+            assert response.headers["content-type"].startswith("text/html"), path
+            assert f"There is no page at {path}." in response.text
+            assert "<title>Not available · Intake admin</title>" in response.text
+            # Answered before any route's middleware, it still carries the pages' headers.
+            assert response.headers["content-security-policy"].startswith("default-src 'self'")
+            assert response.headers["x-frame-options"] == "DENY"
+
+
 def test_upload_through_the_page(console: Console, db: Db) -> None:
     assert "Upload a file" in console.get("/upload").text
     token = console.csrf("/upload")
