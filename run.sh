@@ -58,7 +58,8 @@ EOF
   fi
 }
 
-# register_demo HOST PORT HOST_KEY: add the demo server through the admin API (once).
+# register_demo HOST PORT HOST_KEY: add the demo server through the admin API, unless it
+# is there already (a refused POST would still use up a server id).
 register_demo() {
   python3 - "$ADMIN/api/servers" "$1" "$2" "$3" <<'PY'
 import json
@@ -68,13 +69,19 @@ import urllib.error
 import urllib.request
 
 url, host, port, host_key = sys.argv[1:]
+headers = {"Content-Type": "application/json",
+           "Authorization": f"Bearer {os.environ['INTAKE_ADMIN_TOKEN']}"}
+try:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as got:
+        if any(server["name"] == "demo" for server in json.load(got)):
+            sys.exit(0)
+except urllib.error.HTTPError as exc:
+    sys.exit(f"error: GET {url} answered {exc.code}: {exc.read().decode(errors='replace')}")
 body = {
     "name": "demo", "host": host, "port": int(port), "username": "intake-demo",
     "password": os.environ["DEMO_SFTP_PASSWORD"], "remote_dir": "inbox", "pattern": "*",
     "recursive": False, "poll_interval_s": 5, "min_file_age_s": 2, "host_key": host_key.strip(),
 }
-headers = {"Content-Type": "application/json",
-           "Authorization": f"Bearer {os.environ['INTAKE_ADMIN_TOKEN']}"}
 request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                  headers=headers)
 try:

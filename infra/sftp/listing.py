@@ -44,6 +44,14 @@ class RemoteEntry:
     mtime: int
 
 
+@dataclass
+class Skipped:
+    """How many entries ``walk`` passed over that the pattern matched but that are no
+    regular file: symlinks (never followed), devices, sockets, pipes."""
+
+    count: int = 0
+
+
 def _matcher(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
     """One compiled regex for several shell patterns: a 100k-entry listing calls it per name."""
     if not patterns:
@@ -58,8 +66,10 @@ def walk(
     pattern: str = "*",
     recursive: bool = False,
     ignored: tuple[str, ...] = DEFAULT_IGNORED,
+    skipped: Skipped | None = None,
 ) -> Iterator[RemoteEntry]:
-    """Yield regular files under ``root`` without holding a whole directory in memory."""
+    """Yield regular files under ``root`` without holding a whole directory in memory;
+    count in ``skipped`` the matching entries that are not (each logged at debug)."""
     is_ignored, is_wanted = _matcher(ignored), _matcher((pattern,))
     pending = [root]
     while pending:
@@ -71,8 +81,15 @@ def walk(
             if stat.S_ISDIR(entry.mode):
                 if recursive:
                     pending.append(posixpath.join(directory, name))
-            elif stat.S_ISREG(entry.mode) and is_wanted(name):
+            elif not is_wanted(name):
+                continue
+            elif stat.S_ISREG(entry.mode):
                 yield RemoteEntry(posixpath.join(directory, name), entry.size, entry.mtime)
+            else:
+                log.debug("skipping %s: not a regular file (%s)",
+                          posixpath.join(directory, name), stat.filemode(entry.mode))
+                if skipped is not None:
+                    skipped.count += 1
 
 
 class DirEntry(NamedTuple):

@@ -14,6 +14,10 @@ import paramiko
 from infra.sftp.channel import open_sftp, prefer_fast_ciphers
 
 _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
+# An RSA host key is pinned as its key files name it, "ssh-rsa", but that is also the name
+# of the SHA-1 signature algorithm, which paramiko 5 no longer knows: an RSA server proves
+# its key with SHA-2 signatures (RFC 8332), negotiated under these names.
+_RSA_SHA2 = ("rsa-sha2-512", "rsa-sha2-256")
 
 
 class SftpError(Exception):
@@ -92,6 +96,11 @@ class SftpSession:
         self.close()
 
 
+def host_key_algorithms(key_type: str) -> tuple[str, ...]:
+    """The host-key algorithms to negotiate for a key pinned as ``key_type``."""
+    return _RSA_SHA2 if key_type == "ssh-rsa" else (key_type,)
+
+
 def _load_private_key(text: str) -> paramiko.PKey:
     for cls in _KEY_CLASSES:
         try:
@@ -113,7 +122,8 @@ def connect(target: SftpTarget, *, connect_timeout: float, io_timeout: float) ->
         transport.handshake_timeout = connect_timeout
         if target.host_key:
             # Negotiate the pinned key type, or a server with several keys may offer another.
-            transport.get_security_options().key_types = [target.host_key.split()[0]]
+            transport.get_security_options().key_types = host_key_algorithms(
+                target.host_key.split()[0])
         prefer_fast_ciphers(transport.get_security_options())
         transport.start_client(timeout=connect_timeout)
         key = transport.get_remote_server_key()

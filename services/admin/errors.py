@@ -1,11 +1,16 @@
-"""Error answers every API operation documents, so clients (and schemathesis) know them."""
+"""Error answers every API operation documents, so clients (and schemathesis) know them,
+and the 404 of a path nothing answers."""
 
 from typing import Any, TypeVar
 
+from litestar import Response
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
 from pydantic import BaseModel
+
+from services.admin.rendering import AnyRequest, not_found
+from services.admin.security_headers import security_headers
 
 T = TypeVar("T")
 
@@ -43,3 +48,24 @@ def found(value: T | None, what: str, key: object) -> T:
     if value is None:
         raise NotFoundException(f"no {what} with id {key}")
     return value
+
+
+def not_found_answer(request: AnyRequest, exc: NotFoundException) -> Response[Any]:
+    """A 404 in the asker's language: JSON under ``/api/``, the console's page elsewhere.
+
+    A path that no route matches (a file id that is not a UUID does not) says so in full;
+    Litestar's own answer is a bare "Not Found".
+    """
+    path = request.url.path
+    answer: Response[Any]
+    if path != "/api" and not path.startswith("/api/"):
+        answer = not_found(request, section="", text=f"There is no page at {path}.")
+    else:
+        detail = exc.detail if "route_handler" in request.scope else (
+            f"no API operation answers {request.method} {path}: check the path and the form "
+            "of its id (a file id is a UUID, a server id a number); /schema lists every "
+            "operation")
+        answer = Response({"status_code": HTTP_404_NOT_FOUND, "detail": detail},
+                          status_code=HTTP_404_NOT_FOUND)
+    answer.headers.update(security_headers(path))
+    return answer

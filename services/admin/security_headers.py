@@ -17,22 +17,31 @@ CSP = (
 )
 
 
+def security_headers(path: str) -> dict[str, str]:
+    """The headers of an answer for ``path``."""
+    headers = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+               "Referrer-Policy": "same-origin"}
+    if not path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"
+    if not path.startswith("/schema"):
+        headers["Content-Security-Policy"] = CSP
+    return headers
+
+
 class SecurityHeaders(ASGIMiddleware):
+    """Adds :func:`security_headers` to the answers of routes; a path that matches none is
+    answered before any middleware runs (``errors.not_found_answer`` adds them there)."""
+
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        path: str = scope["path"]
+        extra = security_headers(scope["path"])
 
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableScopeHeaders.from_message(message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["X-Frame-Options"] = "DENY"
-                headers["Referrer-Policy"] = "same-origin"
-                if not path.startswith("/static/"):
-                    headers["Cache-Control"] = "no-store"
-                if not path.startswith("/schema"):
-                    headers["Content-Security-Policy"] = CSP
+                for name, value in extra.items():
+                    headers[name] = value
             await send(message)
 
         await next_app(scope, receive, add_headers)

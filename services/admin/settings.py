@@ -2,7 +2,11 @@
 
 There are no defaults for the credentials: an admin that starts without them would be
 open to anyone who reaches its port, so it refuses to start and says how to make them.
+It refuses guessable secrets too (:func:`check_secret`).
 """
+
+import math
+from collections import Counter
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
@@ -11,11 +15,41 @@ from infra.storage import MAX_PART_SIZE, MIN_PART_SIZE, PART_SIZE
 from services.admin.auth.passwords import parse_hash
 
 MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 128
 GENERATE = {
     "INTAKE_ADMIN_TOKEN": "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
     "INTAKE_ADMIN_PASSWORD_HASH": "python -m services.admin.hash_password",
     "INTAKE_SESSION_SECRET": "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
 }
+
+
+def estimated_bits(secret: str) -> float:
+    """The secret's length times the Shannon entropy of its characters' frequencies.
+
+    Catches the secrets people type: ``a`` 32 times is 0 bits, ``password`` repeated 88,
+    ``secrets.token_urlsafe(32)`` about 200 (170+ in 200,000 draws). Random hex needs 64 digits:
+    32 hold 128 bits but count about 115, as 16 symbols in 32 places repeat.
+    """
+    counts = Counter(secret)
+    return -sum(n * math.log2(n / len(secret)) for n in counts.values())
+
+
+def check_secret(secret: str) -> None:
+    """Raise ``ValueError`` saying which rule a token or session secret breaks.
+
+    Whitespace is refused rather than stripped: an env file's stray trailing space would be
+    part of the token, and no Authorization header carries it.
+    """
+    if any(char.isspace() for char in secret):
+        raise ValueError("must not contain spaces or other whitespace (check its line's end)")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters long")
+    if estimated_bits(secret) < MIN_SECRET_BITS:
+        raise ValueError(
+            f"is too guessable: it needs at least {MIN_SECRET_BITS} bits by an estimate of its "
+            "randomness (its length times the Shannon entropy of its characters); a random "
+            "value of 43 URL-safe or 64 hex characters passes"
+        )
 
 
 class AdminSettingsError(SystemExit):
@@ -24,7 +58,8 @@ class AdminSettingsError(SystemExit):
 
 class AdminSettings(Settings):
     admin_token: SecretStr = Field(
-        description="Bearer token for /api/* (Authorization: Bearer <token>), 32+ characters"
+        description="Bearer token for /api/* (Authorization: Bearer <token>): 32+ characters,"
+                    " no whitespace, 128+ bits estimated"
     )
     admin_user: str = Field("admin", min_length=1, max_length=64,
                             description="User name for the HTML console")
@@ -32,7 +67,8 @@ class AdminSettings(Settings):
         description="scrypt hash of the console password (python -m services.admin.hash_password)"
     )
     session_secret: SecretStr = Field(
-        description="Signs and encrypts the console's session and CSRF cookies, 32+ characters"
+        description="Signs and encrypts the console's session and CSRF cookies: 32+ characters,"
+                    " no whitespace, 128+ bits estimated"
     )
     cookie_secure: bool = Field(
         False, description="Mark cookies Secure: set it whenever the console is served over HTTPS"
@@ -64,9 +100,8 @@ class AdminSettings(Settings):
 
     @field_validator("admin_token", "session_secret")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value().strip()) < MIN_SECRET_LENGTH:
-            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters long")
+    def _strong(cls, value: SecretStr) -> SecretStr:
+        check_secret(value.get_secret_value())
         return value
 
     @field_validator("admin_password_hash")

@@ -16,7 +16,7 @@ from infra.crypto import SecretBox
 from infra.postgres import Pool
 from infra.server_access import ServerAccess
 from infra.servers import remember_host_key, target_from_row
-from infra.sftp.listing import RemoteEntry, walk
+from infra.sftp.listing import RemoteEntry, Skipped, walk
 from infra.sftp.session import SftpSession, connect
 from infra.telemetry import StageMetrics
 from services.discovery import queries
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 class ScanResult:
     listed: int = 0
     emitted: int = 0
+    skipped: int = 0  # matching entries that are no regular file (symlinks, ...)
 
 
 @dataclass
@@ -68,21 +69,29 @@ class Scanner:
             return await cur.fetchone()
 
     async def scan(self, server: dict[str, Any]) -> ScanResult:
-        """Scan one claimed server; failures are recorded on the server, never raised."""
-        log.info("scan started", extra={"server": server["name"]})
+        """Scan one claimed server; failures are recorded on the server, never raised.
+
+        One log line per scan, at info only when it tells something new (files found, an
+        error other than the last one, the first success after errors): a server polled
+        every few seconds would otherwise fill the log with the same lines.
+        """
+        name, last_error = server["name"], server["last_scan_error"]
         try:
             result = await self._scan(server)
         except Exception as exc:
             error = str(exc) or exc.__class__.__name__
-            log.warning("scan of %s failed: %s", server["name"], error,
-                        extra={"server": server["name"]})
+            log.log(logging.DEBUG if error == last_error else logging.WARNING,
+                    "scan of %s failed: %s", name, error, extra={"server": name})
             async with self._pool.connection() as conn:
                 await conn.execute(queries.SCAN_FAILED, {"id": server["id"], "error": error})
             return ScanResult()
         async with self._pool.connection() as conn:
             await conn.execute(queries.SCAN_SUCCEEDED, {"id": server["id"]})
-        log.info("scan finished", extra={"server": server["name"], "listed": result.listed,
-                                         "emitted": result.emitted})
+        recovered = last_error is not None
+        log.log(logging.INFO if result.emitted or recovered else logging.DEBUG,
+                "scan finished", extra={"server": name, "listed": result.listed,
+                                        "emitted": result.emitted, "skipped": result.skipped,
+                                        "recovered": recovered})
         return result
 
     async def _scan(self, server: dict[str, Any]) -> ScanResult:
@@ -95,8 +104,9 @@ class Scanner:
         try:
             if not server["host_key"]:
                 await remember_host_key(self._pool, server["id"], session.host_key)
+            skipped = Skipped()
             entries = walk(session.client, server["remote_dir"], pattern=server["pattern"],
-                           recursive=server["recursive"])
+                           recursive=server["recursive"], skipped=skipped)
 
             def list_next() -> asyncio.Future[list[RemoteEntry]]:
                 return asyncio.ensure_future(asyncio.to_thread(
@@ -116,6 +126,7 @@ class Scanner:
                 await conn.execute(queries.FORGET_VANISHED,
                                    {"server_id": server["id"],
                                     "scan_started": server["scan_started"]})
+            result.skipped = skipped.count
             return result
         finally:
             if listing is not None:

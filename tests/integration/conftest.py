@@ -185,7 +185,8 @@ UNREACHABLE = {"host": "127.0.0.1", "port": 9}
 
 
 def server_body(**overrides: Any) -> dict[str, Any]:
-    return {"name": unique_name(), **UNREACHABLE, "username": "partner", **overrides}
+    return {"name": unique_name(), **UNREACHABLE, "username": "partner",
+            "password": "partner-password", **overrides}
 
 
 def ssh_keypair() -> tuple[str, str]:

@@ -69,7 +69,15 @@ def test_pages_redirect_to_login(anonymous: TestClient[Litestar]) -> None:
 
 def test_schema_is_behind_either_credential(anonymous: TestClient[Litestar],
                                             admin_credentials: AdminCredentials) -> None:
-    assert anonymous.get("/schema/openapi.json", follow_redirects=False).status_code == 303
+    # The document is for scripts: a 401 they can read. Its viewers are for people: log in.
+    for document in ("/schema/openapi.json", "/schema/openapi.yaml"):
+        refused = anonymous.get(document, follow_redirects=False)
+        assert refused.status_code == 401, document
+        assert refused.json()["status_code"] == 401
+        assert "Bearer" in refused.headers["www-authenticate"]
+    swagger = anonymous.get("/schema/swagger", follow_redirects=False)
+    assert swagger.status_code == 303
+    assert swagger.headers["location"].startswith("/login")
     schema = anonymous.get("/schema/openapi.json",
                            headers={"Authorization": f"Bearer {admin_credentials.token}"})
     assert schema.status_code == 200

@@ -104,8 +104,9 @@ def test_file_detail_with_events(client: TestClient[Litestar], console: Console,
     ]
     assert detail["events"][2]["details"] == {"mb_per_s": 12.5}
 
-    assert client.get(f"/api/files/{uuid4()}").status_code == 404
-    assert client.get("/api/files/not-a-uuid").status_code in {400, 404}
+    unknown_id = uuid4()
+    unknown = client.get(f"/api/files/{unknown_id}")
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, f"no file with id {unknown_id}")
 
     page = console.get(f"/files/{file_id}")
     assert page.status_code == 200
@@ -113,6 +114,17 @@ def test_file_detail_with_events(client: TestClient[Litestar], console: Console,
     assert "mb_per_s" in page.text
     assert console.get(f"/files/{uuid4()}").status_code == 404
 
+
+
+def test_a_path_no_route_matches_says_so(client: TestClient[Litestar]) -> None:
+    for method, path in [("GET", "/api/files/not-a-uuid"), ("POST", "/api/files/42/retry"),
+                         ("GET", "/api/servers/abc"), ("GET", "/api/nothing-here")]:
+        response = client.request(method, path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("application/json"), path
+        assert response.json() == {"status_code": 404, "detail": (
+            f"no API operation answers {method} {path}: check the path and the form of its id "
+            "(a file id is a UUID, a server id a number); /schema lists every operation")}
 
 
 def all_pages(client: TestClient[Litestar], **params: Any) -> list[str]:

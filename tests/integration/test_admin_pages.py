@@ -193,18 +193,29 @@ def test_server_forms(client: TestClient[Litestar], console: Console) -> None:
     assert "form-secret-2" not in invalid.text
     assert 'value="bad name"' in invalid.text  # what was typed is kept, except secrets
 
-    taken = console.post("/servers/new", htmx=False, data=form(name=body["name"]))
+    taken = console.post("/servers/new", htmx=False,
+                         data=form(name=body["name"], password="form-secret-3"))
     assert taken.status_code == 400
     assert "already exists" in taken.text
 
+    no_login = console.post("/servers/new", htmx=False, data=form())
+    assert no_login.status_code == 400
+    assert "password: give a password or a private key" in no_login.text
+
     edit = console.get(f"/servers/{server['id']}/edit")
     assert "A password is stored" in edit.text
+    cleared = console.post(f"/servers/{server['id']}/edit", htmx=False,
+                           data=form(name=body["name"], clear_password="on"))
+    assert cleared.status_code == 400
+    assert "password: give a password or a private key" in cleared.text
+    private, _ = ssh_keypair()
     saved = console.post(f"/servers/{server['id']}/edit", htmx=False,
-                         data=form(name=body["name"], pattern="*.txt", clear_password="on"))
+                         data=form(name=body["name"], pattern="*.txt", clear_password="on",
+                                   private_key=private))
     assert saved.status_code == 303
     changed = client.get(f"/api/servers/{server['id']}").json()
     assert changed["pattern"] == "*.txt"
-    assert changed["has_password"] is False
+    assert (changed["has_password"], changed["has_private_key"]) == (False, True)
 
     blank = console.post(f"/servers/{server['id']}/edit", htmx=False,
                          data=form(name=body["name"], host=""))
@@ -232,6 +243,20 @@ def test_server_buttons(client: TestClient[Litestar], console: Console, db: Db) 
     assert client.get(f"/api/servers/{server['id']}").json()["host_key"] == public
     bad_key = console.post(f"/servers/{server['id']}/pin-key", data={"host_key": "nonsense"})
     assert bad_key.status_code == 400
+
+
+def test_a_page_that_does_not_exist_is_the_consoles_page(console: Console,
+                                                         anonymous: TestClient[Litestar]) -> None:
+    for client in (console.client, anonymous):
+        for path in ("/no-such-page", "/files/not-a-uuid", "/servers/1/nope"):
+            response = client.get(path)
+            assert response.status_code == 404, path
+            assert response.headers["content-type"].startswith("text/html"), path
+            assert f"There is no page at {path}." in response.text
+            assert "<title>Not available · Intake admin</title>" in response.text
+            # Answered before any route's middleware, it still carries the pages' headers.
+            assert response.headers["content-security-policy"].startswith("default-src 'self'")
+            assert response.headers["x-frame-options"] == "DENY"
 
 
 def test_upload_through_the_page(console: Console, db: Db) -> None:

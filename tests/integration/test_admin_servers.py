@@ -48,14 +48,33 @@ def test_server_lifecycle(client: TestClient[Litestar]) -> None:
         if key not in {"poll_interval_s", "remote_dir", "updated_at"}:
             assert value == created[key], key  # has_password too: omitted, so kept
 
-    cleared = client.patch(f"/api/servers/{server_id}", json={"password": None})
-    assert cleared.json()["has_password"] is False
-
     deleted = client.delete(f"/api/servers/{server_id}")
     assert deleted.status_code == 204
     assert client.get(f"/api/servers/{server_id}").status_code == 404
     assert client.delete(f"/api/servers/{server_id}").status_code == 404
     assert client.patch(f"/api/servers/{server_id}", json={"port": 23}).status_code == 404
+
+
+def test_a_server_needs_a_password_or_a_key(client: TestClient[Litestar]) -> None:
+    reason = "give a password or a private key: discovery logs in to the server with one of them"
+    body = server_body()
+    del body["password"]
+    refused = client.post("/api/servers", json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"] == reason
+    assert {error["key"] for error in refused.json()["extra"]} == {"password", "private_key"}
+    assert all(s["name"] != body["name"] for s in client.get("/api/servers").json())
+
+    server = create_server(client)
+    cleared = client.patch(f"/api/servers/{server['id']}", json={"password": None})
+    assert cleared.status_code == 422
+    assert cleared.json()["detail"] == reason
+    assert client.get(f"/api/servers/{server['id']}").json()["has_password"] is True
+    private, _ = ssh_keypair()
+    swapped = client.patch(f"/api/servers/{server['id']}",
+                           json={"password": None, "private_key": private})
+    assert swapped.status_code == 200, swapped.text
+    assert (swapped.json()["has_password"], swapped.json()["has_private_key"]) == (False, True)
 
 
 def test_duplicate_name_is_a_conflict(client: TestClient[Litestar]) -> None:

@@ -1,5 +1,6 @@
 """Discovery against a real sshd and PostgreSQL: stability, identity, caps, bad servers."""
 
+import logging
 import socket
 import uuid
 from pathlib import Path
@@ -179,3 +180,65 @@ async def test_unpinned_keys_are_refused_unless_trust_on_first_use(settings, poo
     assert "no host key pinned" in (await reload(pool, refused["id"]))["last_scan_error"]
     pinned = (await reload(pool, trusting["id"]))["host_key"]
     assert pinned.split()[:2] == sftp_server.host_key.split()[:2]
+
+
+def scan_lines(caplog) -> list[tuple[int, str, dict]]:
+    """What the scanner logged: level, message and the summary's fields."""
+    fields = ("listed", "emitted", "skipped", "recovered")
+    return [(r.levelno, r.getMessage(), {f: getattr(r, f) for f in fields if hasattr(r, f)})
+            for r in caplog.records if r.name == "services.discovery.scanning"]
+
+
+async def test_one_debug_line_per_quiet_poll_info_when_something_changed(
+        settings, pool, sftp_server, folder, caplog):
+    remote, local = folder
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    server = await add_server(pool, settings, sftp_server, remote, port=closed_port)
+    scanner, _ = make_scanner(settings, pool)
+    caplog.set_level(logging.DEBUG, logger="services.discovery.scanning")
+
+    async def poll() -> list[tuple[int, str, dict]]:
+        caplog.clear()
+        row = await reload(pool, server["id"])  # as discovery claims it: with the last error
+        await scanner.scan({**row, "scan_started": server["scan_started"]})
+        return scan_lines(caplog)
+
+    [(level, message, _)] = await poll()
+    assert level == logging.WARNING and "cannot reach" in message
+    [(level, message, _)] = await poll()  # the same error again: no news
+    assert level == logging.DEBUG and "cannot reach" in message
+
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE servers SET port = %s WHERE id = %s",
+                           (sftp_server.port, server["id"]))
+    assert await poll() == [(logging.INFO, "scan finished",
+                             {"listed": 0, "emitted": 0, "skipped": 0, "recovered": True})]
+    assert await poll() == [(logging.DEBUG, "scan finished",
+                             {"listed": 0, "emitted": 0, "skipped": 0, "recovered": False})]
+    put(local, "new.csv", b"1")
+    [discovered, finished] = await poll()
+    assert discovered[:2] == (logging.INFO, "discovered")
+    assert finished == (logging.INFO, "scan finished",
+                        {"listed": 1, "emitted": 1, "skipped": 0, "recovered": False})
+
+
+async def test_skipped_symlinks_are_counted_and_logged(settings, pool, sftp_server, folder,
+                                                       caplog):
+    remote, local = folder
+    put(local, "real.csv", b"1,2\n")
+    (local / "link.csv").symlink_to(local / "real.csv")
+    (local / "link.txt").symlink_to(local / "real.csv")  # not wanted anyway: not counted
+    server = await add_server(pool, settings, sftp_server, remote, pattern="*.csv")
+    scanner, publisher = make_scanner(settings, pool)
+    caplog.set_level(logging.DEBUG)
+
+    result = await scanner.scan(server)
+
+    assert (result.listed, result.emitted, result.skipped) == (1, 1, 1)
+    assert [message.remote_path for _, message in publisher.sent] == [f"{remote}/real.csv"]
+    skipping = [r.getMessage() for r in caplog.records if r.name == "infra.sftp.listing"]
+    assert skipping == [f"skipping {remote}/link.csv: not a regular file (lrwxrwxrwx)"]
+    assert scan_lines(caplog)[-1][2] == {"listed": 1, "emitted": 1, "skipped": 1,
+                                         "recovered": False}

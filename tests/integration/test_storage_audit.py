@@ -41,7 +41,8 @@ async def test_audit_finds_unknown_missing_and_wrong_sized_objects(pool, store):
 
     assert report.unknown_objects == ["b/unknown – ü.txt"]
     assert report.missing_objects == ["d/gone.txt"]
-    assert [m["key"] for m in report.size_mismatches] == ["c/short.txt"]
+    [mismatch] = report.size_mismatches
+    assert (mismatch["key"], mismatch["expected"], mismatch["stored"]) == ("c/short.txt", 3, 2)
     assert (report.objects, report.files) == (3, 3)
     assert not report.clean
 
@@ -53,6 +54,30 @@ async def test_an_agreeing_bucket_is_clean(pool, store):
     report = await audit(pool, store)
 
     assert report.clean
+
+
+async def test_the_audit_does_not_depend_on_the_order_of_the_listing(pool, store):
+    # In byte order "acme-eu/" sorts before "acme/"; SeaweedFS lists "acme/" first.
+    keys = [f"{server}/2026/12/01/{uuid.uuid4()}/{name}"
+            for server in ("acme", "acme-eu") for name in ("a.csv", "b.csv")]
+    for key in keys:
+        store.client.put_object(store.bucket, key, io.BytesIO(b"abc"), 3)
+        await _stored_file(pool, store.bucket, key, 3)
+
+    assert (await audit(pool, store)).clean
+
+    unknown = f"acme-eu/2026/12/02/{uuid.uuid4()}/stray.csv"
+    store.client.put_object(store.bucket, unknown, io.BytesIO(b"x"), 1)
+    missing = f"acme/2026/12/02/{uuid.uuid4()}/lost.csv"
+    await _stored_file(pool, store.bucket, missing, 7)
+
+    report = await audit(pool, store)
+
+    assert report.unknown_objects == [unknown]
+    assert report.missing_objects == [missing]
+    assert report.size_mismatches == []
+    assert report.counts == {"unknown_objects": 1, "missing_objects": 1, "size_mismatches": 0}
+    assert (report.objects, report.files) == (5, 5)
 
 
 async def test_a_missing_bucket_is_reported_not_raised(pool, settings):

@@ -7,7 +7,8 @@
   SameSite=Lax, Secure when ``cookie_secure``) that names the user, when it was issued and
   a marker derived from the password hash, so changing the password or the session secret
   ends every session. Without one, a page redirects to ``/login``.
-* ``/schema`` (the OpenAPI document and its viewers) takes either.
+* ``/schema`` (the OpenAPI document and its viewers) takes either; without one, the
+  document (``/schema/openapi.json``, ``.yaml``) answers 401 JSON, the viewers redirect.
 * Open: ``/healthz``, ``/readyz``, ``/metrics``, ``/login`` and ``/static/*``.
 
 Unsafe requests from pages carry a CSRF token (Litestar's CSRFMiddleware, configured in
@@ -133,16 +134,22 @@ class AdminAuthMiddleware(AbstractAuthenticationMiddleware):
         if path == "/api" or path.startswith("/api/"):
             if self.credentials.bearer_ok(bearer):
                 return AuthenticationResult(user=self.credentials.user, auth="bearer")
-            raise NotAuthorizedException(
-                "send 'Authorization: Bearer <token>' with the admin token (INTAKE_ADMIN_TOKEN)",
-                headers={"WWW-Authenticate": 'Bearer realm="intake-admin"'},
-            )
+            raise _bearer_required()
         user = self.credentials.session_user(connection.scope.get("session"))
         if user is not None:
             return AuthenticationResult(user=user, auth="session")
         if path.startswith("/schema") and self.credentials.bearer_ok(bearer):
             return AuthenticationResult(user=self.credentials.user, auth="bearer")
+        if path.startswith("/schema/openapi."):  # the document itself: read by scripts
+            raise _bearer_required()
         raise LoginRequired("log in first")
+
+
+def _bearer_required() -> NotAuthorizedException:
+    return NotAuthorizedException(
+        "send 'Authorization: Bearer <token>' with the admin token (INTAKE_ADMIN_TOKEN)",
+        headers={"WWW-Authenticate": 'Bearer realm="intake-admin"'},
+    )
 
 
 def safe_next(target: str | None) -> str:

@@ -11,6 +11,7 @@ from litestar.status_codes import (
     HTTP_202_ACCEPTED,
     HTTP_204_NO_CONTENT,
     HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
 )
 
 from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, SettingsDep
@@ -28,10 +29,18 @@ from services.admin.servers.schemas import (
 )
 
 _NOT_FOUND = "No server has this id"
+_NO_CREDENTIALS = {HTTP_422_UNPROCESSABLE_ENTITY: "Neither a password nor a private key"}
 
 
 def _name_taken(exc: queries.ServerNameTaken) -> HTTPException:
     return HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc))
+
+
+def _no_credentials(exc: queries.ServerWithoutCredentials) -> HTTPException:
+    return HTTPException(
+        status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc),
+        extra=[{"key": key, "message": str(exc)} for key in ("password", "private_key")],
+    )
 
 
 class ServerController(Controller):
@@ -47,21 +56,24 @@ class ServerController(Controller):
         row = found(await queries.get_server(pool, server_id), "server", server_id)
         return ServerOut.model_validate(row)
 
-    @post(responses=responses(conflict="The name is taken"))
+    @post(responses=responses(conflict="The name is taken", more=_NO_CREDENTIALS))
     async def create_server(
         self, data: JSONBody[ServerCreate], pool: PoolDep, secret_box: SecretBoxDep
     ) -> ServerOut:
-        """Add a server. A setting left out takes the ``servers`` table's column default,
-        which the answer shows."""
+        """Add a server, with a password or a private key. A setting left out takes the
+        ``servers`` table's column default, which the answer shows."""
         try:
             row = await queries.insert_server(pool, data.to_columns(secret_box))
         except queries.ServerNameTaken as exc:
             raise _name_taken(exc) from exc
+        except queries.ServerWithoutCredentials as exc:
+            raise _no_credentials(exc) from exc
         return ServerOut.model_validate(row)
 
     @patch(
         "/{server_id:int}",
-        responses=responses(not_found=_NOT_FOUND, conflict="The new name is taken"),
+        responses=responses(not_found=_NOT_FOUND, conflict="The new name is taken",
+                            more=_NO_CREDENTIALS),
     )
     async def update_server(
         self,
@@ -74,6 +86,8 @@ class ServerController(Controller):
             row = await queries.update_server(pool, server_id, data.to_columns(secret_box))
         except queries.ServerNameTaken as exc:
             raise _name_taken(exc) from exc
+        except queries.ServerWithoutCredentials as exc:
+            raise _no_credentials(exc) from exc
         return ServerOut.model_validate(found(row, "server", server_id))
 
     @delete(

@@ -88,6 +88,8 @@ async def _save(request: AnyRequest, model: type[ServerCreate | ServerUpdate],
         return values, _errors(exc)
     except queries.ServerNameTaken as exc:
         return values, {"name": f"{exc}; choose another name"}
+    except queries.ServerWithoutCredentials as exc:
+        return values, {"password": str(exc)}
     return values, {}
 
 

@@ -23,7 +23,13 @@ from infra.server_access import ServerAccess
 from infra.servers import fetch_server, target_from_row
 from infra.sftp.listing import RemoteEntry
 from infra.sftp.listing import walk as sftp_walk
-from infra.sftp.session import HostKeyMismatch, HostKeyUnknown, SftpError, SftpTarget
+from infra.sftp.session import (
+    HostKeyMismatch,
+    HostKeyUnknown,
+    SftpError,
+    SftpTarget,
+    host_key_algorithms,
+)
 from infra.sftp.session import connect as sftp_connect
 
 MAX_ENTRIES = 20
@@ -53,7 +59,7 @@ def presented_host_key(host: str, port: int, *, key_type: str | None = None,
         transport.banner_timeout = timeout
         transport.handshake_timeout = timeout
         if key_type:
-            transport.get_security_options().key_types = [key_type]
+            transport.get_security_options().key_types = host_key_algorithms(key_type)
         transport.start_client(timeout=timeout)
         key = transport.get_remote_server_key()
         return f"{key.get_name()} {key.get_base64()}"

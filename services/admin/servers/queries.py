@@ -1,4 +1,5 @@
-"""SQL for the servers table; a duplicate name becomes :class:`ServerNameTaken`.
+"""SQL for the servers table; a duplicate name becomes :class:`ServerNameTaken`, a server
+left with no way to log in :class:`ServerWithoutCredentials`.
 
 Server rows are selected column by column so that ``password_enc`` and ``private_key_enc``
 never leave the database through this service: only whether they are set.
@@ -37,6 +38,7 @@ SERVER_WRITABLE = frozenset(
 
 # The settings that are kept encrypted, and their columns.
 _SECRET_COLUMNS = {"password": "password_enc", "private_key": "private_key_enc"}
+_CREDENTIALS = frozenset(_SECRET_COLUMNS.values())
 
 _SERVER_COLUMNS = sql.SQL(
     "id, name, host, port, username, remote_dir, pattern, recursive, poll_interval_s,"
@@ -70,6 +72,14 @@ class ServerNameTaken(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(f"a server named {name!r} already exists")
         self.name = name
+
+
+class ServerWithoutCredentials(Exception):
+    """Neither a password nor a private key: discovery would fail at every poll."""
+
+    def __init__(self) -> None:
+        super().__init__("give a password or a private key: discovery logs in to the server "
+                         "with one of them")
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,8 @@ async def get_server(pool: Pool, server_id: int) -> Row | None:
 
 async def insert_server(pool: Pool, values: Row) -> Row:
     columns = _checked_columns(values)
+    if not any(values.get(column) for column in _CREDENTIALS):
+        raise ServerWithoutCredentials
     query = sql.SQL("INSERT INTO servers ({names}) VALUES ({values}) RETURNING {columns}").format(
         names=sql.SQL(", ").join(map(sql.Identifier, columns)),
         values=sql.SQL(", ").join(map(sql.Placeholder, columns)),
@@ -146,7 +158,9 @@ async def insert_server(pool: Pool, values: Row) -> Row:
 
 
 async def update_server(pool: Pool, server_id: int, values: Row) -> Row | None:
-    """Change only the given columns; None when the server does not exist."""
+    """Change only the given columns; None when the server does not exist. A change of its
+    credentials that leaves it neither is undone (a server from before that check may
+    still lack both: it can be edited otherwise)."""
     if not values:
         return await get_server(pool, server_id)
     columns = _checked_columns(values)
@@ -161,8 +175,12 @@ async def update_server(pool: Pool, server_id: int, values: Row) -> Row | None:
         columns=_SERVER_COLUMNS,
     )
     try:
-        async with pool.connection() as conn:
-            return await fetch_one(await conn.execute(query, {**values, "server_id": server_id}))
+        async with pool.connection() as conn, conn.transaction():
+            row = await fetch_one(await conn.execute(query, {**values, "server_id": server_id}))
+            if (row is not None and _CREDENTIALS & values.keys()
+                    and not (row["has_password"] or row["has_private_key"])):
+                raise ServerWithoutCredentials  # rolls the change back
+            return row
     except errors.UniqueViolation as exc:
         raise ServerNameTaken(values["name"]) from exc
 
