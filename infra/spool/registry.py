@@ -8,6 +8,7 @@ down, say) loses no spool: the live ones beat again as soon as it is over.
 """
 
 import socket
+import time
 from collections.abc import Iterable
 
 from infra.postgres import Pool
@@ -68,3 +69,22 @@ async def forget_silent(pool: Pool, *, held: Iterable[str]) -> int:
         cur = await conn.execute(_FORGET, {"after": FORGET_AFTER_SECONDS,
                                            "held": sorted(held)})
         return cur.rowcount
+
+
+class SpoolWatch:
+    """Whether one spool shows life, asked of the database at most every ``every`` seconds:
+    a downloader writes no copy into a spool whose uploader has stopped beating."""
+
+    def __init__(self, pool: Pool, spool_id: str, *, lost_after: int, every: float) -> None:
+        self._pool = pool
+        self._spool_id = spool_id
+        self._lost_after = lost_after
+        self._every = every
+        self._alive = True
+        self._asked_at = float("-inf")
+
+    async def alive(self) -> bool:
+        if time.monotonic() - self._asked_at >= self._every:
+            found = await alive(self._pool, {self._spool_id}, lost_after=self._lost_after)
+            self._alive, self._asked_at = bool(found), time.monotonic()
+        return self._alive
