@@ -24,10 +24,6 @@ from services.downloader.spool_hashing import SpoolHashError
 
 log = logging.getLogger(__name__)
 
-# How long a file waits when this host's spool cannot take it (full, or its uploader gone)
-# before a downloader, this one or another host's, looks at it again.
-SPOOL_WAIT_SECONDS = 30.0
-
 
 @dataclass(frozen=True)
 class DownloaderDeps(StageDeps):
@@ -48,20 +44,13 @@ async def download_discovered(msg: FileDiscovered,
     try:
         check_free_space(settings.spool, msg.size, settings.spool_reserve_bytes)
     except SpoolFull as exc:
-        # Not the file's fault: wait for space without spending an attempt.
-        log.warning("%s; retrying in %ss", exc, SPOOL_WAIT_SECONDS,
-                    extra={"file_id": str(msg.file_id), "event": "spool_full"})
-        await publisher.send_later(Stage.DISCOVERED, msg, delay=SPOOL_WAIT_SECONDS,
-                                   message_id=f"{msg.file_id}:{Stage.DISCOVERED}")
+        await _wait(deps, msg, "spool_full", str(exc))
         return
     if not await deps.spool_watch.alive():
         # A copy written here now would only be lost: let a host whose uploader runs take
         # it, or this one once its uploader is back.
-        log.warning("spool %s shows no life (its uploader is not running); retrying in %ss",
-                    deps.spool_id, SPOOL_WAIT_SECONDS,
-                    extra={"file_id": str(msg.file_id), "event": "spool_silent"})
-        await publisher.send_later(Stage.DISCOVERED, msg, delay=SPOOL_WAIT_SECONDS,
-                                   message_id=f"{msg.file_id}:{Stage.DISCOVERED}")
+        await _wait(deps, msg, "spool_silent",
+                    f"spool {deps.spool_id} shows no life (its uploader is not running)")
         return
     row = await file_states.claim(
         deps.pool, msg.file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
@@ -108,6 +97,16 @@ async def download_discovered(msg: FileDiscovered,
                        md5=download.md5, spool=deps.spool_id),
         message_id=f"{msg.file_id}:{Stage.DOWNLOADED}",
     )
+
+
+async def _wait(deps: DownloaderDeps, msg: FileDiscovered, event: str, why: str) -> None:
+    """This host's spool cannot take the file now; not the file's fault, so it waits
+    without spending an attempt, for this downloader or another host's."""
+    delay = deps.settings.spool_wait_seconds
+    log.warning("%s; retrying in %ss", why, delay,
+                extra={"file_id": str(msg.file_id), "event": event})
+    await deps.publisher.send_later(Stage.DISCOVERED, msg, delay=delay,
+                                    message_id=f"{msg.file_id}:{Stage.DISCOVERED}")
 
 
 async def _announce(deps: DownloaderDeps, row: FileWithServer) -> None:

@@ -11,6 +11,10 @@ class DownloaderSettings(Settings):
         8 * 1024 * 1024, ge=32768,
         description="Bytes requested ahead of the reader (memory bound)",
     )
+    spool_wait_seconds: float = Field(
+        30.0, gt=0,
+        description="How long a file waits when this host's spool cannot take it (full, or"
+                    " its uploader gone) before a downloader looks at it again")
     janitor_interval_seconds: float = Field(
         300, gt=0, description="How often the spool is swept for copies no file needs"
     )

@@ -11,7 +11,7 @@ import pytest
 from contracts import FileDownloaded, Stage
 from infra import file_states
 from infra.crypto import SecretBox
-from services.downloader.handlers import SPOOL_WAIT_SECONDS, DownloaderDeps, download_discovered
+from services.downloader.handlers import DownloaderDeps, download_discovered
 from services.downloader.settings import DownloaderSettings
 from tests.faults.proxy import FaultProxy
 from tests.harness import write_random
@@ -152,7 +152,7 @@ async def test_a_spool_without_a_live_uploader_takes_no_copy(make_deps, pool, pu
 
     await download_discovered(msg, deps)
 
-    assert publisher.delayed == [(Stage.DISCOVERED, msg, SPOOL_WAIT_SECONDS)]
+    assert publisher.delayed == [(Stage.DISCOVERED, msg, deps.settings.spool_wait_seconds)]
     row = await file_states.get(pool, msg.file_id)
     assert (row.status, row.attempts, row.spool_id) == ("discovered", 0, None)
     assert not any(deps.settings.spool.root.iterdir())
@@ -164,9 +164,10 @@ async def test_a_full_spool_delays_a_file_without_failing_it(make_deps, pool, pu
     digest = write_random(local / "waits.bin", 5000)
     msg = await discover(pool, await partner(), local, "waits.bin")
 
-    await download_discovered(msg, make_deps(spool_reserve_bytes=10**18))  # never enough
+    deps = make_deps(spool_reserve_bytes=10**18)  # never enough
+    await download_discovered(msg, deps)
 
-    assert publisher.delayed == [(Stage.DISCOVERED, msg, SPOOL_WAIT_SECONDS)]
+    assert publisher.delayed == [(Stage.DISCOVERED, msg, deps.settings.spool_wait_seconds)]
     row = await file_states.get(pool, msg.file_id)
     assert (row.status, row.attempts) == ("discovered", 0)
 
