@@ -19,8 +19,9 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     runtime = ServiceRuntime("downloader", settings)
     spool = runtime.serve_spool(beat=False)
     deps = DownloaderDeps(
-        pool=runtime.pool, publisher=runtime.publisher, settings=settings,
-        metrics=runtime.metrics, spool_id=spool.spool, box=SecretBox(settings.secret_key),
+        pool=runtime.pool, publisher=runtime.publisher, outbox=runtime.outbox,
+        settings=settings, metrics=runtime.metrics, spool_id=spool.spool,
+        box=SecretBox(settings.secret_key),
         sessions=SessionPool(connect_timeout=settings.sftp_connect_timeout,
                              io_timeout=settings.sftp_io_timeout),
     )
