@@ -173,24 +173,29 @@ class StagePublisher:
     async def send(self, stage: Stage, message: BaseModel, *, message_id: str) -> None:
         """Publish to ``stage``; a spooled message goes to its spool's queue, and raises
         when that queue is gone (RabbitMQ returns it: unroutable)."""
-        await self._broker.publish(
-            message,
-            exchange=self._topology.exchange,
-            routing_key=self._topology.routing_key(stage, _spool_of(message)),
-            persist=True,
-            mandatory=True,
-            message_id=message_id,
-        )
+        await self.publish(stage, message, spool=_spool_of(message), message_id=message_id)
 
     async def send_later(
         self, stage: Stage, message: BaseModel, *, message_id: str, delay: float
     ) -> None:
+        await self.publish(stage, message, spool=_spool_of(message), message_id=message_id,
+                           delay=delay)
+
+    async def publish(self, stage: Stage, body: BaseModel | dict[str, Any], *,
+                      spool: str | None, message_id: str, delay: float | None = None) -> None:
+        """Publish ``body`` (a message, or its JSON as the outbox keeps it) to ``stage``'s
+        queue of ``spool``, or with a ``delay`` to that queue's retry queue; returns once
+        the broker confirmed it."""
+        if delay is None:
+            await self._broker.publish(
+                body, exchange=self._topology.exchange,
+                routing_key=self._topology.routing_key(stage, spool),
+                persist=True, mandatory=True, message_id=message_id,
+            )
+            return
         await self._broker.publish(
-            message,
-            routing_key=self._topology.retry_queue(stage, _spool_of(message)),
-            persist=True,
-            mandatory=True,
-            message_id=message_id,
+            body, routing_key=self._topology.retry_queue(stage, spool),
+            persist=True, mandatory=True, message_id=message_id,
             expiration=timedelta(seconds=max(delay, 0.001)),
         )
 

@@ -1,8 +1,8 @@
 """What a stage does when its work on a file fails.
 
-The claim is handed back (or the file failed for good) in one transaction with its event,
-and a retry is scheduled through the broker's delay queue: no handler ever sleeps while
-holding a message.
+The claim is handed back (or the file failed for good) in one statement with its event and
+the retry's outbox row, and the retry is scheduled through the broker's delay queue: no
+handler ever sleeps while holding a message.
 """
 
 import logging
@@ -12,6 +12,7 @@ from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra import file_states
 from infra.broker import backoff_seconds
 from infra.file_states import Status
+from infra.outbox import Outgoing
 from infra.runtime import StageDeps
 
 log = logging.getLogger(__name__)
@@ -33,19 +34,21 @@ async def retry_later(
     event: str,
     error: BaseException,
     transient: bool,
+    attempt: int,
 ) -> None:
     """Hand the claim back (``message``'s file to ``back_to``, or failed once its attempts
-    are used up) and send ``message`` to ``stage`` again after a backoff."""
+    are used up) and send ``message`` to ``stage`` again after a backoff that grows with
+    ``attempt``, the claim's attempt number."""
     file_id: UUID = message.file_id
+    delay = backoff_seconds(attempt)
+    retry = Outgoing(stage, message, f"{file_id}:{stage}", delay)
     row = await file_states.release(
         deps.pool, file_id, expect=claimed, back_to=back_to, event=event,
         error=describe(error), permanent=not transient,
-        max_attempts=deps.settings.max_attempts,
+        max_attempts=deps.settings.max_attempts, then=retry,
     )
     if row is None or row.status != back_to:
         return
-    delay = backoff_seconds(row.attempts)
-    await deps.publisher.send_later(stage, message, message_id=f"{file_id}:{stage}",
-                                    delay=delay)
+    await deps.outbox.send(retry)
     log.info("retry scheduled in %.1fs", delay,
              extra={"file_id": str(file_id), "event": "retry_scheduled"})

@@ -1,4 +1,5 @@
-"""Lifecycle shared by the four pipeline services: pool, broker, metrics, health routes.
+"""Lifecycle shared by the four pipeline services: pool, broker, outbox and its relay,
+metrics, health routes.
 
 A service's ``create_app`` builds a :class:`ServiceRuntime`, builds its handlers'
 dependencies from it, includes its router in ``runtime.broker`` and returns
@@ -26,6 +27,7 @@ from infra.broker import (
     declare_spool_queues,
     declare_topology,
 )
+from infra.outbox import Outbox
 from infra.postgres import Pool, create_pool, prepare_schema
 from infra.settings import Settings
 from infra.spool import identity, registry
@@ -47,6 +49,7 @@ class StageDeps:
 
     pool: Pool
     publisher: StagePublisher
+    outbox: Outbox
     settings: Settings
     metrics: StageMetrics
 
@@ -65,10 +68,17 @@ class ServiceRuntime:
             middlewares=[RabbitPrometheusMiddleware(registry=self.registry, app_name=name)],
         )
         self.publisher = StagePublisher(self.broker, settings.topology)
+        self.outbox = Outbox(self.pool, self.publisher,
+                             grace_seconds=settings.outbox_grace_seconds,
+                             exit_after_commit=settings.fault_exit_after_commit)
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self._background: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self.run_in_background(self.outbox.keep_forgetting)
+        self.run_every(settings.outbox_relay_seconds, self.outbox.relay, what="outbox relay")
+        # What handlers published while the broker drained is forgotten before the pool goes.
+        self.on_stop(self.outbox.forget_sent)
 
     def on_start(self, hook: Hook) -> None:
         """Run after the database and broker are ready, before consuming starts."""
@@ -82,7 +92,8 @@ class ServiceRuntime:
         """A long-running task (a poll loop) started with the app and cancelled on stop."""
         self._background.append(loop)
 
-    def run_every(self, seconds: float, job: Hook, *, what: str) -> None:
+    def run_every(self, seconds: float, job: Callable[[], Awaitable[object]], *,
+                  what: str) -> None:
         """Run ``job`` every ``seconds`` (the first time after one interval) in the
         background; a failed run is logged as ``what`` failed and the next one comes."""
 

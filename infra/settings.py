@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts import SPOOL_ID_PATTERN, Topology
+from contracts import SPOOL_ID_PATTERN, Stage, Topology
 from infra.spool.paths import Spool
 
 
@@ -67,6 +67,18 @@ class Settings(DatabaseSettings):
     max_attempts: int = Field(5, ge=1, description="Attempts per stage before a file is failed")
     lease_seconds: int = Field(
         60, ge=10, description="How long a claim lasts unless renewed (a dead worker's files wait)"
+    )
+
+    outbox_grace_seconds: float = Field(
+        10.0, gt=0,
+        description="An outbox row this old is relayed: the process that committed its state"
+                    " change died, or its broker refused, before the message was published",
+    )
+    outbox_relay_seconds: float = Field(
+        2.0, gt=0, description="How often every pipeline service relays the outbox")
+    fault_exit_after_commit: Stage | None = Field(
+        None, description="Tests only: the process exits (137) right after committing a state"
+                          " change whose message goes to this stage, before publishing it",
     )
 
     stream_upload_min_bytes: int = Field(

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 SERVICES = ("discovery", "downloader", "uploader", "notifier", "admin")
@@ -86,12 +86,15 @@ class ServiceProcess:
 
 
 class Pipeline:
-    """All five services started against one test run's settings, some with replicas."""
+    """All five services started against one test run's settings, some with replicas;
+    ``service_env``: settings of single services on top of those (a fault of one)."""
 
     def __init__(self, env: dict[str, str], log_dir: Path,
-                 replicas: dict[str, int] | None = None) -> None:
+                 replicas: dict[str, int] | None = None,
+                 service_env: Mapping[str, Mapping[str, str]] | None = None) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.env = env
+        self._service_env = service_env or {}
         self._log_dir = log_dir
         self.replicas: dict[str, list[ServiceProcess]] = {
             name: [self._process(name, i) for i in range((replicas or {}).get(name, 1))]
@@ -99,7 +102,8 @@ class Pipeline:
         }
 
     def _process(self, name: str, index: int) -> ServiceProcess:
-        service = ServiceProcess(name, self.env, self._log_dir)
+        service = ServiceProcess(name, {**self.env, **self._service_env.get(name, {})},
+                                 self._log_dir)
         service.log_path = self._log_dir / f"{name}-{index}.log"
         return service
 
@@ -117,11 +121,14 @@ class Pipeline:
             service.wait_ready()
         return self
 
-    def replace(self, name: str, index: int = 0) -> ServiceProcess:
-        """Start a fresh process in place of a (killed) replica, with its settings."""
+    def replace(self, name: str, index: int = 0, *,
+                without: Collection[str] = ()) -> ServiceProcess:
+        """Start a fresh process in place of a (killed) replica, with its settings but
+        those named in ``without``."""
         old = self.replicas[name][index]
         service = ServiceProcess(name, {k: v for k, v in old.env.items()
-                                        if k != "INTAKE_HTTP_PORT"}, self._log_dir)
+                                        if k != "INTAKE_HTTP_PORT" and k not in without},
+                                 self._log_dir)
         service.log_path = self._log_dir / f"{name}-{len(self.replicas[name]) + index}.log"
         self.replicas[name][index] = service
         service.start().wait_ready()

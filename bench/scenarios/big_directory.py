@@ -22,8 +22,10 @@ from prometheus_client import CollectorRegistry
 
 from bench.context import Bench, sync_disks
 from bench.results import Check, ScenarioResult, at_most, seconds
+from infra import outbox
 from infra.crypto import SecretBox
 from infra.file_states import arrivals
+from infra.outbox import Outbox
 from infra.postgres import create_pool, migrate
 from infra.sftp.listing import walk
 from infra.sftp.session import connect
@@ -34,9 +36,10 @@ from services.discovery.settings import DiscoverySettings
 from tests import servers as test_servers
 from tests.harness import make_inbox, sftp_target
 
-# A batch costs its comparison, with new files their insert, and now and then a renewal of
-# the scan lease: a constant per batch, never one statement per file.
-PER_BATCH = 3
+# A batch costs its comparison, with new files their insert and their messages' outbox
+# rows, and now and then a renewal of the scan lease: a constant per batch, never one
+# statement per file.
+PER_BATCH = 4
 
 
 class CountingPublisher:
@@ -49,8 +52,8 @@ class CountingPublisher:
 
 # The statements a scan sends by their names in services/discovery/queries.py and
 # infra/file_states/arrivals.py.
-_STATEMENTS = {text: name for module in (queries, arrivals) for name, text in vars(module).items()
-               if name.isupper() and isinstance(text, str)}
+_STATEMENTS = {text: name for module in (queries, arrivals, outbox)
+               for name, text in vars(module).items() if name.isupper() and isinstance(text, str)}
 
 
 def _count(counts: dict[str, int], query: Any) -> None:
@@ -134,7 +137,8 @@ async def _run(bench: Bench, database_url: str, name: str) -> ScenarioResult:
         await migrate(pool)
         server_id = await _add_server(pool, bench, box, remote)
         publisher = CountingPublisher()
-        scanner = Scanner(settings, pool, box, publisher, StageMetrics(CollectorRegistry()))
+        sender = Outbox(pool, publisher, grace_seconds=60)  # type: ignore[arg-type]
+        scanner = Scanner(settings, pool, box, sender, StageMetrics(CollectorRegistry()))
         first_started = time.monotonic()
         first = await scanner.scan(await _claim(pool, scanner, server_id))
         first_s = time.monotonic() - first_started
@@ -145,7 +149,7 @@ async def _run(bench: Bench, database_url: str, name: str) -> ScenarioResult:
         sync_disks()
         listing_s = await asyncio.to_thread(_time_listing, bench, remote)
         counting = CountingPool(pool)
-        scanner = Scanner(settings, counting, box, publisher,  # type: ignore[arg-type]
+        scanner = Scanner(settings, counting, box, sender,  # type: ignore[arg-type]
                           StageMetrics(CollectorRegistry()))
         server = await _claim(pool, scanner, server_id)
         started = time.monotonic()

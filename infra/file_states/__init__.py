@@ -3,7 +3,7 @@ and ``file_events``. Callers use this package's names; its modules split the wor
 
 from infra.file_states.arrivals import Discovered, record_discovered, record_upload
 from infra.file_states.losses import lose_copies_of_dead_spools, lose_copy
-from infra.file_states.redriving import message_for
+from infra.file_states.redriving import message_for, outgoing_for
 from infra.file_states.restarts import Restart, restart
 from infra.file_states.rows import FileRow, FileWithServer, file_row
 from infra.file_states.states import (
@@ -45,6 +45,7 @@ __all__ = [
     "lose_copy",
     "mark_missing",
     "message_for",
+    "outgoing_for",
     "record_discovered",
     "record_upload",
     "release",

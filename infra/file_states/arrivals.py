@@ -1,6 +1,6 @@
-"""New files rows, each written with its first journal row: a file discovery found stable
-on a server (``discovered``), or one an operator uploaded (``uploaded``, already
-``stored``: the admin streamed it into the bucket)."""
+"""New files rows, each written with its first journal row and the outbox row of its first
+message: a file discovery found stable on a server (``discovered``), or one an operator
+uploaded (``uploaded``, already ``stored``: the admin streamed it into the bucket)."""
 
 import posixpath
 from datetime import datetime
@@ -11,8 +11,11 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, args_row
 from psycopg.types.json import Jsonb
 
+from contracts import FileDiscovered, Stage
+from infra import outbox
 from infra.file_states.rows import FileRow, file_row
 from infra.file_states.states import Status, check
+from infra.outbox import Outgoing, insert_after
 from infra.postgres import Pool
 
 # One statement per listing batch, whatever its size: the rows, their journal rows, and the
@@ -47,9 +50,9 @@ WITH new AS (
 ), journal AS (
     INSERT INTO file_events (file_id, event, details)
     SELECT id, %(event)s, %(details)s FROM new
-)
+), queued AS ({queued})
 SELECT * FROM new
-"""
+""".format(queued=insert_after("new"))  # noqa: S608 (a constant fragment)
 
 
 class Discovered(NamedTuple):
@@ -61,13 +64,20 @@ class Discovered(NamedTuple):
     size: int
     remote_mtime: int
 
+    def outgoing(self, server_id: int) -> Outgoing:
+        """Its ``FileDiscovered``, as the outbox sends it."""
+        return Outgoing(Stage.DISCOVERED, FileDiscovered(
+            file_id=self.id, server_id=server_id, remote_path=self.remote_path,
+            size=self.size), f"{self.id}:{Stage.DISCOVERED}")
+
 
 async def record_discovered(
     conn: AsyncConnection[DictRow], *, server_id: int, server_name: str, paths: list[str],
     sizes: list[int], mtimes: list[int],
 ) -> list[Discovered]:
-    """Record stable sightings as ``discovered`` files and forget the sightings, inside the
-    caller's transaction. Versions already recorded are skipped (not returned)."""
+    """Record stable sightings as ``discovered`` files, with their messages
+    (``Discovered.outgoing``) in the outbox, and forget the sightings, inside the caller's
+    transaction. Versions already recorded are skipped (not returned)."""
     check(None, Status.DISCOVERED, "discovered")
     async with conn.cursor(row_factory=args_row(Discovered)) as cur:
         await cur.execute(INSERT_DISCOVERED, {
@@ -75,23 +85,26 @@ async def record_discovered(
             "names": [posixpath.basename(p) for p in paths], "sizes": sizes, "mtimes": mtimes,
             "status": Status.DISCOVERED, "event": "discovered",
         })
-        return await cur.fetchall()
+        created = await cur.fetchall()
+    await outbox.queue(conn, [new.outgoing(server_id) for new in created])
+    return created
 
 
 async def record_upload(
     pool: Pool, *, file_id: UUID, remote_path: str, filename: str, size: int, sha256: str,
     md5: str, bucket: str, object_key: str, etag: str, created_at: datetime,
-    details: dict[str, Any],
+    details: dict[str, Any], then: Outgoing,
 ) -> FileRow:
-    """Record an operator's upload, verified in the bucket already, as ``stored``.
-    ``created_at`` is the date its object key holds."""
+    """Record an operator's upload, verified in the bucket already, as ``stored``, with
+    ``then``, its ``FileStored``, in the outbox. ``created_at`` is the date its object key
+    holds."""
     check(None, Status.STORED, "uploaded")
     async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
         await cur.execute(INSERT_UPLOADED, {
             "id": file_id, "remote_path": remote_path, "filename": filename, "size": size,
             "sha256": sha256, "md5": md5, "bucket": bucket, "object_key": object_key,
             "etag": etag, "created_at": created_at, "status": Status.STORED,
-            "event": "uploaded", "details": Jsonb(details),
+            "event": "uploaded", "details": Jsonb(details), **then.params(),
         })
         row = await cur.fetchone()
     assert row is not None  # INSERT ... RETURNING always yields the row

@@ -1,14 +1,17 @@
 """Copies lost with their spool: a dead host, a wiped disk, a queue that expired.
 
 The file goes back to ``discovered``, for any host to download again, journaled as
-``spool_lost``; it is failed instead when it has no server to download from (an upload)
-or when this is the ``max_losses``-th copy it lost in a row. ``spool_losses`` counts
-them and only storing the file resets it, so no file circles between hosts for ever.
+``spool_lost`` and with its ``FileDiscovered`` in the outbox; it is failed instead when it
+has no server to download from (an upload) or when this is the ``max_losses``-th copy it
+lost in a row. ``spool_losses`` counts them and only storing the file resets it, so no
+file circles between hosts for ever.
 """
 
 import logging
 from uuid import UUID
 
+from infra import outbox
+from infra.file_states.redriving import outgoing_for
 from infra.file_states.rows import FileRow, file_row
 from infra.file_states.states import SPOOL_HELD, Status, check, sql_list
 from infra.postgres import Pool
@@ -71,11 +74,16 @@ for _source in SPOOL_HELD:
 
 async def _lose(pool: Pool, statement: str, params: dict[str, object], *, reason: str,
                 max_losses: int) -> list[FileRow]:
-    async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
+    """The files' messages are known only from their new rows: a second statement, in the
+    same transaction. Rare enough that the round trip does not matter."""
+    async with (pool.connection() as conn, conn.transaction(),
+                conn.cursor(row_factory=file_row) as cur):
         await cur.execute(statement, {
             **params, "reason": reason, "max_losses": max_losses,
             "failed": Status.FAILED, "back_to": Status.DISCOVERED})
         rows = await cur.fetchall()
+        await outbox.queue(conn, [outgoing_for(row) for row in rows
+                                  if row.status is Status.DISCOVERED])
     for row in rows:
         log.warning("spool_lost: %s", row.error_message,
                     extra={"file_id": str(row.id), "event": "spool_lost", "status": row.status})
@@ -85,7 +93,8 @@ async def _lose(pool: Pool, statement: str, params: dict[str, object], *, reason
 async def lose_copy(pool: Pool, file_id: UUID, *, expect: tuple[Status, ...],
                     spool: str | None, reason: str, max_losses: int) -> FileRow | None:
     """The copy of one file, in ``spool`` and in one of the ``expect`` states, is gone;
-    None when the file is elsewhere by now."""
+    None when the file is elsewhere by now. A file back to ``discovered`` has its message,
+    ``outgoing_for(row)``, in the outbox: the caller sends it."""
     rows = await _lose(pool, _LOSE.format(lost=_ONE),
                        {"id": file_id, "expect": list(expect), "spool": spool},
                        reason=reason, max_losses=max_losses)

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra.file_states.rows import FileRow
 from infra.file_states.states import Status
+from infra.outbox import Outgoing
 
 
 def message_for(row: FileRow) -> tuple[Stage, BaseModel]:
@@ -29,3 +30,9 @@ def message_for(row: FileRow) -> tuple[Stage, BaseModel]:
             file_id=row.id, bucket=row.bucket, object_key=row.object_key,
         )
     raise ValueError(f"nothing to re-drive in status {row.status}")
+
+
+def outgoing_for(row: FileRow) -> Outgoing:
+    """:func:`message_for` as the outbox sends it."""
+    stage, message = message_for(row)
+    return Outgoing(stage, message, f"{row.id}:{stage}")

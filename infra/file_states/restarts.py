@@ -2,7 +2,8 @@
 
 Each move is a compare-and-set on the status the caller saw, done together with its
 ``retried`` journal row in one statement (a data-modifying CTE), so a file that changed
-meanwhile, or a second click, moves nothing.
+meanwhile, or a second click, moves nothing. The moved files' messages go to the outbox
+in the same transaction.
 """
 
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from infra import outbox
+from infra.file_states.redriving import outgoing_for
 from infra.file_states.rows import FileRow, file_row
 from infra.file_states.states import Status, check
 from infra.postgres import Pool
@@ -46,12 +49,14 @@ class Restart:
 
 async def restart(pool: Pool, moves: list[Restart], *, by: str) -> list[FileRow]:
     """Apply the moves whose file is still where the caller saw it; returns those files'
-    rows, in their new status."""
+    rows, in their new status, each with its ``outgoing_for(row)`` in the outbox for the
+    caller to send."""
     for move in moves:
         check(move.from_status, move.to_status, "retried")
     if not moves:
         return []
-    async with pool.connection() as conn, conn.cursor(row_factory=file_row) as cur:
+    async with (pool.connection() as conn, conn.transaction(),
+                conn.cursor(row_factory=file_row) as cur):
         await cur.execute(_RESTART, {
             "ids": [m.file_id for m in moves],
             "froms": [m.from_status for m in moves],
@@ -59,4 +64,6 @@ async def restart(pool: Pool, moves: list[Restart], *, by: str) -> list[FileRow]
             "event": "retried",
             "extra": Jsonb({"by": by}),
         })
-        return await cur.fetchall()
+        moved = await cur.fetchall()
+        await outbox.queue(conn, [outgoing_for(row) for row in moved])
+    return moved

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from infra.file_states.rows import FileWithServer, file_with_server
 from infra.file_states.states import Status, check
+from infra.outbox import Outgoing, insert_after
 from infra.postgres import Pool
 
 log = logging.getLogger("intake.files")
@@ -28,7 +29,8 @@ log = logging.getLogger("intake.files")
 # pool's autocommit connections. One round trip per state change instead of four (BEGIN,
 # UPDATE, INSERT, COMMIT): at thousands of small files these round trips were most of
 # every stage's CPU. The changed row comes back with its server's row (to_jsonb, NULL for an
-# admin upload), so no stage looks the server up on its own.
+# admin upload), so no stage looks the server up on its own. A change that a message must
+# follow writes that message's outbox row in the same statement (infra/outbox.py).
 _WITH_SERVER = """
 SELECT f.*, to_jsonb(s) AS server
   FROM {rows} f LEFT JOIN servers s ON s.id = f.server_id"""
@@ -38,14 +40,16 @@ WITH changed AS ({update}),
      journal AS (
          INSERT INTO file_events (file_id, event, details)
          SELECT id, %(event)s, %(details)s::jsonb || {extra} FROM changed
-          WHERE %(event)s::text IS NOT NULL)
+          WHERE %(event)s::text IS NOT NULL){then}
 {changed_with_server}"""
 
 
-def _transition(update: str, *, extra: str) -> str:
+def _transition(update: str, *, extra: str, then: str | None = None) -> str:
     """The statement of one transition: ``update`` (RETURNING *) journaled with its
-    details and ``extra``, a jsonb expression over the changed row."""
+    details and ``extra``, a jsonb expression over the changed row; ``then``, the outbox
+    row of the message that follows (:func:`infra.outbox.insert_after`)."""
     return _TRANSITION.format(update=update, extra=extra,
+                              then="" if then is None else f",\n     queued AS ({then})",
                               changed_with_server=_WITH_SERVER.format(rows="changed"))
 
 
@@ -81,14 +85,16 @@ _FINISHABLE = {"sha256", "md5", "bucket", "object_key", "etag", "stored_at", "no
                "spool_losses"}
 
 # A failed attempt hands the file back to the previous state for a retry, or fails it
-# for good when the error is permanent or the attempts are used up.
+# for good when the error is permanent or the attempts are used up; only the retry sends
+# its message on.
 _RELEASE = _transition("""
 UPDATE files
    SET status = CASE WHEN %(permanent)s OR attempts >= %(max_attempts)s
                      THEN %(failed)s ELSE %(back_to)s END,
        lease_until = NULL, error_message = %(error)s, updated_at = now()
  WHERE id = %(id)s AND status = %(expect)s
-RETURNING *""", extra="jsonb_build_object('attempt', attempts, 'status', status)")
+RETURNING *""", extra="jsonb_build_object('attempt', attempts, 'status', status)",
+                       then=insert_after("changed", "changed.status = %(back_to)s"))
 
 _MARK_MISSING = _transition("""
 UPDATE files SET status = %(to)s, lease_until = NULL, error_message = %(reason)s,
@@ -183,19 +189,22 @@ async def finish(
     to: Status,
     event: str,
     columns: dict[str, Any],
+    then: Outgoing | None = None,
     **details: Any,
 ) -> FileWithServer | None:
-    """Complete a stage, storing what it produced; None if the claim was lost meanwhile."""
+    """Complete a stage, storing what it produced, and write ``then``, the message the
+    next stage needs, to the outbox with it; None if the claim was lost meanwhile."""
     unknown = set(columns) - _FINISHABLE
     if unknown:
         raise ValueError(f"not a finishable column: {sorted(unknown)}")
     check(expect, to, event)
     assignments = ", ".join(f"{name} = %({name})s" for name in columns)
     statement = _transition(  # names checked against _FINISHABLE
-        _FINISH.format(assignments=assignments), extra="'{}'::jsonb")
+        _FINISH.format(assignments=assignments), extra="'{}'::jsonb",
+        then=None if then is None else insert_after("changed"))
     row = await _one_row(pool, statement, {
         "id": file_id, "expect": expect, "to": to, "event": event, "details": Jsonb(details),
-        **columns})
+        **columns, **({} if then is None else then.params())})
     if row is not None:
         log.info(event, extra={"file_id": str(file_id), "event": event, "status": str(to)})
     return row
@@ -211,16 +220,18 @@ async def release(
     error: str,
     permanent: bool,
     max_attempts: int,
+    then: Outgoing,
     **details: Any,
 ) -> FileWithServer | None:
-    """Record a failed attempt; the returned row's status says whether it will be retried.
+    """Record a failed attempt; the returned row's status says whether it will be retried,
+    and only then is ``then``, the retry's message, written to the outbox with it.
     The event's details get the error, the attempt's number and the status it led to."""
     check(expect, back_to, event)
     check(expect, Status.FAILED, event)
     row = await _one_row(pool, _RELEASE, {
         "id": file_id, "expect": expect, "back_to": back_to, "failed": Status.FAILED,
         "error": error, "permanent": permanent, "max_attempts": max_attempts,
-        "event": event, "details": Jsonb({**details, "error": error})})
+        "event": event, "details": Jsonb({**details, "error": error}), **then.params()})
     if row is not None:
         log.warning("%s: %s", event, error,
                     extra={"file_id": str(file_id), "event": event, "status": row.status})

@@ -5,8 +5,8 @@ from typing import Any
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
-from infra.broker import StagePublisher
 from infra.crypto import SecretBox
+from infra.outbox import Outbox
 from infra.postgres import Pool
 from infra.storage import ObjectStore
 from services.admin.dashboard.stats import StatsCache
@@ -14,7 +14,7 @@ from services.admin.settings import AdminSettings
 
 PoolDep = NamedDependency[Pool]
 SecretBoxDep = NamedDependency[SecretBox]
-PublisherDep = NamedDependency[StagePublisher]
+OutboxDep = NamedDependency[Outbox]
 SettingsDep = NamedDependency[AdminSettings]
 ObjectsDep = NamedDependency[ObjectStore]
 StorageDep = NamedDependency[ObjectStore]
@@ -33,7 +33,7 @@ def _from_state(key: str) -> Provide:
 DEPENDENCIES = {
     "pool": _from_state("pool"),
     "secret_box": _from_state("secret_box"),
-    "publisher": _from_state("publisher"),
+    "outbox": _from_state("outbox"),
     "settings": _from_state("settings"),
     # The store whose client signs download links (for the endpoint browsers reach).
     "objects": _from_state("link_signer"),

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from infra.broker import StagePublisher, create_broker, declare_topology
 from infra.crypto import SecretBox
+from infra.outbox import Outbox
 from infra.postgres import create_pool, prepare_schema
 from infra.storage import ObjectStore
 from infra.telemetry import configure_logging
@@ -102,15 +103,24 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def broker(app: Litestar) -> AsyncIterator[None]:
-        """Retries and uploads publish stage messages; the admin consumes nothing."""
+        """Retries and uploads publish stage messages through the outbox; the admin consumes
+        nothing, and relays nothing: the pipeline services relay its rows too."""
         rabbit = create_broker(settings.amqp_url.get_secret_value(), prefetch=1)
         await rabbit.connect()
+        outbox = Outbox(app.state.pool, StagePublisher(rabbit, settings.topology),
+                        grace_seconds=settings.outbox_grace_seconds,
+                        exit_after_commit=settings.fault_exit_after_commit)
+        forgetting = asyncio.create_task(outbox.keep_forgetting())
         try:
             await declare_topology(rabbit, settings.topology)
             app.state.broker = rabbit
-            app.state.publisher = StagePublisher(rabbit, settings.topology)
+            app.state.outbox = outbox
             yield
         finally:
+            forgetting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await forgetting
+            await outbox.forget_sent()
             await rabbit.stop()
 
     @asynccontextmanager

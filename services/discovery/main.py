@@ -18,7 +18,7 @@ def create_app(settings: DiscoverySettings | None = None) -> AsgiFastStream:
     settings = settings or DiscoverySettings()
     runtime = ServiceRuntime("discovery", settings)
     scanner = Scanner(settings, runtime.pool, SecretBox(settings.secret_key),
-                      runtime.publisher, runtime.metrics)
+                      runtime.outbox, runtime.metrics)
 
     async def scan_loop() -> None:
         while True:
@@ -35,10 +35,11 @@ def create_app(settings: DiscoverySettings | None = None) -> AsgiFastStream:
     async def reconcile_loop() -> None:
         while True:
             try:
-                await recover_lost_copies(runtime.pool, runtime.publisher, runtime.metrics,
+                await recover_lost_copies(runtime.pool, runtime.outbox, runtime.metrics,
                                           settings)
-                await redrive_stalled(runtime.pool, runtime.publisher, runtime.metrics,
-                                      settings, stale_seconds=settings.redrive_after_seconds)
+                await redrive_stalled(runtime.pool, runtime.publisher, runtime.outbox,
+                                      runtime.metrics, settings,
+                                      stale_seconds=settings.redrive_after_seconds)
             except Exception:
                 log.exception("reconciler pass failed")
             await asyncio.sleep(settings.reconcile_interval_seconds)

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts import FileDiscovered, Stage
 from infra import file_states
-from infra.broker import StagePublisher
 from infra.crypto import SecretBox
+from infra.outbox import Outbox
 from infra.postgres import Pool
 from infra.server_access import ServerAccess
 from infra.servers import remember_host_key, target_from_row
@@ -54,11 +53,11 @@ def _next_batch(entries: Iterator[RemoteEntry], size: int) -> list[RemoteEntry]:
 
 class Scanner:
     def __init__(self, settings: DiscoverySettings, pool: Pool, box: SecretBox,
-                 publisher: StagePublisher, metrics: StageMetrics) -> None:
+                 outbox: Outbox, metrics: StageMetrics) -> None:
         self._settings = settings
         self._pool = pool
         self._box = box
-        self._publisher = publisher
+        self._outbox = outbox
         self._metrics = metrics
 
     async def claim_due_server(self) -> dict[str, Any] | None:
@@ -158,14 +157,8 @@ class Scanner:
                 mtimes=[row["remote_mtime"] for row in stable],
             )
         for new in created:
-            file_id = new.id
-            log.info("discovered", extra={"file_id": str(file_id), "event": "discovered",
+            log.info("discovered", extra={"file_id": str(new.id), "event": "discovered",
                                           "server": server["name"], "path": new.remote_path})
             self._metrics.transitions.labels("discovered").inc()
-            await self._publisher.send(
-                Stage.DISCOVERED,
-                FileDiscovered(file_id=file_id, server_id=server["id"],
-                               remote_path=new.remote_path, size=new.size),
-                message_id=f"{file_id}:{Stage.DISCOVERED}",
-            )
+            await self._outbox.send(new.outgoing(server["id"]))
         return len(created)

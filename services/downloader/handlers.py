@@ -11,6 +11,7 @@ from contracts import FileDiscovered, FileDownloaded, FileDownloading, Stage
 from infra import file_states
 from infra.crypto import SecretBox, SecretBoxError
 from infra.file_states import FileWithServer, Status
+from infra.outbox import Outgoing
 from infra.retries import describe, retry_later
 from infra.runtime import StageDeps
 from infra.servers import target_from_row
@@ -40,7 +41,7 @@ class DownloaderDeps(StageDeps):
 
 async def download_discovered(msg: FileDiscovered,
                               deps: Annotated[DownloaderDeps, Context()]) -> None:
-    settings, publisher = deps.settings, deps.publisher
+    settings = deps.settings
     try:
         check_free_space(settings.spool, msg.size, settings.spool_reserve_bytes)
     except SpoolFull as exc:
@@ -77,26 +78,27 @@ async def download_discovered(msg: FileDiscovered,
         await retry_later(
             deps, msg, stage=Stage.DISCOVERED, claimed=Status.DOWNLOADING,
             back_to=Status.DISCOVERED, event="download_failed", error=exc,
-            transient=getattr(exc, "transient", True),
+            transient=getattr(exc, "transient", True), attempt=row.attempts,
         )
         return
+    downloaded = Outgoing(
+        Stage.DOWNLOADED,
+        FileDownloaded(file_id=msg.file_id, size=download.size, sha256=download.sha256,
+                       md5=download.md5, spool=deps.spool_id),
+        f"{msg.file_id}:{Stage.DOWNLOADED}",
+    )
     done = await file_states.finish(
         deps.pool, msg.file_id, expect=Status.DOWNLOADING, to=Status.DOWNLOADED,
         event="downloaded", columns={"sha256": download.sha256, "md5": download.md5},
-        size=download.size, seconds=round(download.seconds, 3), mb_per_s=download.mb_per_s,
-        resumed_from=download.resumed_from,
+        then=downloaded, size=download.size, seconds=round(download.seconds, 3),
+        mb_per_s=download.mb_per_s, resumed_from=download.resumed_from,
     )
     if done is None:
         return
     deps.metrics.transitions.labels("downloaded").inc()
     deps.metrics.bytes.labels("in").inc(download.size - download.resumed_from)
     deps.metrics.duration.labels("download").observe(download.seconds)
-    await publisher.send(
-        Stage.DOWNLOADED,
-        FileDownloaded(file_id=msg.file_id, size=download.size, sha256=download.sha256,
-                       md5=download.md5, spool=deps.spool_id),
-        message_id=f"{msg.file_id}:{Stage.DOWNLOADED}",
-    )
+    await deps.outbox.send(downloaded)
 
 
 async def _wait(deps: DownloaderDeps, msg: FileDiscovered, event: str, why: str) -> None:

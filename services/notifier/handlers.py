@@ -48,7 +48,7 @@ async def notify_stored(msg: FileStored, deps: Annotated[NotifierDeps, Context()
     except Exception as exc:
         await retry_later(deps, msg, stage=Stage.STORED, claimed=Status.STORED,
                           back_to=Status.STORED, event="notify_failed", error=exc,
-                          transient=True)
+                          transient=True, attempt=row.attempts)
         return
     done = await file_states.finish(
         deps.pool, msg.file_id, expect=Status.STORED, to=Status.NOTIFIED, event="notified",

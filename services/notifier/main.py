@@ -13,8 +13,8 @@ from services.notifier.settings import NotifierSettings
 def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
     settings = settings or NotifierSettings()
     runtime = ServiceRuntime("notifier", settings)
-    deps = NotifierDeps(pool=runtime.pool, publisher=runtime.publisher, settings=settings,
-                        metrics=runtime.metrics,
+    deps = NotifierDeps(pool=runtime.pool, publisher=runtime.publisher,
+                        outbox=runtime.outbox, settings=settings, metrics=runtime.metrics,
                         external=create_broker(settings.notify_url, prefetch=1))
 
     async def connect_external() -> None:

@@ -17,6 +17,7 @@ from contracts import FileDownloaded, FileDownloading, FileStored, Stage
 from infra import file_states
 from infra.file_states import FileWithServer, Status
 from infra.object_keys import object_key
+from infra.outbox import Outgoing
 from infra.retries import retry_later
 from infra.runtime import StageDeps
 from infra.storage import ObjectStore, StorageError
@@ -77,18 +78,22 @@ async def upload_downloaded(msg: FileDownloaded,
             log.exception("unexpected upload error", extra={"file_id": str(msg.file_id)})
         await retry_later(deps, msg, stage=Stage.DOWNLOADED, claimed=Status.STORING,
                           back_to=Status.DOWNLOADED, event="upload_failed", error=exc,
-                          transient=True)
+                          transient=True, attempt=row.attempts)
         return
     if lost.is_set():
         # Another worker claimed the file meanwhile; the object is the same either way.
         log.info("claim lost during the upload; the new owner records it",
                  extra={"file_id": str(msg.file_id)})
         return
+    stored = Outgoing(
+        Stage.STORED, FileStored(file_id=msg.file_id, bucket=objects.bucket, object_key=key),
+        f"{msg.file_id}:{Stage.STORED}",
+    )
     done = await file_states.finish(
         deps.pool, msg.file_id, expect=Status.STORING, to=Status.STORED, event="stored",
         columns={"bucket": objects.bucket, "object_key": key, "etag": result.etag,
                  "stored_at": datetime.now(UTC), "spool_losses": 0},
-        bucket=objects.bucket, object_key=key, etag=result.etag, size=row.size,
+        then=stored, bucket=objects.bucket, object_key=key, etag=result.etag, size=row.size,
         seconds=round(result.seconds, 3), skipped_identical=result.skipped,
         parts_already_stored=result.parts_already_stored, bytes_sent=result.bytes_sent,
         mb_per_s=result.mb_per_s,
@@ -98,10 +103,7 @@ async def upload_downloaded(msg: FileDownloaded,
     deps.metrics.transitions.labels("stored").inc()
     deps.metrics.bytes.labels("out").inc(row.size)
     deps.metrics.duration.labels("upload").observe(result.seconds)
-    await deps.publisher.send(
-        Stage.STORED, FileStored(file_id=msg.file_id, bucket=objects.bucket, object_key=key),
-        message_id=f"{msg.file_id}:{Stage.STORED}",
-    )
+    await deps.outbox.send(stored)
     # Only now that the stored state is committed, and after the notice went on: freeing
     # a large file's blocks takes the filesystem a while (docs/performance.md). In a
     # thread, so the loop goes on meanwhile; if this process dies first, the
@@ -133,5 +135,4 @@ async def _copy_lost(deps: UploaderDeps, row: FileWithServer) -> None:
         max_losses=deps.settings.max_spool_losses,
     )
     if lost is not None and lost.status == Status.DISCOVERED:
-        stage, message = file_states.message_for(lost)
-        await deps.publisher.send(stage, message, message_id=f"{row.id}:{stage}")
+        await deps.outbox.send(file_states.outgoing_for(lost))

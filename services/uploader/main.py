@@ -18,9 +18,9 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     settings = settings or UploaderSettings()
     runtime = ServiceRuntime("uploader", settings)
     spool = runtime.serve_spool(beat=True)
-    deps = UploaderDeps(pool=runtime.pool, publisher=runtime.publisher, settings=settings,
-                        metrics=runtime.metrics, spool_id=spool.spool,
-                        objects=ObjectStore(settings))
+    deps = UploaderDeps(pool=runtime.pool, publisher=runtime.publisher,
+                        outbox=runtime.outbox, settings=settings, metrics=runtime.metrics,
+                        spool_id=spool.spool, objects=ObjectStore(settings))
 
     async def prepare_bucket() -> None:
         await asyncio.to_thread(deps.objects.ensure_bucket)

@@ -9,7 +9,8 @@ from tests.faults.proxy import FaultProxy
 from tests.harness import Journal, register_server
 from tests.processes import Pipeline
 
-# Short leases and a busy reconciler so recovery happens within a test's patience.
+# Short leases, a busy reconciler and a quick outbox relay so recovery happens within a
+# test's patience.
 FAST_RECOVERY = {
     "INTAKE_LEASE_SECONDS": "10",
     "INTAKE_SCAN_LEASE_SECONDS": "5",
@@ -18,14 +19,16 @@ FAST_RECOVERY = {
     "INTAKE_JANITOR_INTERVAL_SECONDS": "5",
     "INTAKE_SPOOL_HEARTBEAT_SECONDS": "1",
     "INTAKE_SPOOL_LOST_AFTER_SECONDS": "8",
+    "INTAKE_OUTBOX_GRACE_SECONDS": "3",
 }
 
 
 @pytest.fixture
 def start_pipeline(pipeline_env, tmp_path) -> Iterator[Callable[..., Pipeline]]:
-    """Start the five services with extra settings; all are stopped at the end of the test."""
+    """Start the five services with extra settings (``service_env``: of single services);
+    all are stopped at the end of the test."""
     with _pipelines(pipeline_env, tmp_path) as start:
-        yield lambda **env: start(None, **env)
+        yield lambda service_env=None, **env: start(None, service_env=service_env, **env)
 
 
 @pytest.fixture
@@ -39,9 +42,10 @@ def start_pipeline_replicas(pipeline_env, tmp_path) -> Iterator[Callable[..., Pi
 def _pipelines(pipeline_env: dict[str, str], tmp_path: Path):
     started: list[Pipeline] = []
 
-    def start(replicas: dict[str, int] | None, **env: str) -> Pipeline:
+    def start(replicas: dict[str, int] | None, *,
+              service_env: dict[str, dict[str, str]] | None = None, **env: str) -> Pipeline:
         pipeline = Pipeline({**pipeline_env, **FAST_RECOVERY, **env},
-                            tmp_path / f"logs-{len(started)}", replicas)
+                            tmp_path / f"logs-{len(started)}", replicas, service_env)
         started.append(pipeline)
         return pipeline.start()
 

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from infra.crypto import SecretBox
+from infra.outbox import Outbox
 from infra.telemetry import StageMetrics
 from services.discovery.scanning import Scanner
 from services.discovery.settings import DiscoverySettings
@@ -59,7 +60,8 @@ async def reload(pool, server_id) -> dict:
 def make_scanner(settings, pool, **overrides) -> tuple[Scanner, RecordingPublisher]:
     discovery = DiscoverySettings.model_validate({**settings.model_dump(), **overrides})
     publisher = RecordingPublisher()
-    scanner = Scanner(discovery, pool, SecretBox(settings.secret_key), publisher,
+    outbox = Outbox(pool, publisher, grace_seconds=60)  # type: ignore[arg-type]
+    scanner = Scanner(discovery, pool, SecretBox(settings.secret_key), outbox,
                       StageMetrics(CollectorRegistry()))
     return scanner, publisher
 

@@ -1,12 +1,16 @@
-"""The state transitions against PostgreSQL: compare-and-set, each with its journal row."""
+"""The state transitions against PostgreSQL: compare-and-set, each with its journal row and
+the outbox row of the message that follows it."""
 
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 
+from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra import file_states
 from infra.file_states import IllegalMove, Status
+from infra.outbox import Outgoing
+from tests.integration.outbox_rows import take_outbox
 
 
 async def _server(pool) -> int:
@@ -74,16 +78,24 @@ async def test_a_lease_only_claim_journals_nothing(pool) -> None:
 
 async def test_finish_stores_its_columns_and_only_from_the_expected_state(pool) -> None:
     file_id = await _file(pool, None, Status.DOWNLOADING)
+    stored = Outgoing(Stage.STORED, FileStored(file_id=file_id, bucket="b", object_key="k"),
+                      f"{file_id}:stored")
+    downloaded = FileDownloaded(file_id=file_id, size=10, sha256="ab", md5="cd", spool="s1")
 
     wrong = await file_states.finish(pool, file_id, expect=Status.STORING, to=Status.STORED,
-                                     event="stored", columns={"etag": "x"})
-    done = await file_states.finish(pool, file_id, expect=Status.DOWNLOADING,
-                                    to=Status.DOWNLOADED, event="downloaded",
-                                    columns={"sha256": "ab", "md5": "cd"}, size=10)
+                                     event="stored", columns={"etag": "x"}, then=stored)
+    done = await file_states.finish(
+        pool, file_id, expect=Status.DOWNLOADING, to=Status.DOWNLOADED, event="downloaded",
+        columns={"sha256": "ab", "md5": "cd"}, size=10,
+        then=Outgoing(Stage.DOWNLOADED, downloaded, f"{file_id}:downloaded"))
 
     assert wrong is None
     assert (done.status, done.sha256, done.md5) == (Status.DOWNLOADED, "ab", "cd")
     assert await _journal(pool, file_id) == [("downloaded", {"size": 10})]
+    [queued] = await take_outbox(pool, file_id)
+    assert (queued["stage"], queued["message_id"], queued["delay"]) == (
+        "downloaded", f"{file_id}:downloaded", None)
+    assert FileDownloaded.model_validate(queued["body"]) == downloaded
     with pytest.raises(ValueError, match="not a finishable column"):
         await file_states.finish(pool, file_id, expect=Status.DOWNLOADED, to=Status.STORED,
                                  event="stored", columns={"status": "notified"})
@@ -96,15 +108,23 @@ async def test_release_retries_or_fails_and_says_which(pool, permanent: bool, ma
     file_id = await _file(pool, None)
     await file_states.claim(pool, file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
                             lease_seconds=60, event="download_started")
+    again = FileDiscovered(file_id=file_id, server_id=1, remote_path="/in/a.csv", size=10)
 
-    row = await file_states.release(pool, file_id, expect=Status.DOWNLOADING,
-                                    back_to=Status.DISCOVERED, event="download_failed",
-                                    error="boom", permanent=permanent,
-                                    max_attempts=max_attempts)
+    row = await file_states.release(
+        pool, file_id, expect=Status.DOWNLOADING, back_to=Status.DISCOVERED,
+        event="download_failed", error="boom", permanent=permanent,
+        max_attempts=max_attempts,
+        then=Outgoing(Stage.DISCOVERED, again, f"{file_id}:discovered", 2.5))
 
     assert (row.status, row.error_message, row.lease_until) == (status, "boom", None)
     assert (await _journal(pool, file_id))[-1] == (
         "download_failed", {"error": "boom", "attempt": 1, "status": status})
+    queued = await take_outbox(pool, file_id)
+    if status == Status.FAILED:  # no retry, no message
+        assert queued == []
+    else:
+        assert [(q["stage"], q["delay"]) for q in queued] == [("discovered", 2.5)]
+        assert FileDiscovered.model_validate(queued[0]["body"]) == again
 
 
 async def test_mark_missing_journals_the_reason(pool) -> None:
@@ -155,6 +175,11 @@ async def test_discovered_files_are_recorded_once_with_their_event(pool) -> None
     assert [(n.remote_path, n.size, n.remote_mtime) for n in new] == [(paths[0], 5, 7),
                                                                       (paths[1], 6, 8)]
     assert again == [] and sightings == 0
+    for n in new:  # each with its message, once
+        [queued] = await take_outbox(pool, n.id)
+        assert FileDiscovered.model_validate(queued["body"]) == FileDiscovered(
+            file_id=n.id, server_id=server_id, remote_path=n.remote_path, size=n.size)
+        assert (queued["stage"], queued["message_id"]) == ("discovered", f"{n.id}:discovered")
     row = await file_states.get(pool, new[0].id)
     assert (row.status, row.filename, row.server.id) == (Status.DISCOVERED, "a.csv", server_id)
     assert await _journal(pool, new[0].id) == [
@@ -164,11 +189,13 @@ async def test_discovered_files_are_recorded_once_with_their_event(pool) -> None
 async def test_an_upload_is_recorded_stored_with_its_event(pool) -> None:
     file_id = uuid.uuid4()
     created_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    stored = FileStored(file_id=file_id, bucket="b", object_key="upload/k")
 
     row = await file_states.record_upload(
         pool, file_id=file_id, remote_path="../x.csv", filename="x.csv", size=3,
         sha256="ab", md5="cd", bucket="b", object_key="upload/k", etag="cd",
-        created_at=created_at, details={"size": 3})
+        created_at=created_at, details={"size": 3},
+        then=Outgoing(Stage.STORED, stored, f"{file_id}:stored"))
 
     assert (row.id, row.status, row.source, row.server_id) == (
         file_id, Status.STORED, "upload", None)
@@ -176,6 +203,8 @@ async def test_an_upload_is_recorded_stored_with_its_event(pool) -> None:
         "b", "upload/k", "cd", created_at)
     assert row.stored_at is not None and (row.sha256, row.md5) == ("ab", "cd")
     assert await _journal(pool, file_id) == [("uploaded", {"size": 3})]
+    [queued] = await take_outbox(pool, file_id)
+    assert FileStored.model_validate(queued["body"]) == stored
 
 
 async def test_a_restart_moves_only_from_the_status_seen_and_journals_who(pool) -> None:
@@ -187,6 +216,8 @@ async def test_a_restart_moves_only_from_the_status_seen_and_journals_who(pool) 
 
     assert (row.id, row.status, row.attempts) == (file_id, Status.DISCOVERED, 0)
     assert again == []
+    [queued] = await take_outbox(pool, file_id)  # the one move's message, not the refused one
+    assert FileDiscovered.model_validate(queued["body"]).file_id == file_id
     assert await _journal(pool, file_id) == [
         ("retried", {"from_status": "failed", "to_status": "discovered", "by": "admin"})]
     with pytest.raises(IllegalMove):

@@ -1,12 +1,15 @@
 """Spools that stop showing life, against the run's PostgreSQL: which copies are lost, what
-their files become, and where the count of losses stops them."""
+their files become (with the message that sends them on, in the outbox), and where the
+count of losses stops them."""
 
 import uuid
 from datetime import timedelta
 
+from contracts import FileDiscovered
 from infra import file_states
 from infra.file_states import SPOOL_HELD, Status
 from infra.spool import registry
+from tests.integration.outbox_rows import take_outbox
 
 LOST_AFTER = 10
 
@@ -76,6 +79,8 @@ async def test_the_copies_of_a_silent_spool_go_back_to_be_downloaded(pool) -> No
         assert event == "spool_lost"
         assert details == {"spool": dead, "from_status": status, "status": "discovered",
                            "losses": 1, "reason": f"its spool showed no life for {LOST_AFTER}s"}
+        [queued] = await take_outbox(pool, file_id)
+        assert FileDiscovered.model_validate(queued["body"]).file_id == file_id
 
 
 async def test_the_third_loss_in_a_row_fails_the_file_and_an_upload_fails_at_once(pool) -> None:
@@ -91,6 +96,7 @@ async def test_the_third_loss_in_a_row_fails_the_file_and_an_upload_fails_at_onc
     assert row["error_message"].startswith("lost its copy 3 times in a row, last: its spool")
     row = await _row(pool, upload)
     assert row["status"] == "failed" and "an upload must be sent again" in row["error_message"]
+    assert await take_outbox(pool, third) == await take_outbox(pool, upload) == []
 
 
 async def test_an_outage_that_silences_every_spool_loses_none(pool) -> None:

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_409_CONFLICT
 
 from infra.file_states import Status
 from services.admin.cursor import decode_cursor, encode_cursor
-from services.admin.dependencies import ObjectsDep, PoolDep, PublisherDep, SettingsDep
+from services.admin.dependencies import ObjectsDep, OutboxDep, PoolDep, SettingsDep
 from services.admin.errors import found, responses
 from services.admin.files import queries, retrying
 from services.admin.files.schemas import (
@@ -76,14 +76,14 @@ class FileController(Controller):
         ),
     )
     async def retry_file(
-        self, file_id: FromPath[UUID], pool: PoolDep, publisher: PublisherDep,
+        self, file_id: FromPath[UUID], pool: PoolDep, outbox: OutboxDep,
         settings: SettingsDep, request: Request[Any, Any, Any],
     ) -> RetryOut:
         """Restart a failed or missing file from its last good state (stored, downloaded or
         discovered), with its attempts reset."""
         try:
             done = await retrying.retry_file(
-                pool, publisher, settings, file_id, by=str(request.user)
+                pool, outbox, settings, file_id, by=str(request.user)
             )
         except retrying.NotRetryable as exc:
             raise HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc)) from exc

@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_404_NOT_FOUND, HTTP_4
 
 from infra.file_states import FINISHED, Status
 from services.admin.cursor import decode_cursor, encode_cursor
-from services.admin.dependencies import ObjectsDep, PoolDep, PublisherDep, SettingsDep
+from services.admin.dependencies import ObjectsDep, OutboxDep, PoolDep, SettingsDep
 from services.admin.files import queries, retrying
 from services.admin.files.service import MAX_QUERY, NotStored, download_link, file_filter
 from services.admin.rendering import AnyRequest, fragment, gone, not_found, page
@@ -137,9 +137,9 @@ class FilePages(Controller):
 
     @post("/{file_id:uuid}/retry", status_code=200)
     async def retry(self, request: AnyRequest, file_id: FromPath[UUID], pool: PoolDep,
-                    publisher: PublisherDep, settings: SettingsDep) -> Template:
+                    outbox: OutboxDep, settings: SettingsDep) -> Template:
         try:
-            done = await retrying.retry_file(pool, publisher, settings, file_id,
+            done = await retrying.retry_file(pool, outbox, settings, file_id,
                                              by=str(request.user))
             message = {"kind": "ok", "text": f"Retrying: {done.from_status} → {done.to_status}."
                        if done else "This file no longer exists."}

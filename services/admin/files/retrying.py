@@ -7,8 +7,9 @@
 * otherwise → ``discovered``, fetched from its server again. An upload has no server to
   fetch from, so an upload that was never stored cannot be retried: it must be sent again.
 
-The state change and its ``retried`` event commit first; the stage message is published
-after. Should that publish fail, the file waits in a state the reconciler re-drives.
+The state change, its ``retried`` event and its stage message's outbox row commit
+together; the message is published after. Should that publish fail, the outbox relay
+sends it seconds later.
 """
 
 import logging
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from infra import file_states
-from infra.broker import StagePublisher
 from infra.file_states import RETRYABLE, FileRow, Restart, Status
+from infra.outbox import Outbox
 from infra.postgres import Pool
 from infra.settings import Settings
 from infra.spool import registry
@@ -53,19 +54,12 @@ def restart_status(row: FileRow, live_spools: set[str]) -> Status | None:
     return None
 
 
-async def _announce(publisher: StagePublisher, moves: Iterable[Restart],
+async def _announce(outbox: Outbox, moves: Iterable[Restart],
                     moved: Iterable[FileRow]) -> list[Retried]:
     left = {move.file_id: move.from_status for move in moves}
     done = []
     for row in moved:
-        stage, message = file_states.message_for(row)
-        try:
-            await publisher.send(stage, message, message_id=f"{row.id}:{stage}")
-            published = True
-        except Exception:  # the reconciler re-drives it; the retry itself is committed
-            log.warning("retry of %s committed but not published; the reconciler will resend",
-                        row.id, exc_info=True, extra={"file_id": str(row.id)})
-            published = False
+        published = await outbox.send(file_states.outgoing_for(row))
         log.info("retried", extra={"file_id": str(row.id), "event": "retried",
                                    "status": row.status})
         done.append(Retried(row.id, left[row.id], row.status, published))
@@ -83,7 +77,7 @@ async def _plan(pool: Pool, settings: Settings, rows: list[FileRow]) -> list[Res
     return moves
 
 
-async def retry_file(pool: Pool, publisher: StagePublisher, settings: Settings,
+async def retry_file(pool: Pool, outbox: Outbox, settings: Settings,
                      file_id: UUID, *, by: str) -> Retried | None:
     """Retry one file; None when it does not exist, NotRetryable when it may not restart."""
     row = await queries.candidate(pool, file_id)
@@ -99,11 +93,11 @@ async def retry_file(pool: Pool, publisher: StagePublisher, settings: Settings,
     moved = await file_states.restart(pool, moves, by=by)
     if not moved:
         raise NotRetryable(f"file {file_id} changed while it was being retried; reload it")
-    (retried,) = await _announce(publisher, moves, moved)
+    (retried,) = await _announce(outbox, moves, moved)
     return retried
 
 
-async def retry_failed_of_server(pool: Pool, publisher: StagePublisher, settings: Settings,
+async def retry_failed_of_server(pool: Pool, outbox: Outbox, settings: Settings,
                                  server_id: int, *, by: str) -> int:
     """Retry every failed or missing file of one server, a batch at a time; returns the count."""
     total = 0
@@ -112,5 +106,5 @@ async def retry_failed_of_server(pool: Pool, publisher: StagePublisher, settings
         after = rows[-1].id
         moves = await _plan(pool, settings, rows)
         moved = await file_states.restart(pool, moves, by=by)
-        total += len(await _announce(publisher, moves, moved))
+        total += len(await _announce(outbox, moves, moved))
     return total

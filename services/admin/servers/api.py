@@ -14,7 +14,7 @@ from litestar.status_codes import (
     HTTP_422_UNPROCESSABLE_ENTITY,
 )
 
-from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, SettingsDep
+from services.admin.dependencies import OutboxDep, PoolDep, SecretBoxDep, SettingsDep
 from services.admin.errors import found, responses
 from services.admin.files import retrying
 from services.admin.files.schemas import BulkRetryOut
@@ -148,12 +148,12 @@ class ServerController(Controller):
     @post("/{server_id:int}/retry-failed", status_code=HTTP_200_OK,
           responses=responses(not_found=_NOT_FOUND))
     async def retry_failed(
-        self, server_id: FromPath[int], pool: PoolDep, publisher: PublisherDep,
+        self, server_id: FromPath[int], pool: PoolDep, outbox: OutboxDep,
         settings: SettingsDep, request: Request[Any, Any, Any],
     ) -> BulkRetryOut:
         """Retry every failed or missing file of this server from its last good state."""
         found(await queries.get_server(pool, server_id), "server", server_id)
         count = await retrying.retry_failed_of_server(
-            pool, publisher, settings, server_id, by=str(request.user)
+            pool, outbox, settings, server_id, by=str(request.user)
         )
         return BulkRetryOut(server_id=server_id, retried=count)

@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_404_NOT_FOUND, HTTP_4
 from pydantic import ValidationError
 
 from infra.crypto import SecretBox
-from services.admin.dependencies import PoolDep, PublisherDep, SecretBoxDep, SettingsDep
+from services.admin.dependencies import OutboxDep, PoolDep, SecretBoxDep, SettingsDep
 from services.admin.files import retrying
 from services.admin.rendering import AnyRequest, fragment, gone, message, not_found, notice, page
 from services.admin.rows import Row
@@ -186,8 +186,8 @@ class ServerPages(Controller):
 
     @post("/{server_id:int}/retry-failed", status_code=200)
     async def retry_failed(self, request: AnyRequest, server_id: FromPath[int], pool: PoolDep,
-                           publisher: PublisherDep, settings: SettingsDep) -> Template:
-        count = await retrying.retry_failed_of_server(pool, publisher, settings,
+                           outbox: OutboxDep, settings: SettingsDep) -> Template:
+        count = await retrying.retry_failed_of_server(pool, outbox, settings,
                                                       server_id, by=str(request.user))
         text = f"Retrying {count} file(s)." if count else "No failed or missing files to retry."
         return message(text)

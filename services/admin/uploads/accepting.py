@@ -9,8 +9,8 @@ from litestar import Request
 
 from contracts import FileStored, Stage
 from infra import file_states
-from infra.broker import StagePublisher
 from infra.file_states import Status
+from infra.outbox import Outbox, Outgoing
 from infra.postgres import Pool
 from infra.storage import ObjectStore, part_size
 from services.admin.settings import AdminSettings
@@ -21,7 +21,7 @@ log = logging.getLogger("intake.admin.uploads")
 
 
 async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
-                        publisher: StagePublisher, objects: ObjectStore,
+                        outbox: Outbox, objects: ObjectStore,
                         settings: AdminSettings) -> dict[str, Any]:
     """Stream the upload into the bucket, record it as ``stored``, announce it."""
     received = await uploading.receive(
@@ -30,24 +30,24 @@ async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
         part_size=part_size(settings.max_upload_bytes, smallest=settings.upload_part_bytes),
     )
     stored = received.stored
+    announce = Outgoing(
+        Stage.STORED,
+        FileStored(file_id=received.file_id, bucket=objects.bucket, object_key=stored.key),
+        f"{received.file_id}:{Stage.STORED}",
+    )
     try:
         row = await file_states.record_upload(
             pool, file_id=received.file_id, remote_path=received.original_name,
             filename=received.filename, size=stored.size, sha256=stored.sha256,
             md5=stored.md5, bucket=objects.bucket, object_key=stored.key, etag=stored.etag,
-            created_at=received.created_at, details=received.details,
+            created_at=received.created_at, details=received.details, then=announce,
         )
     except BaseException:
         await _drop_unrecorded(objects, stored.key)
         raise
     log.info("uploaded", extra={"file_id": str(row.id), "event": "uploaded",
                                 "status": Status.STORED})
-    message = FileStored(file_id=row.id, bucket=objects.bucket, object_key=stored.key)
-    try:
-        await publisher.send(Stage.STORED, message, message_id=f"{row.id}:{Stage.STORED}")
-    except Exception:  # committed as stored: the reconciler re-sends it
-        log.warning("upload %s recorded but not announced; the reconciler will resend",
-                    row.id, exc_info=True, extra={"file_id": str(row.id)})
+    await outbox.send(announce)
     return {"id": row.id, "status": row.status, "filename": row.filename, "size": row.size,
             "sha256": row.sha256, "md5": row.md5}
 

@@ -15,7 +15,7 @@ from litestar.openapi.spec import (
 )
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep, StorageDep
+from services.admin.dependencies import OutboxDep, PoolDep, SettingsDep, StorageDep
 from services.admin.errors import responses
 from services.admin.uploads.accepting import accept_upload
 from services.admin.uploads.schemas import UploadAccepted
@@ -58,13 +58,13 @@ class UploadOperation(Operation):
     }),
 )
 async def upload(
-    request: Request[Any, Any, Any], pool: PoolDep, publisher: PublisherDep,
+    request: Request[Any, Any, Any], pool: PoolDep, outbox: OutboxDep,
     storage: StorageDep, settings: SettingsDep,
 ) -> UploadAccepted:
     """Upload a file (multipart field ``file``). It is streamed into the bucket and hashed,
     recorded as ``stored``, and announced by the pipeline like any other."""
     try:
-        row = await accept_upload(request, pool=pool, publisher=publisher, objects=storage,
+        row = await accept_upload(request, pool=pool, outbox=outbox, objects=storage,
                                   settings=settings)
     except UploadRejected as exc:
         raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc

@@ -8,7 +8,7 @@ from litestar.response import Template
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from infra.file_states import FINISHED
-from services.admin.dependencies import PoolDep, PublisherDep, SettingsDep, StorageDep
+from services.admin.dependencies import OutboxDep, PoolDep, SettingsDep, StorageDep
 from services.admin.files import queries
 from services.admin.rendering import AnyRequest, fragment, gone, is_htmx, page
 from services.admin.uploads.accepting import accept_upload
@@ -22,11 +22,11 @@ async def upload_form(request: AnyRequest, settings: SettingsDep) -> Template:
 
 
 @post("/upload", include_in_schema=False, request_max_body_size=None)
-async def upload_from_form(request: AnyRequest, pool: PoolDep, publisher: PublisherDep,
+async def upload_from_form(request: AnyRequest, pool: PoolDep, outbox: OutboxDep,
                            storage: StorageDep, settings: SettingsDep) -> Template:
     """Streams the file like ``POST /api/files``; answers with its id and a progress panel."""
     try:
-        row = await accept_upload(request, pool=pool, publisher=publisher, objects=storage,
+        row = await accept_upload(request, pool=pool, outbox=outbox, objects=storage,
                                   settings=settings)
         result, status_code = {"file": row, "error": None}, HTTP_202_ACCEPTED
     except UploadRejected as exc:

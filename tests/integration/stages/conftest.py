@@ -1,5 +1,6 @@
 """Fixtures for the pipeline stages' in-process tests: each handler is called directly
-with real dependencies (the run's PostgreSQL, S3 and sshd) and a recording publisher.
+with real dependencies (the run's PostgreSQL, S3 and sshd) and a recording publisher, which
+the stages' outbox publishes to.
 
 A test's server row is disabled, so no discovery of this run (the e2e and fault tests
 share the database) scans its inbox; afterwards its files still in flight are failed, so
@@ -18,12 +19,14 @@ from contracts import FileDiscovered
 from infra import file_states
 from infra.crypto import SecretBox
 from infra.file_states import FileWithServer
+from infra.outbox import Outbox
 from infra.postgres import Pool
 from infra.settings import Settings
 from infra.sftp.pool import SessionPool
 from infra.spool.registry import SpoolWatch, beat
 from infra.telemetry import StageMetrics
 from tests.harness import make_inbox
+from tests.integration.outbox_rows import take_outbox
 from tests.integration.recording import RecordingPublisher
 from tests.servers import SftpServer
 
@@ -31,6 +34,14 @@ from tests.servers import SftpServer
 @pytest.fixture
 def publisher() -> RecordingPublisher:
     return RecordingPublisher()
+
+
+@pytest.fixture
+async def outbox(pool: Pool, publisher: RecordingPublisher) -> AsyncIterator[Outbox]:
+    """At the end it forgets the rows of what it sent, as a service does within moments."""
+    box = Outbox(pool, publisher, grace_seconds=60)  # type: ignore[arg-type]
+    yield box
+    await box.forget_sent()
 
 
 @pytest.fixture
@@ -123,13 +134,14 @@ async def insert(pool: Pool, table: str, values: dict[str, Any]) -> dict[str, An
 async def discover(pool: Pool, server: dict[str, Any], local: Path,
                    name: str) -> FileDiscovered:
     """Record ``local / name`` as discovery would (a files row and its ``discovered``
-    event) and return the message it would send."""
+    event) and return the message it would send (and forget from the outbox)."""
     stat = (local / name).stat()
     remote_path = f"{server['remote_dir']}/{name}"
     async with pool.connection() as conn:
         [row] = await file_states.record_discovered(
             conn, server_id=server["id"], server_name=server["name"], paths=[remote_path],
             sizes=[stat.st_size], mtimes=[int(stat.st_mtime)])
+    await take_outbox(pool, row.id)
     return FileDiscovered(file_id=row.id, server_id=server["id"],
                           remote_path=remote_path, size=stat.st_size)
 

@@ -21,10 +21,10 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def make_deps(pool, publisher, metrics, sessions, stage_settings):
+def make_deps(pool, publisher, outbox, metrics, sessions, stage_settings):
     def make(**overrides: Any) -> DownloaderDeps:
         settings = DownloaderSettings.model_validate({**stage_settings, **overrides})
-        return DownloaderDeps(pool=pool, publisher=publisher, settings=settings,
+        return DownloaderDeps(pool=pool, publisher=publisher, outbox=outbox, settings=settings,
                               metrics=metrics, sessions=sessions, spool_id=settings.spool_id,
                               spool_watch=spool_watch(pool, settings.spool_id),
                               box=SecretBox(settings.secret_key))

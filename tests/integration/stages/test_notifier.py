@@ -38,8 +38,8 @@ async def external(notifier_settings: NotifierSettings) -> AsyncIterator[RabbitB
 
 
 @pytest.fixture
-def deps(pool, publisher, metrics, notifier_settings, external) -> NotifierDeps:
-    return NotifierDeps(pool=pool, publisher=publisher, settings=notifier_settings,
+def deps(pool, publisher, outbox, metrics, notifier_settings, external) -> NotifierDeps:
+    return NotifierDeps(pool=pool, publisher=publisher, outbox=outbox, settings=notifier_settings,
                         metrics=metrics, external=external)
 
 

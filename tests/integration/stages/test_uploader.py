@@ -16,6 +16,7 @@ from infra import file_states
 from infra.crypto import SecretBox
 from infra.file_states import FileWithServer
 from infra.object_keys import object_key
+from infra.outbox import Outbox
 from infra.storage import ObjectStore
 from services.discovery.reconciling import redrive_stalled
 from services.downloader.handlers import DownloaderDeps, download_discovered
@@ -39,12 +40,12 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def make_deps(pool, publisher, metrics, stage_settings):
+def make_deps(pool, publisher, outbox, metrics, stage_settings):
     def make(**overrides: Any) -> UploaderDeps:
         settings = UploaderSettings.model_validate({**stage_settings, **overrides})
         objects = ObjectStore(settings)
         objects.ensure_bucket()
-        return UploaderDeps(pool=pool, publisher=publisher, settings=settings,
+        return UploaderDeps(pool=pool, publisher=publisher, outbox=outbox, settings=settings,
                             metrics=metrics, spool_id=settings.spool_id, objects=objects)
     return make
 
@@ -131,10 +132,12 @@ async def test_an_upload_longer_than_its_lease_keeps_its_claim(make_deps, pool, 
     second here) never hands the file to a second upload."""
     host, port = s3.endpoint.split(":")
     redriven = RecordingPublisher()
+    redriven_outbox = Outbox(pool, redriven, grace_seconds=60)  # type: ignore[arg-type]
 
     async def reconcile() -> None:
         while True:
-            await redrive_stalled(pool, redriven, metrics, deps.settings, stale_seconds=15)
+            await redrive_stalled(pool, redriven, redriven_outbox, metrics, deps.settings,
+                                  stale_seconds=15)
             await asyncio.sleep(1)
 
     with FaultProxy(host, int(port)) as proxy:
@@ -205,7 +208,7 @@ async def test_every_copy_of_a_message_has_one_effect(make_deps, pool, publisher
 
 
 async def test_a_large_file_is_uploaded_while_it_downloads(
-        make_deps, pool, publisher, metrics, registry, sessions, partner, inbox,
+        make_deps, pool, publisher, outbox, metrics, registry, sessions, partner, inbox,
         sftp_server):
     size = 40 * MiB  # five 8 MiB parts
     streamed = {"stream_upload_min_bytes": 16 * MiB}
@@ -213,7 +216,7 @@ async def test_a_large_file_is_uploaded_while_it_downloads(
     _, local = inbox
     digest = write_random(local / "big.bin", size)
     downloader = DownloaderDeps(
-        pool=pool, publisher=publisher, metrics=metrics, sessions=sessions,
+        pool=pool, publisher=publisher, outbox=outbox, metrics=metrics, sessions=sessions,
         settings=DownloaderSettings.model_validate({**deps.settings.model_dump(), **streamed}),
         spool_id=deps.spool_id, spool_watch=spool_watch(pool, deps.spool_id),
         box=SecretBox(deps.settings.secret_key))
