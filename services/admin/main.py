@@ -14,7 +14,6 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
@@ -27,6 +26,7 @@ from infra.outbox import Outbox
 from infra.postgres import create_pool, prepare_schema
 from infra.storage import ObjectStore
 from infra.telemetry import configure_logging
+from services.admin.api_docs import SCHEMA_PATH, VendoredSwagger
 from services.admin.auth.access import (
     AdminAuthMiddleware,
     Credentials,
@@ -184,11 +184,12 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Intake admin",
             version="1",
+            path=SCHEMA_PATH,
             description=(
                 "Partner SFTP servers and the files Intake copies from them. Every operation "
                 "needs `Authorization: Bearer <INTAKE_ADMIN_TOKEN>`."
             ),
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[VendoredSwagger()],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(

@@ -1,8 +1,8 @@
 """Response headers that make the pages harder to abuse (framing, sniffing, injected script).
 
-The console loads scripts only from ``/static`` (htmx is vendored), so pages get a strict
-Content-Security-Policy; ``/schema`` keeps Litestar's viewer, which loads from a CDN.
-Authenticated answers are never cached.
+The console and the API viewer load scripts only from ``/static`` (htmx and Swagger UI are
+vendored), so every answer gets a strict Content-Security-Policy. Authenticated answers are
+never cached.
 """
 
 from litestar.datastructures import MutableScopeHeaders
@@ -23,8 +23,7 @@ def security_headers(path: str) -> dict[str, str]:
                "Referrer-Policy": "same-origin"}
     if not path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"
-    if not path.startswith("/schema"):
-        headers["Content-Security-Policy"] = CSP
+    headers["Content-Security-Policy"] = CSP
     return headers
 
 

@@ -7,8 +7,10 @@ It refuses guessable secrets too (:func:`check_secret`).
 
 import math
 from collections import Counter
+from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
+from pydantic_settings import NoDecode
 
 from infra.settings import Settings
 from infra.storage import MAX_PART_SIZE, MIN_PART_SIZE, PART_SIZE
@@ -97,12 +99,26 @@ class AdminSettings(Settings):
     janitor_interval_seconds: float = Field(
         300, gt=0, description="How often abandoned uploads are looked for"
     )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or CIDRs, comma-separated) whose forwarding"
+                    " header names the client a login comes from; no other peer's is read",
+    )
+    trusted_proxy_header: str = Field(
+        "X-Forwarded-For", min_length=1, description="The header the trusted proxies set"
+    )
 
     @field_validator("admin_token", "session_secret")
     @classmethod
     def _strong(cls, value: SecretStr) -> SecretStr:
         check_secret(value.get_secret_value())
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [part for part in value.replace(",", " ").split()] if isinstance(value, str) \
+            else value
 
     @field_validator("admin_password_hash")
     @classmethod

@@ -4,11 +4,20 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from litestar.types import ASGIApp, Receive, Scope, Send
 
+from services.admin.auth import access
+from services.admin.auth.passwords import PasswordHash
+from services.admin.auth.throttle import FREE_ATTEMPTS
+from services.admin.main import create_app
 from services.admin.settings import AdminSettings
 from tests.integration.conftest import AdminCredentials, Console, create_server, server_body
 
@@ -141,6 +150,107 @@ def test_repeated_failed_logins_are_throttled(app: Litestar,
         throttled = console.login(admin_credentials.user, admin_credentials.password)
         assert throttled.status_code == 429
         assert "Wait" in throttled.text
+
+
+class CountedChecks:
+    """Stands in for ``verify_password``: counts the checks and how many ran at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.real = access.verify_password
+        self.lock = threading.Lock()
+        self.calls = self.running = self.most_at_once = 0
+
+    def __call__(self, password: str, stored: PasswordHash) -> bool:
+        with self.lock:
+            self.calls += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            time.sleep(self.seconds)
+            return self.real(password, stored)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def from_peer(app: Litestar, host: str) -> ASGIApp:
+    """The app as reached from ``host`` (the test client's own peer is 'testclient')."""
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "client": (host, 50000)}  # type: ignore[misc]
+        await app(scope, receive, send)
+    return asgi
+
+
+def logins(client: TestClient[Litestar], user: str) -> Callable[..., int]:
+    """A function that logs in with a password, as forwarded for an address, and answers
+    the status code."""
+    token = Console(client).csrf("/login")
+
+    def login(password: str, forwarded: str | None = None) -> int:
+        headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        return client.post("/login", data={"_csrf_token": token, "username": user,
+                                           "password": password, "next": ""},
+                           headers=headers, follow_redirects=False).status_code
+    return login
+
+
+def proxied_settings(admin_settings: AdminSettings) -> AdminSettings:
+    return AdminSettings.model_validate({**admin_settings.model_dump(),
+                                         "trusted_proxies": "10.0.0.0/8, fd00::/8"})
+
+
+def test_concurrent_wrong_logins_are_counted_before_they_are_checked(
+        app: Litestar, admin_credentials: AdminCredentials,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = CountedChecks(seconds=0.3)
+    monkeypatch.setattr(access, "verify_password", checks)
+    with TestClient(app=app) as client:
+        login = logins(client, admin_credentials.user)
+        with ThreadPoolExecutor(40) as pool:
+            codes = list(pool.map(lambda i: login(f"guess-{i}"), range(40)))
+    assert checks.calls <= FREE_ATTEMPTS
+    assert codes.count(401) == checks.calls
+    assert codes.count(429) == 40 - checks.calls
+    assert checks.most_at_once <= 2
+
+
+def test_password_checks_beyond_the_queue_are_refused_at_once(
+        admin_settings: AdminSettings, admin_credentials: AdminCredentials,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = CountedChecks(seconds=0.5)
+    monkeypatch.setattr(access, "verify_password", checks)
+    app = from_peer(create_app(proxied_settings(admin_settings)), "10.0.0.2")
+    with TestClient(app=app) as client:
+        login = logins(client, admin_credentials.user)
+        with ThreadPoolExecutor(40) as pool:
+            codes = list(pool.map(lambda i: login("wrong", f"198.51.100.{i}"), range(40)))
+    assert codes.count(401) == checks.calls
+    assert codes.count(503) >= 10, codes  # 2 checking and 8 waiting at most
+    assert codes.count(401) + codes.count(503) == 40
+    assert checks.most_at_once <= 2
+
+
+def test_clients_behind_a_trusted_proxy_are_throttled_apart(
+        admin_settings: AdminSettings, admin_credentials: AdminCredentials) -> None:
+    with TestClient(app=from_peer(create_app(proxied_settings(admin_settings)),
+                                  "10.0.0.2")) as client:
+        login = logins(client, admin_credentials.user)
+        assert [login("wrong", "198.51.100.7") for _ in range(6)] == [401] * 5 + [429]
+        # What the client wrote left of the proxy's own entry does not make it someone else.
+        assert login(admin_credentials.password, "203.0.113.1, 198.51.100.7") == 429
+        assert login("wrong", "198.51.100.8") == 401
+        assert login(admin_credentials.password, "198.51.100.9") == 303
+
+
+def test_an_untrusted_peer_cannot_choose_its_address(
+        admin_settings: AdminSettings, admin_credentials: AdminCredentials) -> None:
+    with TestClient(app=from_peer(create_app(proxied_settings(admin_settings)),
+                                  "192.0.2.50")) as client:
+        login = logins(client, admin_credentials.user)
+        codes = [login("wrong", f"198.51.100.{i}") for i in range(6)]
+        assert codes == [401] * 5 + [429]
 
 
 def test_forms_need_the_csrf_token(console: Console) -> None:

@@ -68,6 +68,25 @@ def test_pages_carry_security_headers(console: Console) -> None:
     assert "unpkg" not in page.text and "cdn" not in page.text.lower()
 
 
+def test_swagger_ui_is_served_by_the_admin_under_the_csp(console: Console) -> None:
+    page = console.get("/schema/swagger")
+    assert page.status_code == 200
+    policy = dict(part.strip().split(" ", 1) for part in
+                  page.headers["content-security-policy"].split(";"))
+    assert policy["script-src"] == "'self'"
+    assert "http" not in page.headers["content-security-policy"]
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.S)
+    assert scripts and all(body.strip() == "" for _, body in scripts)  # no inline script
+    assets = re.findall(r'(?:src|href)=["\']([^"\']+)["\']', page.text)
+    assert any(url.endswith("swagger-ui-bundle.js") for url in assets)
+    assert any(url.endswith("swagger-ui.css") for url in assets)
+    for url in assets:
+        assert url.startswith("/") and not url.startswith("//"), url
+        assert console.get(url).status_code == 200, url
+    document = re.search(r'data-document="([^"]+)"', page.text)
+    assert document and console.get(document.group(1)).json()["info"]["title"]
+
+
 def test_files_filters_on_the_page(client: TestClient[Litestar], console: Console,
                                    db: Db) -> None:
     server = create_server(client)

@@ -20,8 +20,10 @@ header on its own, so a forged cross-site request cannot authenticate there.
 import asyncio
 import hashlib
 import hmac
+import math
+import threading
 import time
-from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +39,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import ASGIApp
 
 from services.admin.auth.passwords import parse_hash, verify_password
+from services.admin.auth.throttle import LoginThrottle
 from services.admin.settings import AdminSettings
 
 OPEN_PATHS = ["^/healthz$", "^/readyz$", "^/metrics$", "^/login$", "^/static/"]
@@ -44,11 +47,9 @@ SESSION_COOKIE = "intake_session"
 CSRF_COOKIE = "intake_csrf"
 CSRF_HEADER = "x-csrftoken"
 
-# A failed login costs the client this many attempts per window before it must wait.
-LOGIN_ATTEMPTS = 5
-LOGIN_WINDOW_S = 300.0
-# scrypt needs 128 MiB per check: bound how many run at once.
+# scrypt needs 128 MiB per check: bound how many run at once and how many may wait.
 _CONCURRENT_CHECKS = 2
+_WAITING_CHECKS = 8
 
 
 def _derive(secret: str, label: str) -> bytes:
@@ -65,6 +66,10 @@ class LoginThrottled(Exception):
         self.retry_after = retry_after
 
 
+class LoginBusy(Exception):
+    """As many password checks as allowed are running or waiting: try again shortly."""
+
+
 class Credentials:
     """Checks bearer tokens, sessions and passwords against the settings."""
 
@@ -76,8 +81,12 @@ class Credentials:
         self._password = parse_hash(encoded)
         secret = settings.session_secret.get_secret_value()
         self._marker = _derive(secret, f"session:{self.user}:{encoded}").hex()[:32]
-        self._checks = asyncio.Semaphore(_CONCURRENT_CHECKS)
-        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+        # A pool of its own, not a semaphore around to_thread: a cancelled request must not
+        # free a slot while its check still runs.
+        self._checks = ThreadPoolExecutor(_CONCURRENT_CHECKS, thread_name_prefix="scrypt")
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._throttle = LoginThrottle()
 
     def bearer_ok(self, header: str | None) -> bool:
         scheme, _, token = (header or "").partition(" ")
@@ -103,24 +112,29 @@ class Credentials:
         return {"user": self.user, "marker": self._marker, "iat": int(time.time())}
 
     async def check_login(self, client: str, user: str, password: str) -> bool:
-        """True for the right user and password; raises LoginThrottled after repeated misses.
+        """True for the right user and password; raises LoginThrottled after repeated misses
+        of ``client``, LoginBusy when too many checks are running or waiting.
 
         The password is verified even for an unknown user, so timing does not reveal it.
         """
-        failures = self._failures[client]
-        now = time.monotonic()
-        while failures and now - failures[0] > LOGIN_WINDOW_S:
-            failures.popleft()
-        if len(failures) >= LOGIN_ATTEMPTS:
-            raise LoginThrottled(int(LOGIN_WINDOW_S - (now - failures[0])) + 1)
-        async with self._checks:
-            good = await asyncio.to_thread(verify_password, password, self._password)
+        with self._pending_lock:  # the count goes down in the checking thread
+            if self._pending >= _CONCURRENT_CHECKS + _WAITING_CHECKS:
+                raise LoginBusy
+            wait = self._throttle.reserve(client)
+            if wait:
+                raise LoginThrottled(math.ceil(wait))
+            self._pending += 1
+        check = self._checks.submit(verify_password, password, self._password)
+        check.add_done_callback(self._check_done)
+        good = await asyncio.wrap_future(check)
         good = good and hmac.compare_digest(user.encode(), self.user.encode())
         if good:
-            self._failures.pop(client, None)
-        else:
-            failures.append(now)
+            self._throttle.succeeded(client)
         return good
+
+    def _check_done(self, _: Future[bool]) -> None:
+        with self._pending_lock:
+            self._pending -= 1
 
 
 class AdminAuthMiddleware(AbstractAuthenticationMiddleware):

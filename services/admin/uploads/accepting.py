@@ -13,6 +13,7 @@ from infra.file_states import Status
 from infra.outbox import Outbox, Outgoing
 from infra.postgres import Pool
 from infra.storage import ObjectStore, part_size
+from services.admin.auth.csrf import CsrfCheck
 from services.admin.settings import AdminSettings
 from services.admin.uploads import uploading
 from services.admin.uploads.storing import STORAGE_ERRORS
@@ -22,10 +23,10 @@ log = logging.getLogger("intake.admin.uploads")
 
 async def accept_upload(request: Request[Any, Any, Any], *, pool: Pool,
                         outbox: Outbox, objects: ObjectStore,
-                        settings: AdminSettings) -> dict[str, Any]:
+                        settings: AdminSettings, csrf: CsrfCheck | None = None) -> dict[str, Any]:
     """Stream the upload into the bucket, record it as ``stored``, announce it."""
     received = await uploading.receive(
-        request, objects=objects, max_bytes=settings.max_upload_bytes,
+        request, objects=objects, max_bytes=settings.max_upload_bytes, csrf=csrf,
         # Parts as large as 10,000 of them need for the largest upload allowed.
         part_size=part_size(settings.max_upload_bytes, smallest=settings.upload_part_bytes),
     )

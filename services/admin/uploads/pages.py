@@ -8,6 +8,7 @@ from litestar.response import Template
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from infra.file_states import FINISHED
+from services.admin.auth.csrf import EXCLUDE, form_csrf
 from services.admin.dependencies import OutboxDep, PoolDep, SettingsDep, StorageDep
 from services.admin.files import queries
 from services.admin.rendering import AnyRequest, fragment, gone, is_htmx, page
@@ -21,13 +22,16 @@ async def upload_form(request: AnyRequest, settings: SettingsDep) -> Template:
                 max_bytes=settings.max_upload_bytes)
 
 
-@post("/upload", include_in_schema=False, request_max_body_size=None)
+@post("/upload", include_in_schema=False, request_max_body_size=None, opt={EXCLUDE: True})
 async def upload_from_form(request: AnyRequest, pool: PoolDep, outbox: OutboxDep,
                            storage: StorageDep, settings: SettingsDep) -> Template:
-    """Streams the file like ``POST /api/files``; answers with its id and a progress panel."""
+    """Streams the file like ``POST /api/files``, its CSRF token checked on the way (not by
+    the middleware, which would read the whole body first); answers with its id and a
+    progress panel."""
+    csrf = form_csrf(request)
     try:
         row = await accept_upload(request, pool=pool, outbox=outbox, objects=storage,
-                                  settings=settings)
+                                  settings=settings, csrf=csrf)
         result, status_code = {"file": row, "error": None}, HTTP_202_ACCEPTED
     except UploadRejected as exc:
         result, status_code = {"file": None, "error": exc.detail}, exc.status_code

@@ -2,10 +2,12 @@
 way.
 
 Litestar's own form parsing would first copy the file into a temporary file and only then
-call the handler; here the raw request body goes through ``multipart``'s push parser (the
-one Litestar uses) and each piece goes on to an :class:`ObjectSink`, which sends it to the
-bucket in parts while sha256 and md5 are updated, so memory stays at about two parts
-whatever the size. The caller records the row once the object is stored and verified.
+call the handler (its CSRF middleware would too: the console's form is excluded from it and
+its token checked here as the body streams, see ``auth/csrf.py``); here the raw request
+body goes through ``multipart``'s push parser (the one Litestar uses) and each piece goes on
+to an :class:`ObjectSink`, which sends it to the bucket in parts while sha256 and md5 are
+updated, so memory stays at about two parts whatever the size. The caller records the row
+once the object is stored and verified.
 """
 
 import logging
@@ -19,19 +21,17 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import UploadFile
-from litestar.types import Empty
-from litestar.utils.scope.state import ScopeState
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
 from infra.object_keys import upload_key
 from infra.storage import ObjectStore
+from services.admin.auth.csrf import CsrfCheck
 from services.admin.uploads.storing import ObjectSink, StorageFailed, StoredUpload
 
 log = logging.getLogger("intake.admin.uploads")
 
-CHUNK = 1024 * 1024
 FIELD = "file"
+CSRF_FIELD = "_csrf_token"
 _FORM_OVERHEAD = 64 * 1024  # boundaries, part headers and small fields around the file
 _MAX_NAME_BYTES = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -118,50 +118,60 @@ class _Receiver:
             await self.sink.abort()
 
 
+def _csrf_refused() -> UploadRejected:
+    return UploadRejected(403, f"CSRF token verification failed (send {CSRF_FIELD!r} before "
+                               "the file)")
+
+
 async def _from_stream(request: Request[Any, Any, Any], boundary: bytes,
-                       receiver: _Receiver) -> None:
+                       receiver: _Receiver, csrf: CsrfCheck | None) -> None:
+    """``csrf``: the check the ``_csrf_token`` field must pass before the file starts."""
     in_file = False
+    field: str | None = None
+    value = bytearray()
     small_field = 0
     with PushMultipartParser(boundary, max_segment_count=16) as parser:
         async for chunk in request.stream():
             for event in parser.parse(chunk):
                 if isinstance(event, MultipartSegment):
-                    in_file = event.name == FIELD and event.filename is not None
+                    field = event.name
+                    in_file = field == FIELD and event.filename is not None
                     if in_file:
+                        if csrf is not None:
+                            raise _csrf_refused()
                         receiver.start(event.filename or "")
                 elif event is None:
-                    in_file = False
+                    if field == CSRF_FIELD and csrf is not None:
+                        if not csrf(value.decode(errors="replace")):
+                            raise _csrf_refused()
+                        csrf = None  # passed
+                    in_file, field = False, None
+                    value.clear()
                 elif in_file:
                     await receiver.feed(event)
                 else:
                     small_field += len(event)
                     if small_field > _FORM_OVERHEAD:
                         raise UploadRejected(413, "form fields besides the file are too large")
+                    if field == CSRF_FIELD:
+                        value += event
             if parser.closed:
                 break
-
-
-async def _from_parsed_form(request: Request[Any, Any, Any], receiver: _Receiver) -> None:
-    """The body was parsed already (a plain form post, its CSRF field read by middleware)."""
-    upload = (await request.form()).get(FIELD)
-    if not isinstance(upload, UploadFile):
-        return
-    receiver.start(upload.filename)
-    while data := await upload.read(CHUNK):
-        await receiver.feed(data)
+    if csrf is not None:
+        raise _csrf_refused()
 
 
 async def receive(request: Request[Any, Any, Any], *, objects: ObjectStore, max_bytes: int,
-                  part_size: int) -> Received:
-    """Stream the ``file`` field of a multipart request into the bucket; raise UploadRejected."""
+                  part_size: int, csrf: CsrfCheck | None = None) -> Received:
+    """Stream the ``file`` field of a multipart request into the bucket; raise UploadRejected.
+
+    ``csrf``: for the console's form, the check its ``_csrf_token`` field must pass.
+    """
     boundary = _check_request(request, max_bytes)
     receiver = _Receiver(objects, max_bytes, part_size)
     started = time.monotonic()
     try:
-        if ScopeState.from_scope(request.scope).form is not Empty:
-            await _from_parsed_form(request, receiver)
-        else:
-            await _from_stream(request, boundary, receiver)
+        await _from_stream(request, boundary, receiver, csrf)
         if receiver.sink is None:
             raise UploadRejected(400, f"the form has no file in the field {FIELD!r}")
         stored = await receiver.sink.commit()
