@@ -17,7 +17,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from infra.file_states.rows import FileWithServer, file_with_server
-from infra.file_states.states import Status, check
+from infra.file_states.states import FINISHED, Status, check
 from infra.outbox import Outgoing, insert_after
 from infra.postgres import Pool
 
@@ -74,9 +74,12 @@ UPDATE files SET lease_until = now() + make_interval(secs => %(lease)s)
 RETURNING id
 """
 
+# A finished stage hands the next one a count of 0; a file at rest (notified) keeps the
+# count of its last stage, so the console shows the attempts its journal tells of.
 _FINISH = """
 UPDATE files
-   SET status = %(to)s, attempts = 0, lease_until = NULL, error_message = NULL,
+   SET status = %(to)s, attempts = CASE WHEN %(at_rest)s THEN attempts ELSE 0 END,
+       lease_until = NULL, error_message = NULL,
        updated_at = now(), {assignments}
  WHERE id = %(id)s AND status = %(expect)s
 RETURNING *"""
@@ -203,7 +206,8 @@ async def finish(
         _FINISH.format(assignments=assignments), extra="'{}'::jsonb",
         then=None if then is None else insert_after("changed"))
     row = await _one_row(pool, statement, {
-        "id": file_id, "expect": expect, "to": to, "event": event, "details": Jsonb(details),
+        "id": file_id, "expect": expect, "to": to, "at_rest": to in FINISHED, "event": event,
+        "details": Jsonb(details),
         **columns, **({} if then is None else then.params())})
     if row is not None:
         log.info(event, extra={"file_id": str(file_id), "event": event, "status": str(to)})

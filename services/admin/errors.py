@@ -4,9 +4,14 @@ and the 404 of a path nothing answers."""
 from typing import Any, TypeVar
 
 from litestar import Response
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+)
 from pydantic import BaseModel
 
 from services.admin.rendering import AnyRequest, not_found
@@ -69,3 +74,20 @@ def not_found_answer(request: AnyRequest, exc: NotFoundException) -> Response[An
                           status_code=HTTP_404_NOT_FOUND)
     answer.headers.update(security_headers(path))
     return answer
+
+
+_NO_BODY = {"message": "'data'", "key": "data", "source": "body"}
+
+
+def validation_answer(request: AnyRequest, exc: ValidationException) -> Response[Any]:
+    """Litestar's 400, but a missing body says so (Litestar's own words are ``'data'``)."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    detail = exc.detail
+    if _NO_BODY in extra:
+        detail = (f"{request.method} {request.url.path} needs a JSON object as its body; "
+                  "/schema shows its fields")
+        extra = [item for item in extra if item != _NO_BODY]
+    body = {"status_code": HTTP_400_BAD_REQUEST, "detail": detail}
+    if extra:
+        body["extra"] = extra
+    return Response(body, status_code=HTTP_400_BAD_REQUEST)

@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -40,7 +40,7 @@ from services.admin.dashboard.api import get_stats
 from services.admin.dashboard.pages import dashboard, dashboard_live
 from services.admin.dashboard.stats import StatsCache
 from services.admin.dependencies import DEPENDENCIES
-from services.admin.errors import not_found_answer
+from services.admin.errors import not_found_answer, validation_answer
 from services.admin.files.api import FileController
 from services.admin.files.pages import FilePages
 from services.admin.health import healthz, readyz
@@ -178,7 +178,8 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         ],
         csrf_config=csrf_config(settings),
         exception_handlers={LoginRequired: _login_redirect_handler,
-                            NotFoundException: not_found_answer},
+                            NotFoundException: not_found_answer,
+                            ValidationException: validation_answer},
         after_exception=[_log_unexpected],
         template_config=template_config(),
         openapi_config=OpenAPIConfig(

@@ -196,3 +196,15 @@ def test_delete_keeps_a_server_with_files(client: TestClient[Litestar], db: Db) 
     assert client.get(f"/api/files/{file_id}").status_code == 200
     assert client.get(f"/api/servers/{server['id']}").json()["enabled"] is False
 
+
+
+def test_a_request_without_a_body_is_told_so(client: TestClient[Litestar]) -> None:
+    server_id = create_server(client)["id"]
+    for method, path in (("POST", "/api/servers"), ("PATCH", f"/api/servers/{server_id}")):
+        response = client.request(method, path, content=b"",
+                                  headers={"Content-Type": "application/json"})
+        assert response.status_code == 400
+        assert response.json()["detail"] == (
+            f"{method} {path} needs a JSON object as its body; /schema shows its fields")
+    response = client.post("/api/servers", json={"name": "x"})  # other errors as before
+    assert response.status_code == 400 and response.json()["extra"]

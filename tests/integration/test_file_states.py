@@ -223,3 +223,22 @@ async def test_a_restart_moves_only_from_the_status_seen_and_journals_who(pool) 
     with pytest.raises(IllegalMove):
         await file_states.restart(
             pool, [file_states.Restart(file_id, Status.DISCOVERED, Status.STORED)], by="admin")
+
+
+async def test_a_stage_s_finish_restarts_the_count_and_a_file_at_rest_keeps_it(pool) -> None:
+    """The next stage starts from 0 attempts; a notified file shows its last stage's
+    attempts, the number its journal gives."""
+    file_id = await _file(pool, None, Status.STORED)
+    claimed = await file_states.claim(pool, file_id, expect=Status.STORED, to=Status.STORED,
+                                      lease_seconds=30, event=None)
+    notified = await file_states.finish(pool, file_id, expect=Status.STORED,
+                                        to=Status.NOTIFIED, event="notified",
+                                        columns={"notified_at": datetime.now(UTC)})
+    assert claimed.attempts == notified.attempts == 1
+    downloading = await _file(pool, None, Status.DOWNLOADING)
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE files SET attempts = 2 WHERE id = %s", (downloading,))
+    done = await file_states.finish(pool, downloading, expect=Status.DOWNLOADING,
+                                    to=Status.DOWNLOADED, event="downloaded",
+                                    columns={"sha256": "ab", "md5": "cd"})
+    assert done.attempts == 0
