@@ -18,12 +18,13 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import paramiko
 
 from infra.sftp import wire
+from infra.sftp.session import SftpError
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,45 @@ class RemoteEntry:
     mtime: int
 
 
+# What a files row can hold: a bigint size, and a path the unique index takes (PostgreSQL's
+# btree rows stop near 2,700 bytes; Linux's PATH_MAX is 4,096).
+MAX_SIZE = 2**63 - 1
+MAX_PATH_BYTES = 2048
+REFUSALS_KEPT = 20
+
+
+class MalformedListing(SftpError):
+    """The server answered READDIR with a packet that does not parse."""
+
+
 @dataclass
 class Skipped:
-    """How many entries ``walk`` passed over that the pattern matched but that are no
-    regular file: symlinks (never followed), devices, sockets, pipes."""
+    """What ``walk`` passed over: ``count`` entries the pattern matched that are no regular
+    file (symlinks, never followed; devices, sockets, pipes), and ``refused``, entries no
+    row can hold (a name with ``/`` or NUL, a path too long, a size past a bigint), the
+    first :data:`REFUSALS_KEPT` as (escaped path, reason) and all of them in ``refusals``."""
 
     count: int = 0
+    refusals: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    def refuse(self, path: str, reason: str) -> None:
+        self.refusals += 1
+        if len(self.refused) < REFUSALS_KEPT:
+            self.refused.append((ascii(path)[1:-1], reason))
+
+
+def refusal(directory: str, name: str, size: int) -> str | None:
+    """Why an entry cannot become a files row, or None when it can."""
+    if "/" in name or "\x00" in name:
+        return "its name holds '/' or NUL"
+    # A character is at most 4 bytes: most paths need no encoding to be known short enough.
+    if ((len(directory) + 1 + len(name)) * 4 > MAX_PATH_BYTES
+            and len(posixpath.join(directory, name).encode()) > MAX_PATH_BYTES):
+        return f"its path is longer than {MAX_PATH_BYTES} bytes"
+    if size > MAX_SIZE:
+        return f"its size {size} is past {MAX_SIZE}"
+    return None
 
 
 def _matcher(patterns: tuple[str, ...]) -> Callable[[str], re.Match[str] | None]:
@@ -69,14 +103,21 @@ def walk(
     skipped: Skipped | None = None,
 ) -> Iterator[RemoteEntry]:
     """Yield regular files under ``root`` without holding a whole directory in memory;
-    count in ``skipped`` the matching entries that are not (each logged at debug)."""
+    count in ``skipped`` the matching entries that are not (each logged at debug), and the
+    entries no row can hold (each logged as a warning, the rest of the listing goes on)."""
     is_ignored, is_wanted = _matcher(ignored), _matcher((pattern,))
+    skipped = skipped if skipped is not None else Skipped()
     pending = [root]
     while pending:
         directory = pending.pop()
         for entry in list_directory(client, directory):
             name = entry.name
             if is_ignored(name):
+                continue
+            if (why := refusal(directory, name, entry.size)) is not None:
+                path = posixpath.join(directory, name)
+                log.warning("skipping %s: %s", ascii(path), why)
+                skipped.refuse(path, why)
                 continue
             if stat.S_ISDIR(entry.mode):
                 if recursive:
@@ -88,8 +129,7 @@ def walk(
             else:
                 log.debug("skipping %s: not a regular file (%s)",
                           posixpath.join(directory, name), stat.filemode(entry.mode))
-                if skipped is not None:
-                    skipped.count += 1
+                skipped.count += 1
 
 
 class DirEntry(NamedTuple):
@@ -118,7 +158,12 @@ def list_directory(client: paramiko.SFTPClient, path: str, *,
             if names is None:
                 break
             pending.append(requests.read_directory(handle))
-            yield from _entries(names, path)
+            try:
+                entries = list(_entries(names, path))
+            except (struct.error, IndexError) as exc:
+                raise MalformedListing(
+                    f"the server's listing of {path!a} does not parse ({exc})") from exc
+            yield from entries
         for num in pending:  # each answers end of directory; the session stays usable
             requests.names(num)
     finally:

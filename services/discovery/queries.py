@@ -39,7 +39,8 @@ UPDATE servers SET scan_lease_until = now() + make_interval(secs => %(lease)s)
 
 SCAN_SUCCEEDED = """
 UPDATE servers
-   SET last_scan_at = now(), last_scan_error = NULL, scan_lease_until = NULL
+   SET last_scan_at = now(), last_scan_error = NULL, scan_lease_until = NULL,
+       last_scan_warnings = %(warnings)s
  WHERE id = %(id)s
 """
 

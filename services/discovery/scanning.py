@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from infra import file_states
 from infra.crypto import SecretBox
 from infra.outbox import Outbox
@@ -28,7 +30,20 @@ log = logging.getLogger(__name__)
 class ScanResult:
     listed: int = 0
     emitted: int = 0
-    skipped: int = 0  # matching entries that are no regular file (symlinks, ...)
+    passed_over: Skipped = field(default_factory=Skipped)
+
+    @property
+    def skipped(self) -> int:
+        """Matching entries that are no regular file (symlinks, ...)."""
+        return self.passed_over.count
+
+    def warnings(self) -> Jsonb | None:
+        """``servers.last_scan_warnings``: the entries no row can hold, if any."""
+        refused = self.passed_over
+        if not refused.refusals:
+            return None
+        return Jsonb({"refused": refused.refusals, "entries": [
+            {"path": path, "reason": reason} for path, reason in refused.refused]})
 
 
 @dataclass
@@ -85,11 +100,13 @@ class Scanner:
                 await conn.execute(queries.SCAN_FAILED, {"id": server["id"], "error": error})
             return ScanResult()
         async with self._pool.connection() as conn:
-            await conn.execute(queries.SCAN_SUCCEEDED, {"id": server["id"]})
+            await conn.execute(queries.SCAN_SUCCEEDED, {"id": server["id"],
+                                                        "warnings": result.warnings()})
         recovered = last_error is not None
         log.log(logging.INFO if result.emitted or recovered else logging.DEBUG,
                 "scan finished", extra={"server": name, "listed": result.listed,
                                         "emitted": result.emitted, "skipped": result.skipped,
+                                        "refused": result.passed_over.refusals,
                                         "recovered": recovered})
         return result
 
@@ -125,7 +142,7 @@ class Scanner:
                 await conn.execute(queries.FORGET_VANISHED,
                                    {"server_id": server["id"],
                                     "scan_started": server["scan_started"]})
-            result.skipped = skipped.count
+            result.passed_over = skipped
             return result
         finally:
             if listing is not None:

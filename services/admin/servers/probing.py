@@ -105,6 +105,8 @@ def probe(target: SftpTarget, *, remote_dir: str, pattern: str, recursive: bool)
             return answer(False, session.host_key, error=_listing_error(remote_dir, exc))
         except (paramiko.SSHException, EOFError) as exc:
             return answer(False, session.host_key, error=f"listing {remote_dir!r} failed: {exc}")
+        except SftpError as exc:  # a listing that does not parse
+            return answer(False, session.host_key, error=str(exc))
     return answer(True, session.host_key, entries)
 
 

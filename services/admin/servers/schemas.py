@@ -98,6 +98,18 @@ class ServerUpdate(_ServerBody):
         return value
 
 
+class RefusedEntry(BaseModel):
+    path: str
+    """Escaped: non-ASCII and control characters as ``\\x..``/``\\u....``."""
+    reason: str
+
+
+class ScanWarnings(BaseModel):
+    refused: int
+    """How many entries; ``entries`` holds the first 20."""
+    entries: list[RefusedEntry]
+
+
 class ServerOut(BaseModel):
     id: int
     name: str
@@ -118,6 +130,8 @@ class ServerOut(BaseModel):
     next_scan_at: datetime
     last_scan_at: datetime | None
     last_scan_error: str | None
+    last_scan_warnings: ScanWarnings | None
+    """What the last scan passed over because no row can hold it; None: nothing."""
     created_at: datetime
     updated_at: datetime
 
