@@ -24,5 +24,6 @@ class ServerAccess:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        """From a ``servers`` row, or its ``to_jsonb``; the other columns are left out."""
-        return cls(**{field.name: row[field.name] for field in fields(cls)})
+        """From a ``servers`` row, or its ``to_jsonb``; the other columns are left out, and
+        credentials a row was given without are None."""
+        return cls(**{field.name: row.get(field.name) for field in fields(cls)})

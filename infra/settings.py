@@ -40,9 +40,6 @@ class Settings(DatabaseSettings):
     s3_region: str | None = None
     s3_bucket: str = "intake"
 
-    secret_key: SecretStr = Field(
-        description="Fernet key that encrypts SFTP passwords and private keys at rest",
-    )
     spool_dir: Path = Path(".state/spool")
     spool_id: str | None = Field(
         None, pattern=SPOOL_ID_PATTERN,
@@ -102,3 +99,13 @@ class Settings(DatabaseSettings):
     @property
     def spool(self) -> Spool:
         return Spool(self.spool_dir)
+
+
+class PartnerKeySettings(Settings):
+    """A service that reads or writes partner credentials (discovery, the downloader, the
+    admin): only these are given the key; the uploader and the notifier never see it."""
+
+    secret_key: SecretStr = Field(
+        description="Fernet key that encrypts SFTP passwords and private keys at rest; several"
+                    " separated by commas while rotating (the first encrypts)",
+    )

@@ -4,7 +4,9 @@ Every service is an ASGI app (FastStream's AsgiFastStream, or Litestar for the a
 served by uvicorn, which turns SIGTERM into a graceful lifespan shutdown.
 ``python -m services audit-storage`` compares the bucket with the database and exits 1 when
 they disagree; ``python -m services migrate`` applies the schema migrations and exits (for
-installations whose services run with ``INTAKE_MIGRATE_ON_START=false``).
+installations whose services run with ``INTAKE_MIGRATE_ON_START=false``);
+``python -m services rotate-secrets`` encrypts every stored partner credential again with
+the first key of ``INTAKE_SECRET_KEY`` (infra/secret_rotation.py).
 """
 
 import argparse
@@ -17,7 +19,7 @@ import psycopg
 import uvicorn
 
 from infra.postgres import create_pool, migrate_database, required_version
-from infra.settings import DatabaseSettings, Settings
+from infra.settings import DatabaseSettings, PartnerKeySettings, Settings
 from infra.storage import ObjectStore
 from infra.storage_audit import audit
 
@@ -53,12 +55,33 @@ async def _migrate(settings: DatabaseSettings) -> int:
     return 0
 
 
+async def _rotate_secrets(settings: PartnerKeySettings) -> int:
+    # Here, not at the top: the uploader and the notifier load no cryptography.
+    from infra.crypto import SecretBox, SecretBoxError
+    from infra.secret_rotation import rotate_secrets
+
+    pool = create_pool(settings)
+    await pool.open(wait=True)
+    try:
+        count = await rotate_secrets(pool, SecretBox(settings.secret_key))
+    except SecretBoxError as exc:
+        print(f"error: {exc}; nothing was changed", file=sys.stderr)
+        return 1
+    finally:
+        await pool.close()
+    print(f"credentials of {count} server(s) encrypted with the first key of INTAKE_SECRET_KEY")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="intake", description=__doc__)
-    parser.add_argument("command", choices=[*sorted(SERVICES), "audit-storage", "migrate"])
+    parser.add_argument("command",
+                        choices=[*sorted(SERVICES), "audit-storage", "migrate", "rotate-secrets"])
     args = parser.parse_args(argv)
     if args.command == "migrate":
         sys.exit(asyncio.run(_migrate(DatabaseSettings())))
+    if args.command == "rotate-secrets":
+        sys.exit(asyncio.run(_rotate_secrets(PartnerKeySettings())))
     settings = Settings()
     if args.command == "audit-storage":
         sys.exit(0 if asyncio.run(_audit_storage(settings)) else 1)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from infra.settings import Settings
+from infra.settings import PartnerKeySettings
 from tests import servers
 from tests.servers import S3Endpoint, SftpServer
 
@@ -86,9 +86,10 @@ def settings_env(database_url: str, amqp_url: str, amqp_prefix: str, s3: S3Endpo
 
 
 @pytest.fixture(scope="session")
-def settings(settings_env: dict[str, str]) -> Settings:
+def settings(settings_env: dict[str, str]) -> PartnerKeySettings:
+    """This run's settings, the Fernet key included (the tests write partners' credentials)."""
     # model_validate skips the environment: only this run's values and the defaults count.
-    return Settings.model_validate(
+    return PartnerKeySettings.model_validate(
         {key.removeprefix("INTAKE_").lower(): value for key, value in settings_env.items()}
     )
 

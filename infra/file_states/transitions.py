@@ -29,11 +29,14 @@ log = logging.getLogger("intake.files")
 # pool's autocommit connections. One round trip per state change instead of four (BEGIN,
 # UPDATE, INSERT, COMMIT): at thousands of small files these round trips were most of
 # every stage's CPU. The changed row comes back with its server's row (to_jsonb, NULL for an
-# admin upload), so no stage looks the server up on its own. A change that a message must
+# admin upload), so no stage looks the server up on its own; its encrypted credentials only
+# for the one stage that connects (the download's claim). A change that a message must
 # follow writes that message's outbox row in the same statement (infra/outbox.py).
 _WITH_SERVER = """
-SELECT f.*, to_jsonb(s) AS server
+SELECT f.*, {server} AS server
   FROM {rows} f LEFT JOIN servers s ON s.id = f.server_id"""
+_SERVER = "to_jsonb(s) - 'password_enc' - 'private_key_enc'"
+_SERVER_WITH_CREDENTIALS = "to_jsonb(s)"
 
 _TRANSITION = """
 WITH changed AS ({update}),
@@ -44,20 +47,22 @@ WITH changed AS ({update}),
 {changed_with_server}"""
 
 
-def _transition(update: str, *, extra: str, then: str | None = None) -> str:
+def _transition(update: str, *, extra: str, then: str | None = None,
+                server: str = _SERVER) -> str:
     """The statement of one transition: ``update`` (RETURNING *) journaled with its
     details and ``extra``, a jsonb expression over the changed row; ``then``, the outbox
     row of the message that follows (:func:`infra.outbox.insert_after`)."""
     return _TRANSITION.format(update=update, extra=extra,
                               then="" if then is None else f",\n     queued AS ({then})",
-                              changed_with_server=_WITH_SERVER.format(rows="changed"))
+                              changed_with_server=_WITH_SERVER.format(rows="changed",
+                                                                      server=server))
 
 
 # A claim succeeds from the expected state when nobody holds a lease on it, or from the
 # claimed state once its lease ran out (the previous worker died without finishing). A
 # download's claim names the spool its copy goes to; a claim of the copy (the upload)
 # succeeds only in that spool.
-_CLAIM = _transition("""
+_CLAIM_UPDATE = """
 UPDATE files
    SET status = %(to)s, attempts = attempts + 1, updated_at = now(),
        lease_until = now() + make_interval(secs => %(lease)s),
@@ -66,7 +71,11 @@ UPDATE files
    AND ((status = %(expect)s AND (lease_until IS NULL OR lease_until < now()))
         OR (status = %(to)s AND lease_until < now()))
    AND (%(from_spool)s::text IS NULL OR spool_id = %(from_spool)s)
-RETURNING *""", extra="jsonb_build_object('attempt', attempts, 'spool', spool_id)")
+RETURNING *"""
+_CLAIMED = "jsonb_build_object('attempt', attempts, 'spool', spool_id)"
+_CLAIM = _transition(_CLAIM_UPDATE, extra=_CLAIMED)
+_CLAIM_WITH_CREDENTIALS = _transition(_CLAIM_UPDATE, extra=_CLAIMED,
+                                      server=_SERVER_WITH_CREDENTIALS)
 
 _RENEW = """
 UPDATE files SET lease_until = now() + make_interval(secs => %(lease)s)
@@ -105,7 +114,7 @@ UPDATE files SET status = %(to)s, lease_until = NULL, error_message = %(reason)s
  WHERE id = %(id)s AND status = %(expect)s
 RETURNING *""", extra="'{}'::jsonb")
 
-_GET = _WITH_SERVER.format(rows="files") + " WHERE f.id = %(id)s"
+_GET = _WITH_SERVER.format(rows="files", server=_SERVER) + " WHERE f.id = %(id)s"
 
 
 async def _one_row(pool: Pool, statement: str, params: dict[str, Any]) -> FileWithServer | None:
@@ -129,17 +138,20 @@ async def claim(
     event: str | None,
     into_spool: str | None = None,
     from_spool: str | None = None,
+    credentials: bool = False,
     **details: Any,
 ) -> FileWithServer | None:
     """Take the file for one stage, or return None when someone else has it or it moved on.
 
     ``to`` may equal ``expect``: the lease alone then marks the file as taken. A download
     names the spool it writes to (``into_spool``); work on the copy names the spool it
-    reads from (``from_spool``), and takes only a file whose copy is there. The event's
-    details get the attempt's number and the spool.
+    reads from (``from_spool``), and takes only a file whose copy is there. The row's
+    server comes with its encrypted credentials only when asked (``credentials``: the
+    stage that connects to it). The event's details get the attempt's number and the spool.
     """
     check(expect, to, event)
-    row = await _one_row(pool, _CLAIM, {
+    statement = _CLAIM_WITH_CREDENTIALS if credentials else _CLAIM
+    row = await _one_row(pool, statement, {
         "id": file_id, "expect": expect, "to": to, "lease": lease_seconds,
         "into_spool": into_spool, "from_spool": from_spool,
         "event": event, "details": Jsonb(details)})

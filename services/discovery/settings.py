@@ -1,9 +1,9 @@
 from pydantic import Field
 
-from infra.settings import Settings
+from infra.settings import PartnerKeySettings
 
 
-class DiscoverySettings(Settings):
+class DiscoverySettings(PartnerKeySettings):
     scan_tick_seconds: float = Field(1.0, gt=0, description="How often due servers are looked for")
     scan_lease_seconds: int = Field(
         60, ge=5, description="How long a scan holds its server between two listing batches"

@@ -56,7 +56,7 @@ async def download_discovered(msg: FileDiscovered,
     row = await file_states.claim(
         deps.pool, msg.file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
         lease_seconds=settings.lease_seconds, event="download_started",
-        into_spool=deps.spool_id,
+        into_spool=deps.spool_id, credentials=True,
     )
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})

@@ -1,9 +1,9 @@
 from pydantic import Field
 
-from infra.settings import Settings
+from infra.settings import PartnerKeySettings
 
 
-class DownloaderSettings(Settings):
+class DownloaderSettings(PartnerKeySettings):
     spool_reserve_bytes: int = Field(
         1024**3, ge=0, description="Free space kept on the spool volume beyond each file"
     )

@@ -242,3 +242,20 @@ async def test_a_stage_s_finish_restarts_the_count_and_a_file_at_rest_keeps_it(p
                                     to=Status.DOWNLOADED, event="downloaded",
                                     columns={"sha256": "ab", "md5": "cd"})
     assert done.attempts == 0
+
+
+async def test_only_the_claim_that_connects_carries_the_credentials(pool) -> None:
+    server_id = await _server(pool)
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE servers SET password_enc = 'sealed' WHERE id = %s",
+                           (server_id,))
+    first, second = [await _file(pool, server_id) for _ in range(2)]
+    download = await file_states.claim(pool, first, expect=Status.DISCOVERED,
+                                       to=Status.DOWNLOADING, lease_seconds=30,
+                                       event="download_started", credentials=True)
+    other = await file_states.claim(pool, second, expect=Status.DISCOVERED,
+                                    to=Status.DOWNLOADING, lease_seconds=30,
+                                    event="download_started")
+    assert download.server.password_enc == "sealed"
+    assert other.server.password_enc is None and other.server.name == download.server.name
+    assert (await file_states.get(pool, download.id)).server.password_enc is None

@@ -56,3 +56,16 @@ def test_reconciler_re_sends_the_message_of_the_waiting_stage(status, queue):
     assert stage == queue
     assert message.file_id == row.id
     assert getattr(message, "spool", "host-a") == "host-a"  # a copy's message names its spool
+
+
+def test_only_the_services_that_use_partner_credentials_need_the_key() -> None:
+    from services.admin.settings import AdminSettings
+    from services.discovery.settings import DiscoverySettings
+    from services.downloader.settings import DownloaderSettings
+    from services.notifier.settings import NotifierSettings
+    from services.uploader.settings import UploaderSettings
+
+    for needs in (DiscoverySettings, DownloaderSettings, AdminSettings):
+        assert needs.model_fields["secret_key"].is_required()
+    for never in (UploaderSettings, NotifierSettings):
+        assert "secret_key" not in never.model_fields

@@ -209,17 +209,17 @@ async def test_every_copy_of_a_message_has_one_effect(make_deps, pool, publisher
 
 async def test_a_large_file_is_uploaded_while_it_downloads(
         make_deps, pool, publisher, outbox, metrics, registry, sessions, partner, inbox,
-        sftp_server):
+        sftp_server, stage_settings):
     size = 40 * MiB  # five 8 MiB parts
     streamed = {"stream_upload_min_bytes": 16 * MiB}
     deps = make_deps(**streamed)
     _, local = inbox
     digest = write_random(local / "big.bin", size)
+    downloading = DownloaderSettings.model_validate({**stage_settings, **streamed})
     downloader = DownloaderDeps(
         pool=pool, publisher=publisher, outbox=outbox, metrics=metrics, sessions=sessions,
-        settings=DownloaderSettings.model_validate({**deps.settings.model_dump(), **streamed}),
-        spool_id=deps.spool_id, spool_watch=spool_watch(pool, deps.spool_id),
-        box=SecretBox(deps.settings.secret_key))
+        settings=downloading, spool_id=deps.spool_id,
+        spool_watch=spool_watch(pool, deps.spool_id), box=SecretBox(downloading.secret_key))
     with FaultProxy(sftp_server.host, sftp_server.port) as proxy:
         proxy.latency = 0.002  # a download of a few seconds
         msg = await discover(pool, await partner(port=proxy.port), local, "big.bin")
