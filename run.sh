@@ -122,18 +122,19 @@ Intake runs in Docker (compose/docker-compose.yml).
 EOF
 }
 
-start_service() {
-  local name=$1 port=$2 pidfile=$STATE/pids/$1.pid
-  pid_alive "$pidfile" "-m services $name" && return
-  INTAKE_HTTP_PORT=$port setsid .venv/bin/python -m services "$name" \
-    >>"$STATE/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+# service_urls: NAME=URL,... of every local service, for the admin's services panel.
+service_urls() {
+  local entry urls=()
+  for entry in "${SERVICES[@]}"; do urls+=("${entry%:*}=http://127.0.0.1:${entry#*:}"); done
+  local IFS=,
+  echo "${urls[*]}"
 }
 
 wait_service() {
   local name=$1 port=$2 deadline=$((SECONDS + 90))
   until [[ $(http_status "http://127.0.0.1:$port/readyz") == 2?? ]]; do
-    if ! running "$(<"$STATE/pids/$name.pid")" || ((SECONDS > deadline)); then
+    if [[ $(scripts/supervisor.sh status "$STATE" "$name") == FATAL ]] ||
+      ((SECONDS > deadline)); then
       echo "error: $name is not ready on http://127.0.0.1:$port/readyz;" \
         "last lines of $STATE/logs/$name.log:" >&2
       tail -n 30 "$STATE/logs/$name.log" >&2
@@ -155,7 +156,7 @@ start_s3() {
 }
 
 run_locally() {
-  mkdir -p "$STATE/logs" "$STATE/pids" "$INTAKE_SPOOL_DIR"
+  mkdir -p "$STATE/logs" "$INTAKE_SPOOL_DIR"
   # The code's default URLs: this machine's PostgreSQL (trust auth on loopback) and
   # RabbitMQ's guest account, which the services refuse without this development flag.
   export INTAKE_ALLOW_DEFAULT_CREDENTIALS=true
@@ -171,8 +172,9 @@ run_locally() {
   start_s3
   scripts/sftp-server.sh start "$STATE/sftp" 2222 intake-demo "$DEMO_SFTP_PASSWORD"
 
+  INTAKE_SERVICE_URLS=$(service_urls) \
+    scripts/supervisor.sh start "$STATE" "$PWD/.venv/bin/python" "${SERVICES[@]}"
   local entry
-  for entry in "${SERVICES[@]}"; do start_service "${entry%:*}" "${entry#*:}"; done
   for entry in "${SERVICES[@]}"; do wait_service "${entry%:*}" "${entry#*:}"; done
   register_demo 127.0.0.1 2222 "$(<"$STATE/sftp/hostkey.pub")"
   # The drop command below checks the demo server's key against this file, not the user's
@@ -195,6 +197,7 @@ Intake runs as local processes (state in $STATE).
                 .venv/bin/python scripts/watch-notifications.py $ENV_FILE
                 depth: rabbitmqctl list_queues name messages
   Logs          $STATE/logs/<service>.log   (S3: $STATE/s3/weed.log, SFTP: $STATE/sftp/sshd.log)
+  Supervisor    .venv/bin/supervisorctl -c $STATE/supervisord.conf status   (restarts crashed services)
   Stop          ./stop.sh
 EOF
 }

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from infra.settings import Settings
 from infra.storage import MAX_PART_SIZE, MIN_PART_SIZE, PART_SIZE
 from services.admin.auth.passwords import parse_hash
+from services.admin.dashboard.health_of_services import parse_service_urls
 
 MIN_SECRET_LENGTH = 32
 MIN_SECRET_BITS = 128
@@ -97,11 +98,21 @@ class AdminSettings(Settings):
     janitor_interval_seconds: float = Field(
         300, gt=0, description="How often abandoned uploads are looked for"
     )
+    service_urls: str = Field(
+        "", description="NAME=URL,... of the services whose /readyz the dashboard shows"
+                        " (run.sh and compose set it); empty: no services panel",
+    )
 
     @field_validator("admin_token", "session_secret")
     @classmethod
     def _strong(cls, value: SecretStr) -> SecretStr:
         check_secret(value.get_secret_value())
+        return value
+
+    @field_validator("service_urls")
+    @classmethod
+    def _service_urls(cls, value: str) -> str:
+        parse_service_urls(value)
         return value
 
     @field_validator("admin_password_hash")
