@@ -39,12 +39,17 @@ write_env_file() {
 EOF
   has INTAKE_SECRET_KEY || setting INTAKE_SECRET_KEY "$(python3 -c \
     'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')" # Fernet
-  setting INTAKE_DATABASE_URL postgresql://postgres@127.0.0.1:5432/intake
-  setting INTAKE_AMQP_URL amqp://guest:guest@127.0.0.1:5672/
+  # No INTAKE_DATABASE_URL / INTAKE_AMQP_URL: local mode uses the defaults (this machine's
+  # PostgreSQL and RabbitMQ accounts), compose builds them from the passwords below.
   setting INTAKE_S3_ENDPOINT 127.0.0.1:8333
-  setting INTAKE_S3_ACCESS_KEY minioadmin
-  setting INTAKE_S3_SECRET_KEY minioadmin
+  has INTAKE_S3_ACCESS_KEY || setting INTAKE_S3_ACCESS_KEY "intake-$(token 9)"
+  has INTAKE_S3_SECRET_KEY || setting INTAKE_S3_SECRET_KEY "$(token 32)"
   setting INTAKE_S3_BUCKET intake
+  # Docker mode's accounts (compose/docker-compose.yml): no server keeps a default one.
+  has POSTGRES_SUPERUSER_PASSWORD || setting POSTGRES_SUPERUSER_PASSWORD "$(token 24)"
+  has POSTGRES_INTAKE_PASSWORD || setting POSTGRES_INTAKE_PASSWORD "$(token 24)"
+  has RABBITMQ_INTAKE_PASSWORD || setting RABBITMQ_INTAKE_PASSWORD "$(token 24)"
+  has MINIO_ROOT_PASSWORD || setting MINIO_ROOT_PASSWORD "$(token 24)"
   setting INTAKE_SPOOL_DIR "$STATE/spool"
   has INTAKE_ADMIN_TOKEN || setting INTAKE_ADMIN_TOKEN "$(token 32)"
   has INTAKE_SESSION_SECRET || setting INTAKE_SESSION_SECRET "$(token 32)"
@@ -108,8 +113,8 @@ run_with_docker() {
 Intake runs in Docker (compose/docker-compose.yml).
   Admin UI          $ADMIN/        API docs $ADMIN/schema
   Admin logins      $(logins)
-  RabbitMQ UI       http://127.0.0.1:15672/  (guest/guest); notifications: Queues > file_imports
-  MinIO console     http://127.0.0.1:9001/   S3 API 127.0.0.1:9000, bucket $INTAKE_S3_BUCKET
+  RabbitMQ UI       http://127.0.0.1:15672/  (intake/\$RABBITMQ_INTAKE_PASSWORD, vhost intake); notifications: Queues > file_imports
+  MinIO console     http://127.0.0.1:9001/   (intake-root/\$MINIO_ROOT_PASSWORD) S3 API 127.0.0.1:9000, bucket $INTAKE_S3_BUCKET
   Demo SFTP         127.0.0.1:2222 user intake-demo password $DEMO_SFTP_PASSWORD
   Drop a file       echo hello > /tmp/hello.txt && sftp -P 2222 intake-demo@127.0.0.1 <<< 'put /tmp/hello.txt inbox/'
   Logs              docker compose -f compose/docker-compose.yml logs -f
@@ -117,18 +122,19 @@ Intake runs in Docker (compose/docker-compose.yml).
 EOF
 }
 
-start_service() {
-  local name=$1 port=$2 pidfile=$STATE/pids/$1.pid
-  pid_alive "$pidfile" "-m services $name" && return
-  INTAKE_HTTP_PORT=$port setsid .venv/bin/python -m services "$name" \
-    >>"$STATE/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+# service_urls: NAME=URL,... of every local service, for the admin's services panel.
+service_urls() {
+  local entry urls=()
+  for entry in "${SERVICES[@]}"; do urls+=("${entry%:*}=http://127.0.0.1:${entry#*:}"); done
+  local IFS=,
+  echo "${urls[*]}"
 }
 
 wait_service() {
   local name=$1 port=$2 deadline=$((SECONDS + 90))
   until [[ $(http_status "http://127.0.0.1:$port/readyz") == 2?? ]]; do
-    if ! running "$(<"$STATE/pids/$name.pid")" || ((SECONDS > deadline)); then
+    if [[ $(scripts/supervisor.sh status "$STATE" "$name") == FATAL ]] ||
+      ((SECONDS > deadline)); then
       echo "error: $name is not ready on http://127.0.0.1:$port/readyz;" \
         "last lines of $STATE/logs/$name.log:" >&2
       tail -n 30 "$STATE/logs/$name.log" >&2
@@ -150,21 +156,25 @@ start_s3() {
 }
 
 run_locally() {
-  mkdir -p "$STATE/logs" "$STATE/pids" "$INTAKE_SPOOL_DIR"
-
-  if [[ $INTAKE_DATABASE_URL == postgresql://*@127.0.0.1:5432/* ]]; then
+  mkdir -p "$STATE/logs" "$INTAKE_SPOOL_DIR"
+  # The code's default URLs: this machine's PostgreSQL (trust auth on loopback) and
+  # RabbitMQ's guest account, which the services refuse without this development flag.
+  export INTAKE_ALLOW_DEFAULT_CREDENTIALS=true
+  local database_url=${INTAKE_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/intake}
+  if [[ $database_url == postgresql://*@127.0.0.1:5432/* ]]; then
     ensure_postgres
-    local db=${INTAKE_DATABASE_URL##*/}
+    local db=${database_url##*/}
     db=${db%%\?*}
     psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" |
       grep -q 1 || createdb -h 127.0.0.1 -U postgres "$db"
   fi
-  [[ $INTAKE_AMQP_URL != *@127.0.0.1:5672* ]] || ensure_rabbitmq
+  [[ ${INTAKE_AMQP_URL:-@127.0.0.1:5672} != *@127.0.0.1:5672* ]] || ensure_rabbitmq
   start_s3
   scripts/sftp-server.sh start "$STATE/sftp" 2222 intake-demo "$DEMO_SFTP_PASSWORD"
 
+  INTAKE_SERVICE_URLS=$(service_urls) \
+    scripts/supervisor.sh start "$STATE" "$PWD/.venv/bin/python" "${SERVICES[@]}"
   local entry
-  for entry in "${SERVICES[@]}"; do start_service "${entry%:*}" "${entry#*:}"; done
   for entry in "${SERVICES[@]}"; do wait_service "${entry%:*}" "${entry#*:}"; done
   register_demo 127.0.0.1 2222 "$(<"$STATE/sftp/hostkey.pub")"
   # The drop command below checks the demo server's key against this file, not the user's
@@ -187,6 +197,7 @@ Intake runs as local processes (state in $STATE).
                 .venv/bin/python scripts/watch-notifications.py $ENV_FILE
                 depth: rabbitmqctl list_queues name messages
   Logs          $STATE/logs/<service>.log   (S3: $STATE/s3/weed.log, SFTP: $STATE/sftp/sshd.log)
+  Supervisor    .venv/bin/supervisorctl -c $STATE/supervisord.conf status   (restarts crashed services)
   Stop          ./stop.sh
 EOF
 }

@@ -63,6 +63,7 @@ def _settings_env(run_id: str, work: Path, database_url: str, amqp_url: str, pre
         "INTAKE_NOTIFY_QUEUE": f"{prefix}.file_imports",
         "INTAKE_NOTIFY_EXCHANGE": f"{prefix}.ready",
         "INTAKE_LOG_LEVEL": "INFO",
+        "INTAKE_ALLOW_DEFAULT_CREDENTIALS": "true",  # this machine's accounts
         "INTAKE_ADMIN_TOKEN": admin_token,
         "INTAKE_ADMIN_PASSWORD_HASH": hash_password(secrets.token_urlsafe(16)),
         "INTAKE_SESSION_SECRET": secrets.token_urlsafe(32),

@@ -4,19 +4,42 @@ Each service builds its settings in ``create_app``; nothing here is read at impo
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import SPOOL_ID_PATTERN, Stage, Topology
 from infra.spool.paths import Spool
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def well_known_credentials(name: str, value: str) -> bool:
+    """Whether setting ``name`` holds credentials anyone can guess: MinIO's minioadmin,
+    RabbitMQ's guest (an AMQP URL without a user means guest too), or PostgreSQL's postgres
+    superuser without a real password on a host other than this one."""
+    if name in ("s3_access_key", "s3_secret_key"):
+        return value == "minioadmin"
+    url = urlsplit(value)
+    if name == "amqp_url":
+        return (url.username or "guest") == "guest" and (url.password or "guest") == "guest"
+    return (url.username == "postgres" and (url.password or "postgres") == "postgres"
+            and (url.hostname or "localhost") not in LOOPBACK_HOSTS)
+
 
 class DatabaseSettings(BaseSettings):
     """Where the database is: all that ``python -m services migrate`` needs."""
 
-    model_config = SettingsConfigDict(env_prefix="INTAKE_", env_file=None, extra="ignore")
+    # Errors never show the rejected input: it may be a password.
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", env_file=None, extra="ignore",
+                                      hide_input_in_errors=True)
 
+    # First: the credential check below reads it while the later fields are validated.
+    allow_default_credentials: bool = Field(
+        False, description="Accept well-known credentials (minioadmin, guest:guest, postgres"
+                           " without a password): only for development on this machine",
+    )
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/intake")
     db_pool_min: int = Field(1, ge=1)
     db_pool_max: int = Field(8, ge=1)
@@ -24,6 +47,22 @@ class DatabaseSettings(BaseSettings):
         True, description="Apply migrations at start; false: only check that the schema is"
                           " current (services whose database role has no DDL rights)",
     )
+
+    @field_validator("database_url", "amqp_url", "s3_access_key", "s3_secret_key",
+                     check_fields=False)
+    @classmethod
+    def _not_well_known(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        """The one check that no service starts with default credentials; the error names
+        the setting (pydantic shows the field), never its value."""
+        assert info.field_name is not None
+        if (not info.data.get("allow_default_credentials")
+                and well_known_credentials(info.field_name, value.get_secret_value())):
+            raise ValueError(
+                "holds well-known default credentials: set real ones (./run.sh generates"
+                " them into .state/intake.env), or INTAKE_ALLOW_DEFAULT_CREDENTIALS=true"
+                " for development on this machine"
+            )
+        return value
 
 
 class Settings(DatabaseSettings):

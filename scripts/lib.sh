@@ -76,13 +76,13 @@ wait_until() {
 docker_engine() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
 
 # compose ARGS...: Compose (the v2 plugin, else Debian's docker-compose) on this project's
-# compose file, with $STATE/intake.env for its ${...} variables.
+# compose file, with $STATE/intake.env for its ${...} variables and the services' env_file.
 compose() {
   local args=(--env-file "$STATE/intake.env" -f compose/docker-compose.yml "$@")
   if docker compose version >/dev/null 2>&1; then
-    docker compose "${args[@]}"
+    INTAKE_ENV_FILE=$STATE/intake.env docker compose "${args[@]}"
   else
-    docker-compose "${args[@]}"
+    INTAKE_ENV_FILE=$STATE/intake.env docker-compose "${args[@]}"
   fi
 }
 

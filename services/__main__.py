@@ -14,14 +14,18 @@ import asyncio
 import dataclasses
 import json
 import sys
+from typing import TypeVar
 
 import psycopg
 import uvicorn
+from pydantic import ValidationError
 
 from infra.postgres import create_pool, migrate_database, required_version
 from infra.settings import DatabaseSettings, PartnerKeySettings, Settings
 from infra.storage import ObjectStore
 from infra.storage_audit import audit
+
+S = TypeVar("S", bound=DatabaseSettings)
 
 SERVICES = {
     "discovery": "services.discovery.main:create_app",
@@ -73,16 +77,29 @@ async def _rotate_secrets(settings: PartnerKeySettings) -> int:
     return 0
 
 
+def _load(settings_class: type[S]) -> S:
+    """Settings from the environment, or an exit naming each INTAKE_* variable to fix (never
+    its value: it may be a secret)."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        lines = ["cannot start; fix these settings:"]
+        for error in exc.errors(include_input=False, include_url=False):
+            name = "INTAKE_" + "_".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"  {name}: {error['msg'].removeprefix('Value error, ')}")
+        raise SystemExit("\n".join(lines)) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="intake", description=__doc__)
     parser.add_argument("command",
                         choices=[*sorted(SERVICES), "audit-storage", "migrate", "rotate-secrets"])
     args = parser.parse_args(argv)
     if args.command == "migrate":
-        sys.exit(asyncio.run(_migrate(DatabaseSettings())))
+        sys.exit(asyncio.run(_migrate(_load(DatabaseSettings))))
     if args.command == "rotate-secrets":
-        sys.exit(asyncio.run(_rotate_secrets(PartnerKeySettings())))
-    settings = Settings()
+        sys.exit(asyncio.run(_rotate_secrets(_load(PartnerKeySettings))))
+    settings = _load(Settings)
     if args.command == "audit-storage":
         sys.exit(0 if asyncio.run(_audit_storage(settings)) else 1)
     uvicorn.run(

@@ -82,6 +82,8 @@ def settings_env(database_url: str, amqp_url: str, amqp_prefix: str, s3: S3Endpo
         "INTAKE_NOTIFY_QUEUE": f"{amqp_prefix}.file_imports",
         "INTAKE_NOTIFY_EXCHANGE": f"{amqp_prefix}.ready",
         "INTAKE_LOG_LEVEL": "INFO",
+        # This machine's PostgreSQL and RabbitMQ accounts, and SeaweedFS's test keys.
+        "INTAKE_ALLOW_DEFAULT_CREDENTIALS": "true",
     }
 
 

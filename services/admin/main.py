@@ -37,6 +37,7 @@ from services.admin.auth.access import (
 )
 from services.admin.auth.pages import login, login_form, logout
 from services.admin.dashboard.api import get_stats
+from services.admin.dashboard.health_of_services import parse_service_urls
 from services.admin.dashboard.pages import dashboard, dashboard_live
 from services.admin.dashboard.stats import StatsCache
 from services.admin.dependencies import DEPENDENCIES
@@ -96,7 +97,8 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
             await prepare_schema(pool, migrate_on_start=settings.migrate_on_start)
             app.state.pool = pool
             app.state.stats = StatsCache(pool, settings.stats_max_age_s,
-                                         lost_after=settings.spool_lost_after_seconds)
+                                         lost_after=settings.spool_lost_after_seconds,
+                                         services=parse_service_urls(settings.service_urls))
             yield
         finally:
             await pool.close()

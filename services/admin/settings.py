@@ -15,6 +15,7 @@ from pydantic_settings import NoDecode
 from infra.settings import PartnerKeySettings
 from infra.storage import MAX_PART_SIZE, MIN_PART_SIZE, PART_SIZE
 from services.admin.auth.passwords import parse_hash
+from services.admin.dashboard.health_of_services import parse_service_urls
 
 MIN_SECRET_LENGTH = 32
 MIN_SECRET_BITS = 128
@@ -107,6 +108,10 @@ class AdminSettings(PartnerKeySettings):
     trusted_proxy_header: str = Field(
         "X-Forwarded-For", min_length=1, description="The header the trusted proxies set"
     )
+    service_urls: str = Field(
+        "", description="NAME=URL,... of the services whose /readyz the dashboard shows"
+                        " (run.sh and compose set it); empty: no services panel",
+    )
 
     @field_validator("admin_token", "session_secret")
     @classmethod
@@ -119,6 +124,12 @@ class AdminSettings(PartnerKeySettings):
     def _comma_separated(cls, value: object) -> object:
         return [part for part in value.replace(",", " ").split()] if isinstance(value, str) \
             else value
+
+    @field_validator("service_urls")
+    @classmethod
+    def _service_urls(cls, value: str) -> str:
+        parse_service_urls(value)
+        return value
 
     @field_validator("admin_password_hash")
     @classmethod

@@ -23,6 +23,7 @@ def password_hash() -> str:
 def start(monkeypatch: pytest.MonkeyPatch, password_hash: str, **values: str) -> None:
     """Read the admin's settings from an environment holding ``values`` as its secrets."""
     monkeypatch.setenv("INTAKE_SECRET_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("INTAKE_ALLOW_DEFAULT_CREDENTIALS", "true")
     monkeypatch.setenv("INTAKE_ADMIN_PASSWORD_HASH", password_hash)
     for name in SECRETS:
         monkeypatch.setenv(name, values.get(name, secrets.token_urlsafe(32)))

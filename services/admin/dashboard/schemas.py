@@ -42,6 +42,13 @@ class SpoolOut(BaseModel):
     """Files whose copy is being written or waits there."""
 
 
+class ServiceOut(BaseModel):
+    name: str
+    url: str
+    ready: bool
+    """Its ``/readyz`` answered 2xx within a second."""
+
+
 class StatsOut(BaseModel):
     counts: dict[str, int]
     """Files per status; every status is present."""
@@ -54,3 +61,5 @@ class StatsOut(BaseModel):
     servers: list[ServerStatsOut]
     spools: list[SpoolOut]
     """Each host's spool, the 50 seen last; a lost one's files are downloaded elsewhere."""
+    services: list[ServiceOut] = []
+    """Each service of ``INTAKE_SERVICE_URLS``, probed with the other numbers."""

@@ -2,11 +2,13 @@
 
 import asyncio
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 
 from infra.file_states import Status
 from infra.postgres import Pool
 from services.admin.dashboard import queries
+from services.admin.dashboard.health_of_services import probe_all
 from services.admin.dashboard.schemas import (
     MinuteOut,
     OldestOut,
@@ -63,8 +65,10 @@ class StatsCache:
     computation in progress.
     """
 
-    def __init__(self, pool: Pool, max_age: float, *, lost_after: int) -> None:
+    def __init__(self, pool: Pool, max_age: float, *, lost_after: int,
+                 services: Mapping[str, str] | None = None) -> None:
         self._pool = pool
+        self._services = services or {}
         self._max_age = max_age
         self._lost_after = lost_after
         self._value: StatsOut | None = None
@@ -82,7 +86,9 @@ class StatsCache:
     async def _refresh(self) -> StatsOut:
         started = time.monotonic()
         try:
-            self._value = await collect(self._pool, lost_after=self._lost_after)
+            numbers, services = await asyncio.gather(
+                collect(self._pool, lost_after=self._lost_after), probe_all(self._services))
+            self._value = numbers.model_copy(update={"services": services})
             self._taken_at = started
             return self._value
         finally:
