@@ -116,18 +116,15 @@ class ServiceRuntime:
         spool = SpoolQueues(identity.resolve(self.settings.spool_dir, self.settings.spool_id),
                             self.settings.spool_queue_expires_seconds)
 
-        async def register() -> None:
-            await (registry.beat if beat else registry.register)(self.pool, spool.spool)
+        mark = registry.beat if beat else registry.register
+
+        async def show() -> None:
+            await mark(self.pool, spool.spool)
             await declare_spool_queues(self.broker, self.settings.topology, spool)
 
-        async def heartbeat() -> None:
-            await registry.beat(self.pool, spool.spool)
-            await declare_spool_queues(self.broker, self.settings.topology, spool)
-
-        self.on_start(register)
+        self.on_start(show)
         if beat:
-            self.run_every(self.settings.spool_heartbeat_seconds, heartbeat,
-                           what="spool heartbeat")
+            self.run_every(self.settings.spool_heartbeat_seconds, show, what="spool heartbeat")
         log.info("spool %s in %s", spool.spool, self.settings.spool_dir)
         return spool
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from infra.file_states import FINISHED, SPOOL_HELD, Status, sql_list
 from infra.postgres import Pool
+from infra.spool.registry import LIVE_SPOOLS
 from services.admin.rows import Row, fetch_one
 
 WINDOW_MINUTES = 15
@@ -41,11 +42,10 @@ _SERVERS = "SELECT id, name, enabled, last_scan_at, last_scan_error FROM servers
 
 _NOW = "SELECT date_trunc('minute', now()) AS minute"
 
-# Each host's spool: alive as infra.spool.registry counts it, and the copies it holds.
+# Each host's spool: alive by infra.spool.registry's one rule, and the copies it holds.
 _SPOOLS = f"""
 SELECT s.id, s.hostname, s.started_at, s.seen_at,
-       s.seen_at >= (SELECT max(seen_at) FROM spools)
-                    - make_interval(secs => %(lost_after)s) AS alive,
+       s.id IN ({LIVE_SPOOLS}) AS alive,
        coalesce(h.n, 0) AS holding
   FROM spools s
   LEFT JOIN (SELECT spool_id, count(*) AS n FROM files
