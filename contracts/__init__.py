@@ -1,5 +1,6 @@
 """Message schemas and AMQP names shared by every Intake service. Imports only pydantic."""
 
+from contracts.batches import DiscoveredBatch, DownloadedBatch, StoredBatch
 from contracts.messages import (
     SCHEMA_VERSION,
     SPOOL_ID_PATTERN,
@@ -17,6 +18,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPOOLED",
     "SPOOL_ID_PATTERN",
+    "DiscoveredBatch",
+    "DownloadedBatch",
     "FileDiscovered",
     "FileDownloaded",
     "FileDownloading",
@@ -25,5 +28,6 @@ __all__ = [
     "ServerRef",
     "SpooledMessage",
     "Stage",
+    "StoredBatch",
     "Topology",
 ]

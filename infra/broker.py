@@ -24,7 +24,7 @@ from faststream.rabbit import (
 )
 from pydantic import BaseModel
 
-from contracts import SPOOLED, SpooledMessage, Stage, Topology
+from contracts import SPOOLED, DownloadedBatch, SpooledMessage, Stage, Topology
 
 # Quorum queues count redeliveries; a message that crashes its consumer this often is
 # parked in the stage's dead-letter queue instead of looping. The reconciler re-drives
@@ -201,4 +201,4 @@ class StagePublisher:
 
 
 def _spool_of(message: BaseModel) -> str | None:
-    return message.spool if isinstance(message, SpooledMessage) else None
+    return message.spool if isinstance(message, SpooledMessage | DownloadedBatch) else None

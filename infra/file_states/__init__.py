@@ -1,7 +1,13 @@
 """A file's life: its statuses, the moves between them, and every write of ``files.status``
 and ``file_events``. Callers use this package's names; its modules split the work."""
 
-from infra.file_states.arrivals import Discovered, record_discovered, record_upload
+from infra.file_states.arrivals import (
+    Discovered,
+    Recorded,
+    one_each,
+    record_discovered,
+    record_upload,
+)
 from infra.file_states.losses import lose_copies_of_dead_spools, lose_copy
 from infra.file_states.redriving import message_for, outgoing_for
 from infra.file_states.restarts import Restart, restart
@@ -16,13 +22,17 @@ from infra.file_states.states import (
     sql_list,
 )
 from infra.file_states.transitions import (
+    Finished,
+    FinishedBatch,
     claim,
+    claim_all,
     finish,
+    finish_all,
     get,
     lease_kept,
     mark_missing,
     release,
-    renew_lease,
+    renew_leases,
 )
 
 __all__ = [
@@ -33,23 +43,29 @@ __all__ = [
     "Discovered",
     "FileRow",
     "FileWithServer",
+    "Finished",
+    "FinishedBatch",
     "IllegalMove",
+    "Recorded",
     "Restart",
     "Status",
     "claim",
+    "claim_all",
     "file_row",
     "finish",
+    "finish_all",
     "get",
     "lease_kept",
     "lose_copies_of_dead_spools",
     "lose_copy",
     "mark_missing",
     "message_for",
+    "one_each",
     "outgoing_for",
     "record_discovered",
     "record_upload",
     "release",
-    "renew_lease",
+    "renew_leases",
     "restart",
     "sql_list",
 ]

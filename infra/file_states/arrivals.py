@@ -3,6 +3,7 @@ message: a file discovery found stable on a server (``discovered``), or one an o
 uploaded (``uploaded``, already ``stored``: the admin streamed it into the bucket)."""
 
 import posixpath
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -64,20 +65,34 @@ class Discovered(NamedTuple):
     size: int
     remote_mtime: int
 
+    def message(self, server_id: int) -> FileDiscovered:
+        return FileDiscovered(file_id=self.id, server_id=server_id,
+                              remote_path=self.remote_path, size=self.size)
+
     def outgoing(self, server_id: int) -> Outgoing:
         """Its ``FileDiscovered``, as the outbox sends it."""
-        return Outgoing(Stage.DISCOVERED, FileDiscovered(
-            file_id=self.id, server_id=server_id, remote_path=self.remote_path,
-            size=self.size), f"{self.id}:{Stage.DISCOVERED}")
+        return Outgoing(Stage.DISCOVERED, self.message(server_id),
+                        f"{self.id}:{Stage.DISCOVERED}")
+
+
+def one_each(server_id: int, created: Sequence[Discovered]) -> list[Outgoing]:
+    """A ``FileDiscovered`` for every new file: ``record_discovered``'s default."""
+    return [new.outgoing(server_id) for new in created]
+
+
+class Recorded(NamedTuple):
+    files: list[Discovered]  # the new ones: versions recorded already are left out
+    messages: list[Outgoing]  # what announces them, in the outbox
 
 
 async def record_discovered(
     conn: AsyncConnection[DictRow], *, server_id: int, server_name: str, paths: list[str],
     sizes: list[int], mtimes: list[int],
-) -> list[Discovered]:
-    """Record stable sightings as ``discovered`` files, with their messages
-    (``Discovered.outgoing``) in the outbox, and forget the sightings, inside the caller's
-    transaction. Versions already recorded are skipped (not returned)."""
+    announce: Callable[[int, Sequence[Discovered]], list[Outgoing]] = one_each,
+) -> Recorded:
+    """Record stable sightings as ``discovered`` files, with the messages that announce
+    them (``announce``: one each, or batches of small files) in the outbox, and forget the
+    sightings, inside the caller's transaction. Versions already recorded are skipped."""
     check(None, Status.DISCOVERED, "discovered")
     async with conn.cursor(row_factory=args_row(Discovered)) as cur:
         await cur.execute(INSERT_DISCOVERED, {
@@ -86,8 +101,9 @@ async def record_discovered(
             "status": Status.DISCOVERED, "event": "discovered",
         })
         created = await cur.fetchall()
-    await outbox.queue(conn, [new.outgoing(server_id) for new in created])
-    return created
+    messages = announce(server_id, created)
+    await outbox.queue(conn, messages)
+    return Recorded(created, messages)
 
 
 async def record_upload(

@@ -9,16 +9,17 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from infra.file_states.rows import FileWithServer, file_with_server
 from infra.file_states.states import FINISHED, Status, check
-from infra.outbox import Outgoing, insert_after
+from infra.outbox import Outgoing, insert_after, queue
 from infra.postgres import Pool
 
 log = logging.getLogger("intake.files")
@@ -67,7 +68,7 @@ UPDATE files
    SET status = %(to)s, attempts = attempts + 1, updated_at = now(),
        lease_until = now() + make_interval(secs => %(lease)s),
        spool_id = COALESCE(%(into_spool)s, spool_id)
- WHERE id = %(id)s
+ WHERE id = ANY(%(ids)s::uuid[])
    AND ((status = %(expect)s AND (lease_until IS NULL OR lease_until < now()))
         OR (status = %(to)s AND lease_until < now()))
    AND (%(from_spool)s::text IS NULL OR spool_id = %(from_spool)s)
@@ -79,7 +80,7 @@ _CLAIM_WITH_CREDENTIALS = _transition(_CLAIM_UPDATE, extra=_CLAIMED,
 
 _RENEW = """
 UPDATE files SET lease_until = now() + make_interval(secs => %(lease)s)
- WHERE id = %(id)s AND status = %(status)s AND lease_until IS NOT NULL
+ WHERE id = ANY(%(ids)s::uuid[]) AND status = %(status)s AND lease_until IS NOT NULL
 RETURNING id
 """
 
@@ -149,43 +150,69 @@ async def claim(
     server comes with its encrypted credentials only when asked (``credentials``: the
     stage that connects to it). The event's details get the attempt's number and the spool.
     """
+    rows = await claim_all(pool, [file_id], expect=expect, to=to, lease_seconds=lease_seconds,
+                           event=event, into_spool=into_spool, from_spool=from_spool,
+                           credentials=credentials, **details)
+    return rows[0] if rows else None
+
+
+async def claim_all(
+    pool: Pool,
+    file_ids: Sequence[UUID],
+    *,
+    expect: Status,
+    to: Status,
+    lease_seconds: int,
+    event: str | None,
+    into_spool: str | None = None,
+    from_spool: str | None = None,
+    credentials: bool = False,
+    **details: Any,
+) -> list[FileWithServer]:
+    """:func:`claim` of many files in one statement (a batch): the rows of those taken,
+    each journaled on its own; the others are someone else's, or moved on."""
     check(expect, to, event)
     statement = _CLAIM_WITH_CREDENTIALS if credentials else _CLAIM
-    row = await _one_row(pool, statement, {
-        "id": file_id, "expect": expect, "to": to, "lease": lease_seconds,
-        "into_spool": into_spool, "from_spool": from_spool,
-        "event": event, "details": Jsonb(details)})
-    if row is not None and event is not None:
-        log.info(event, extra={"file_id": str(file_id), "event": event, "status": str(to)})
-    return row
+    async with pool.connection() as conn, conn.cursor(row_factory=file_with_server) as cur:
+        await cur.execute(statement, {
+            "ids": list(file_ids), "expect": expect, "to": to, "lease": lease_seconds,
+            "into_spool": into_spool, "from_spool": from_spool,
+            "event": event, "details": Jsonb(details)})
+        rows = await cur.fetchall()
+    if event is not None:
+        for row in rows:
+            log.info(event, extra={"file_id": str(row.id), "event": event, "status": str(to)})
+    return rows
 
 
-async def renew_lease(pool: Pool, file_id: UUID, *, status: Status, lease_seconds: int) -> bool:
-    """Extend a claim during long work; False means the claim was lost."""
+async def renew_leases(pool: Pool, file_ids: Sequence[UUID], *, status: Status,
+                       lease_seconds: int) -> bool:
+    """Extend the claims of ``file_ids`` during long work; False means one was lost."""
     async with pool.connection() as conn:
-        cur = await conn.execute(_RENEW, {"id": file_id, "status": status, "lease": lease_seconds})
-        return await cur.fetchone() is not None
+        cur = await conn.execute(_RENEW, {"ids": list(file_ids), "status": status,
+                                          "lease": lease_seconds})
+        return len(await cur.fetchall()) == len(set(file_ids))
 
 
 @asynccontextmanager
-async def lease_kept(pool: Pool, file_id: UUID, *, status: Status,
+async def lease_kept(pool: Pool, file_ids: Sequence[UUID], *, status: Status,
                      lease_seconds: int) -> AsyncIterator[threading.Event]:
-    """Renew a claim every third of its lease while the body runs (a copy of a big file
-    outlasts any lease); the event is set if the claim was lost to another worker, for
-    work in a thread to stop or at least not to record its result."""
+    """Renew the claims of ``file_ids`` every third of their lease while the body runs (a
+    copy of a big file outlasts any lease); the event is set if one was lost to another
+    worker, for work in a thread to stop or at least not to record its result."""
     lost = threading.Event()
 
     async def keep() -> None:
         while True:
             await asyncio.sleep(lease_seconds / 3)
             try:
-                if not await renew_lease(pool, file_id, status=status,
-                                         lease_seconds=lease_seconds):
+                if not await renew_leases(pool, file_ids, status=status,
+                                          lease_seconds=lease_seconds):
                     lost.set()
                     return
             except Exception:  # the database may be back before the lease runs out
                 log.warning("lease renewal failed", exc_info=True,
-                            extra={"file_id": str(file_id)})
+                            extra={"file_id": ",".join(map(str, file_ids))})
 
     keeper = asyncio.create_task(keep())
     try:
@@ -224,6 +251,84 @@ async def finish(
     if row is not None:
         log.info(event, extra={"file_id": str(file_id), "event": event, "status": str(to)})
     return row
+
+
+class Finished(NamedTuple):
+    """One file's share of a batch's :func:`finish_all`: the columns its stage produced
+    (names from ``_FINISHABLE``) and its own event details."""
+
+    file_id: UUID
+    columns: dict[str, Any]
+    details: dict[str, Any]
+
+
+class FinishedBatch(NamedTuple):
+    rows: list[FileWithServer]  # the files that moved: the others' claims were lost
+    then: Outgoing | None  # the message that follows them, committed in the outbox
+
+
+# A batch's finish in one statement: each file's columns come as one jsonb array, typed
+# as files rows by jsonb_populate_recordset, and its event details as another.
+_FINISH_ALL = """
+WITH produced AS (SELECT * FROM jsonb_populate_recordset(NULL::files, %(columns)s)),
+changed AS (
+UPDATE files f
+   SET status = %(to)s, attempts = CASE WHEN %(at_rest)s THEN f.attempts ELSE 0 END,
+       lease_until = NULL, error_message = NULL, updated_at = now(){assignments}
+  FROM produced p
+ WHERE f.id = p.id AND f.status = %(expect)s
+RETURNING f.*
+), journal AS (
+    INSERT INTO file_events (file_id, event, details)
+    SELECT c.id, %(event)s, %(details)s::jsonb || d.details
+      FROM changed c JOIN unnest(%(ids)s::uuid[], %(each)s::jsonb[]) AS d(id, details)
+           ON d.id = c.id
+)
+{changed_with_server}"""
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+async def finish_all(
+    pool: Pool,
+    done: Sequence[Finished],
+    *,
+    expect: Status,
+    to: Status,
+    event: str,
+    then: Callable[[list[FileWithServer]], Outgoing | None] | None = None,
+    **details: Any,
+) -> FinishedBatch:
+    """:func:`finish` of a batch's files in one statement, each journaled with ``details``
+    and its own; ``then`` makes the one message that follows the files that moved, which
+    is written to the outbox in the same transaction."""
+    names = {name for file in done for name in file.columns}
+    if unknown := names - _FINISHABLE:
+        raise ValueError(f"not a finishable column: {sorted(unknown)}")
+    check(expect, to, event)
+    statement = _FINISH_ALL.format(  # names checked against _FINISHABLE
+        assignments="".join(f", {name} = p.{name}" for name in sorted(names)),
+        changed_with_server=_WITH_SERVER.format(rows="changed", server=_SERVER))
+    params = {
+        "columns": Jsonb([{"id": str(file.file_id)}
+                          | {k: _json_value(v) for k, v in file.columns.items()}
+                          for file in done]),
+        "ids": [file.file_id for file in done],
+        "each": [Jsonb(file.details) for file in done],
+        "expect": expect, "to": to, "at_rest": to in FINISHED, "event": event,
+        "details": Jsonb(details)}
+    outgoing = None
+    async with pool.connection() as conn, conn.transaction():
+        async with conn.cursor(row_factory=file_with_server) as cur:
+            await cur.execute(statement, params)
+            rows = await cur.fetchall()
+        if rows and then is not None and (outgoing := then(rows)) is not None:
+            await queue(conn, [outgoing])
+    for row in rows:
+        log.info(event, extra={"file_id": str(row.id), "event": event, "status": str(to)})
+    return FinishedBatch(rows, outgoing)
 
 
 async def release(

@@ -72,6 +72,11 @@ class Requests:
     def _send(self, kind: int, *args: object) -> int:
         return self._client._async_request(self, kind, *args)
 
+    def open(self, path: str) -> int:
+        """OPEN ``path`` for reading; ``handle`` takes the answer."""
+        return self._send(CMD_OPEN, self._client._adjust_cwd(path), SFTP_FLAG_READ,
+                          paramiko.SFTPAttributes())
+
     def read(self, handle: bytes, offset: int, length: int) -> int:
         return self._send(CMD_READ, handle, int64(offset), int(length))
 
@@ -93,6 +98,13 @@ class Requests:
         """A READDIR's SSH_FXP_NAME packet after its request id; None at the end."""
         msg = self._take(num, CMD_NAME)
         return None if msg is None else msg.get_remainder()
+
+    def handle(self, num: int) -> bytes:
+        """The handle an OPEN got."""
+        msg = self._take(num, CMD_HANDLE)
+        if msg is None:
+            raise paramiko.SFTPError("the server ended an OPEN with end of file")
+        return msg.get_binary()
 
     def done(self, num: int) -> None:
         """Wait for a request answered by a status (CLOSE)."""

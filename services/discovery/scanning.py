@@ -21,6 +21,7 @@ from infra.sftp.listing import RemoteEntry, Skipped, walk
 from infra.sftp.session import SftpSession, connect
 from infra.telemetry import StageMetrics
 from services.discovery import queries
+from services.discovery.batching import Batching
 from services.discovery.settings import DiscoverySettings
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class Scanner:
         self._box = box
         self._outbox = outbox
         self._metrics = metrics
+        self._batching = Batching(settings.batch_max_files, settings.batch_max_bytes,
+                                  settings.batch_file_max_bytes)
 
     async def claim_due_server(self) -> dict[str, Any] | None:
         async with self._pool.connection() as conn:
@@ -167,15 +170,17 @@ class Scanner:
             stable = await cur.fetchall()
             if not stable:
                 return 0
-            created = await file_states.record_discovered(
+            created, messages = await file_states.record_discovered(
                 conn, server_id=server["id"], server_name=server["name"],
                 paths=[row["remote_path"] for row in stable],
                 sizes=[row["size"] for row in stable],
                 mtimes=[row["remote_mtime"] for row in stable],
+                announce=self._batching.announce,
             )
         for new in created:
             log.info("discovered", extra={"file_id": str(new.id), "event": "discovered",
                                           "server": server["name"], "path": new.remote_path})
-            self._metrics.transitions.labels("discovered").inc()
-            await self._outbox.send(new.outgoing(server["id"]))
+        self._metrics.transitions.labels("discovered").inc(len(created))
+        for message in messages:
+            await self._outbox.send(message)
         return len(created)

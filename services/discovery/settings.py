@@ -14,3 +14,10 @@ class DiscoverySettings(PartnerKeySettings):
     redrive_after_seconds: int = Field(
         600, ge=10, description="A file idle this long in a waiting state is re-announced"
     )
+    batch_max_files: int = Field(
+        100, ge=1, description="Small new files announced together in one batch message;"
+                               " 1: each on its own")
+    batch_max_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="Bytes of the files of one batch at most")
+    batch_file_max_bytes: int = Field(
+        256 * 1024, ge=0, description="Files larger than this are announced on their own")

@@ -1,4 +1,4 @@
-"""The downloader's subscriber: claim, copy into the spool, record, announce."""
+"""The downloader's work on one file: claim, copy into the spool, record, announce."""
 
 import asyncio
 import logging
@@ -7,7 +7,7 @@ from typing import Annotated
 
 from faststream import Context
 
-from contracts import FileDiscovered, FileDownloaded, FileDownloading, Stage
+from contracts import DiscoveredBatch, FileDiscovered, FileDownloaded, FileDownloading, Stage
 from infra import file_states
 from infra.crypto import SecretBox, SecretBoxError
 from infra.file_states import FileWithServer, Status
@@ -45,12 +45,12 @@ async def download_discovered(msg: FileDiscovered,
     try:
         check_free_space(settings.spool, msg.size, settings.spool_reserve_bytes)
     except SpoolFull as exc:
-        await _wait(deps, msg, "spool_full", str(exc))
+        await wait_for_spool(deps, msg, "spool_full", str(exc))
         return
     if not await deps.spool_watch.alive():
         # A copy written here now would only be lost: let a host whose uploader runs take
         # it, or this one once its uploader is back.
-        await _wait(deps, msg, "spool_silent",
+        await wait_for_spool(deps, msg, "spool_silent",
                     f"spool {deps.spool_id} shows no life (its uploader is not running)")
         return
     row = await file_states.claim(
@@ -101,14 +101,16 @@ async def download_discovered(msg: FileDiscovered,
     await deps.outbox.send(downloaded)
 
 
-async def _wait(deps: DownloaderDeps, msg: FileDiscovered, event: str, why: str) -> None:
-    """This host's spool cannot take the file now; not the file's fault, so it waits
-    without spending an attempt, for this downloader or another host's."""
+async def wait_for_spool(deps: DownloaderDeps, message: FileDiscovered | DiscoveredBatch,
+                         event: str, why: str) -> None:
+    """This host's spool cannot take the file (or batch) now; not the file's fault, so it
+    waits without spending an attempt, for this downloader or another host's."""
     delay = deps.settings.spool_wait_seconds
-    log.warning("%s; retrying in %ss", why, delay,
-                extra={"file_id": str(msg.file_id), "event": event})
-    await deps.publisher.send_later(Stage.DISCOVERED, msg, delay=delay,
-                                    message_id=f"{msg.file_id}:{Stage.DISCOVERED}")
+    key, name = ((message.file_id, "file_id") if isinstance(message, FileDiscovered)
+                 else (message.batch_id, "batch_id"))
+    log.warning("%s; retrying in %ss", why, delay, extra={name: str(key), "event": event})
+    await deps.publisher.send_later(Stage.DISCOVERED, message, delay=delay,
+                                    message_id=f"{key}:{Stage.DISCOVERED}")
 
 
 async def _announce(deps: DownloaderDeps, row: FileWithServer) -> None:
@@ -131,7 +133,7 @@ async def _download(deps: DownloaderDeps, row: FileWithServer) -> Download:
         raise SftpError(f"server {row.server_id} no longer exists")
     target = target_from_row(server, deps.box)
     settings = deps.settings
-    async with file_states.lease_kept(deps.pool, row.id, status=Status.DOWNLOADING,
+    async with file_states.lease_kept(deps.pool, [row.id], status=Status.DOWNLOADING,
                                       lease_seconds=settings.lease_seconds) as lost:
 
         def copy() -> Download:

@@ -10,7 +10,8 @@ from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
 from infra.sftp.pool import SessionPool
 from infra.spool.registry import SpoolWatch
-from services.downloader.handlers import DownloaderDeps, download_discovered
+from services.downloader.batches import take_discovered
+from services.downloader.handlers import DownloaderDeps
 from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings
 
@@ -39,5 +40,5 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")
     runtime.on_stop(close_sessions)
     runtime.broker.include_router(
-        stage_router(settings.topology, {Stage.DISCOVERED: download_discovered}))
+        stage_router(settings.topology, {Stage.DISCOVERED: take_discovered}))
     return runtime.asgi_app(deps)

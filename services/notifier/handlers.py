@@ -10,7 +10,7 @@ from faststream.rabbit import RabbitBroker
 
 from contracts import FileStored, Stage
 from infra import file_states
-from infra.file_states import Status
+from infra.file_states import FileWithServer, Status
 from infra.retries import retry_later
 from infra.runtime import StageDeps
 from services.notifier.notifying import file_ready
@@ -38,13 +38,8 @@ async def notify_stored(msg: FileStored, deps: Annotated[NotifierDeps, Context()
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
         return
-    message_id = str(msg.file_id)
     try:
-        await deps.external.publish(
-            file_ready(row), exchange=settings.notify_exchange,
-            routing_key=settings.notify_routing_key, mandatory=True, persist=True,
-            message_id=message_id, content_type="application/json",
-        )
+        await announce(deps, row)
     except Exception as exc:
         await retry_later(deps, msg, stage=Stage.STORED, claimed=Status.STORED,
                           back_to=Status.STORED, event="notify_failed", error=exc,
@@ -53,8 +48,23 @@ async def notify_stored(msg: FileStored, deps: Annotated[NotifierDeps, Context()
     done = await file_states.finish(
         deps.pool, msg.file_id, expect=Status.STORED, to=Status.NOTIFIED, event="notified",
         columns={"notified_at": datetime.now(UTC)},
-        exchange=settings.notify_exchange, routing_key=settings.notify_routing_key,
-        message_id=message_id,
+        **announced(settings, row),
     )
     if done is not None:
         deps.metrics.transitions.labels("notified").inc()
+
+
+async def announce(deps: NotifierDeps, row: FileWithServer) -> None:
+    """Publish the file's ``FileReady``, returning once the broker confirmed it."""
+    settings = deps.settings
+    await deps.external.publish(
+        file_ready(row), exchange=settings.notify_exchange,
+        routing_key=settings.notify_routing_key, mandatory=True, persist=True,
+        message_id=str(row.id), content_type="application/json",
+    )
+
+
+def announced(settings: NotifierSettings, row: FileWithServer) -> dict[str, str]:
+    """The ``notified`` event's details: where the notice went, under which id."""
+    return {"exchange": settings.notify_exchange, "routing_key": settings.notify_routing_key,
+            "message_id": str(row.id)}

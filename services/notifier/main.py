@@ -5,7 +5,8 @@ from faststream.asgi import AsgiFastStream
 from contracts import Stage
 from infra.broker import create_broker, stage_router
 from infra.runtime import ServiceRuntime
-from services.notifier.handlers import NotifierDeps, notify_stored
+from services.notifier.batches import take_stored
+from services.notifier.handlers import NotifierDeps
 from services.notifier.notifying import declare_external
 from services.notifier.settings import NotifierSettings
 
@@ -27,5 +28,5 @@ def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
     runtime.on_start(connect_external)
     runtime.on_stop(close_external)
     runtime.broker.include_router(
-        stage_router(settings.topology, {Stage.STORED: notify_stored}))
+        stage_router(settings.topology, {Stage.STORED: take_stored}))
     return runtime.asgi_app(deps)

@@ -65,11 +65,11 @@ async def upload_downloaded(msg: FileDownloaded,
         return
     spooled = settings.spool.complete(msg.file_id)
     if not spooled.exists():
-        await _copy_lost(deps, row)
+        await copy_lost(deps, row)
         return
     key = object_key(row)
     try:
-        async with file_states.lease_kept(deps.pool, msg.file_id, status=Status.STORING,
+        async with file_states.lease_kept(deps.pool, [msg.file_id], status=Status.STORING,
                                           lease_seconds=settings.lease_seconds) as lost:
             result = await _store(deps, row, spooled, key, lost)
     except Exception as exc:
@@ -123,7 +123,7 @@ async def _store(deps: UploaderDeps, row: FileWithServer, spooled: Path, key: st
     return await asyncio.to_thread(store, deps.objects, spooled, key, **common)
 
 
-async def _copy_lost(deps: UploaderDeps, row: FileWithServer) -> None:
+async def copy_lost(deps: UploaderDeps, row: FileWithServer) -> None:
     """The row says this spool holds the copy, but it is not there (a wiped disk, a copy
     deleted by hand): the copy is lost, the file downloaded again by any host. Parts sent
     from the old copy are dropped: the new copy starts a new upload."""

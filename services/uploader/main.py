@@ -9,7 +9,8 @@ from contracts import Stage
 from infra.broker import stage_router
 from infra.runtime import ServiceRuntime
 from infra.storage import ObjectStore
-from services.uploader.handlers import UploaderDeps, stream_downloading, upload_downloaded
+from services.uploader.batches import take_downloaded
+from services.uploader.handlers import UploaderDeps, stream_downloading
 from services.uploader.janitor import abort_abandoned
 from services.uploader.settings import UploaderSettings
 
@@ -35,7 +36,7 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     # large files streaming never hold up the uploads of the rest.
     runtime.broker.include_router(stage_router(
         settings.topology,
-        {Stage.DOWNLOADED: upload_downloaded, Stage.DOWNLOADING: stream_downloading},
+        {Stage.DOWNLOADED: take_downloaded, Stage.DOWNLOADING: stream_downloading},
         prefetch={Stage.DOWNLOADING: settings.stream_uploads}, spool=spool,
     ))
     return runtime.asgi_app(deps)

@@ -161,11 +161,11 @@ async def test_discovered_files_are_recorded_once_with_their_event(pool) -> None
             " last_seen_at) VALUES (%s, %s, 5, 7, now(), now())", (server_id, paths[0]))
 
     async with pool.connection() as conn, conn.transaction():
-        new = await file_states.record_discovered(
+        new, _ = await file_states.record_discovered(
             conn, server_id=server_id, server_name="partner", paths=paths, sizes=[5, 6],
             mtimes=[7, 8])
     async with pool.connection() as conn, conn.transaction():
-        again = await file_states.record_discovered(
+        again, _ = await file_states.record_discovered(
             conn, server_id=server_id, server_name="partner", paths=paths, sizes=[5, 6],
             mtimes=[7, 8])
         cur = await conn.execute("SELECT count(*) AS n FROM sightings WHERE server_id = %s",

@@ -138,7 +138,7 @@ async def discover(pool: Pool, server: dict[str, Any], local: Path,
     stat = (local / name).stat()
     remote_path = f"{server['remote_dir']}/{name}"
     async with pool.connection() as conn:
-        [row] = await file_states.record_discovered(
+        [row], _ = await file_states.record_discovered(
             conn, server_id=server["id"], server_name=server["name"], paths=[remote_path],
             sizes=[stat.st_size], mtimes=[int(stat.st_mtime)])
     await take_outbox(pool, row.id)

@@ -1,0 +1,52 @@
+"""The notifier's work on a batch of stored files: one claim, every ``FileReady`` published
+with its confirm awaited together, one finish.
+
+Each file is still announced on its own (its own message, ``message_id`` its file id): a
+notice the broker refuses sends that file alone to its retry.
+"""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+from faststream import Context
+
+from contracts import FileStored, Stage, StoredBatch
+from infra import file_states
+from infra.file_states import Finished, Status
+from infra.retries import retry_later
+from services.notifier.handlers import NotifierDeps, announce, announced, notify_stored
+
+
+async def take_stored(msg: StoredBatch | FileStored,
+                      deps: Annotated[NotifierDeps, Context()]) -> None:
+    """The ``stored`` stage's subscriber: a file alone, or a batch."""
+    if isinstance(msg, FileStored):
+        await notify_stored(msg, deps)
+    else:
+        await notify_batch(msg, deps)
+
+
+async def notify_batch(batch: StoredBatch, deps: NotifierDeps) -> None:
+    settings = deps.settings
+    rows = await file_states.claim_all(
+        deps.pool, [file.file_id for file in batch.files], expect=Status.STORED,
+        to=Status.STORED, lease_seconds=settings.lease_seconds, event=None)
+    if not rows:
+        return
+    results = await asyncio.gather(*(announce(deps, row) for row in rows),
+                                   return_exceptions=True)
+    messages = {file.file_id: file for file in batch.files}
+    await asyncio.gather(*(
+        retry_later(deps, messages[row.id], stage=Stage.STORED, claimed=Status.STORED,
+                    back_to=Status.STORED, event="notify_failed", error=result,
+                    transient=True, attempt=row.attempts)
+        for row, result in zip(rows, results, strict=True) if isinstance(result, Exception)))
+    now = datetime.now(UTC)
+    sent = [Finished(row.id, {"notified_at": now}, announced(settings, row))
+            for row, result in zip(rows, results, strict=True) if result is None]
+    if not sent:
+        return
+    done = await file_states.finish_all(deps.pool, sent, expect=Status.STORED,
+                                        to=Status.NOTIFIED, event="notified")
+    deps.metrics.transitions.labels("notified").inc(len(done.rows))
