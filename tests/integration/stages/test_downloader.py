@@ -1,16 +1,20 @@
 """The downloader's handler in-process, against the run's sshd and PostgreSQL: a file is
 copied into the spool and announced; a vanished, changed or unreadable file, a cut
-connection, a full spool and duplicate messages each end as they should."""
+connection, a full spool and duplicate messages each end as they should, alone or in a
+batch."""
 
 import asyncio
 import hashlib
+import socket
+import uuid
 from typing import Any
 
 import pytest
 
-from contracts import FileDownloaded, Stage
+from contracts import DiscoveredBatch, DownloadedBatch, FileDownloaded, Stage
 from infra import file_states
 from infra.crypto import SecretBox
+from services.downloader.batches import take_discovered
 from services.downloader.handlers import DownloaderDeps, download_discovered
 from services.downloader.settings import DownloaderSettings
 from tests.faults.proxy import FaultProxy
@@ -191,3 +195,85 @@ async def test_every_copy_of_a_message_has_one_effect(make_deps, pool, publisher
     assert [stage for stage, _ in publisher.sent] == [Stage.DOWNLOADED]
     assert publisher.delayed == []
 
+
+
+async def _batch(pool, server, local, names: list[str]) -> DiscoveredBatch:
+    files = [await discover(pool, server, local, name) for name in names]
+    return DiscoveredBatch(batch_id=uuid.uuid4(), server_id=server["id"], files=files)
+
+
+async def test_a_batch_s_bad_files_end_alone_and_the_good_ones_go_on_together(
+        make_deps, pool, publisher, registry, partner, inbox):
+    _, local = inbox
+    digests = {f"b{i:02d}.edi": write_random(local / f"b{i:02d}.edi", 1000 + i)
+               for i in range(12)}
+    for name in ("gone.edi", "locked.edi", "growing.edi"):
+        write_random(local / name, 700)
+    batch = await _batch(pool, await partner(), local, [*digests, "gone.edi", "locked.edi",
+                                                        "growing.edi"])
+    bad = {file.remote_path.rsplit("/", 1)[1]: file.file_id for file in batch.files[-3:]}
+    (local / "gone.edi").unlink()
+    (local / "locked.edi").chmod(0o000)
+    with (local / "growing.edi").open("ab") as growing:
+        growing.write(b"more")
+    deps = make_deps()
+
+    await take_discovered(batch, deps)
+
+    [(stage, downloaded)] = publisher.sent
+    assert stage == Stage.DOWNLOADED and isinstance(downloaded, DownloadedBatch)
+    assert downloaded.spool == deps.spool_id
+    assert [f.file_id for f in downloaded.files] == [f.file_id for f in batch.files[:12]]
+    for file, digest in zip(downloaded.files, digests.values(), strict=True):
+        assert file.sha256 == digest
+        copy = deps.settings.spool.complete(file.file_id)
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
+        assert [e for e, _ in await events(pool, file.file_id)] == [
+            "discovered", "download_started", "downloaded"]
+    gone, locked, growing = [await file_states.get(pool, bad[n])
+                             for n in ("gone.edi", "locked.edi", "growing.edi")]
+    assert (gone.status, locked.status, growing.status) == ("missing", "failed", "missing")
+    assert "no longer exists" in gone.error_message
+    assert "permission denied" in locked.error_message
+    assert "changed on the server" in growing.error_message
+    assert publisher.delayed == []  # nothing to retry: each bad file ended for good
+    assert transitions(registry, "downloaded") == 12
+
+
+async def test_a_batch_that_cannot_reach_its_server_retries_each_file_on_its_own(
+        make_deps, pool, publisher, partner, inbox):
+    _, local = inbox
+    for name in ("x.csv", "y.csv"):
+        write_random(local / name, 10)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    batch = await _batch(pool, await partner(port=port), local, ["x.csv", "y.csv"])
+
+    await take_discovered(batch, make_deps())
+
+    assert publisher.sent == []
+    assert sorted((stage, msg.file_id) for stage, msg, _ in publisher.delayed) == sorted(
+        (Stage.DISCOVERED, file.file_id) for file in batch.files)
+    for file in batch.files:
+        row = await file_states.get(pool, file.file_id)
+        assert (row.status, row.attempts) == ("discovered", 1)
+        assert "cannot reach" in row.error_message
+
+
+async def test_a_redelivered_batch_does_nothing_twice(make_deps, pool, publisher, partner,
+                                                      inbox):
+    _, local = inbox
+    for name in ("p.csv", "q.csv", "r.csv"):
+        write_random(local / name, 300)
+    batch = await _batch(pool, await partner(), local, ["p.csv", "q.csv", "r.csv"])
+    deps = make_deps()
+
+    await asyncio.gather(take_discovered(batch, deps), take_discovered(batch, deps))
+    await take_discovered(batch, deps)  # once every file moved on
+
+    [(_, downloaded)] = publisher.sent
+    assert len(downloaded.files) == 3
+    for file in batch.files:
+        assert [e for e, _ in await events(pool, file.file_id)] == [
+            "discovered", "download_started", "downloaded"]

@@ -1,6 +1,7 @@
 """The notifier's handler in-process, against the run's RabbitMQ and PostgreSQL: a stored
 file is announced once with ``message_id`` = file id and recorded as notified; a publish
-the broker does not take schedules a retry; a replay announces nothing."""
+the broker does not take schedules a retry; a replay announces nothing; each file of a
+batch is announced on its own."""
 
 import asyncio
 import uuid
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange
 
-from contracts import FileStored, Stage
+from contracts import FileStored, Stage, StoredBatch
 from infra import file_states
 from infra.broker import create_broker
+from services.notifier.batches import take_stored
 from services.notifier.handlers import NotifierDeps, notify_stored
 from services.notifier.notifying import declare_external
 from services.notifier.settings import NotifierSettings
@@ -89,3 +91,30 @@ async def test_a_publish_the_broker_refuses_schedules_a_retry(deps, pool, publis
     assert event == "notify_failed" and details["status"] == "stored"
     [(stage, again, delay)] = publisher.delayed
     assert (stage, again) == (Stage.STORED, msg) and delay > 0
+
+
+async def test_a_batch_announces_each_file_on_its_own_and_a_bad_one_retries_alone(
+        deps, pool, publisher, registry, partner, amqp_url):
+    await declare_external(deps.external, deps.settings)
+    server = await partner()
+    files = [await stored(pool, server) for _ in range(6)]
+    broken = await add_file(pool, server, status="stored", size=10, sha256="a" * 64,
+                            md5="b" * 32, bucket="intake", object_key="k/broken",
+                            etag=None, stored_at=datetime.now(UTC))  # no FileReady to make
+    bad = FileStored(file_id=broken.id, bucket="intake", object_key="k/broken")
+    batch = StoredBatch(batch_id=uuid.uuid4(), files=[*files[:3], bad, *files[3:]])
+
+    await asyncio.gather(take_stored(batch, deps), take_stored(batch, deps))
+    await take_stored(batch, deps)  # a redelivery once they are notified
+
+    notices = await take_notifications(amqp_url, deps.settings.notify_queue)
+    assert sorted(mid for mid, _ in notices) == sorted(str(f.file_id) for f in files)
+    for file in files:
+        assert (await file_states.get(pool, file.file_id)).status == "notified"
+        [(event, details)] = await events(pool, file.file_id)
+        assert (event, details["message_id"]) == ("notified", str(file.file_id))
+    # The bad file waits for its retry in ``stored``: a redelivery of its batch tries it again.
+    assert {event for event, _ in await events(pool, bad.file_id)} == {"notify_failed"}
+    assert publisher.delayed and all((stage, again) == (Stage.STORED, bad)
+                                     for stage, again, _ in publisher.delayed)
+    assert transitions(registry, "notified") == 6

@@ -1,17 +1,27 @@
 """The uploader's handlers in-process, against the run's S3 server, sshd and PostgreSQL:
 a downloaded file is stored, verified and announced; a retry skips the identical object;
 storage that is down is waited out; a lost spool copy is downloaded again; a replay has no
-effect; and a large file is streamed to the bucket while it downloads."""
+effect; a large file is streamed to the bucket while it downloads; and a batch's files
+each keep their own outcome."""
 
 import asyncio
 import hashlib
 import os
+import uuid
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from contracts import FileDiscovered, FileDownloaded, FileDownloading, FileStored, Stage
+from contracts import (
+    DownloadedBatch,
+    FileDiscovered,
+    FileDownloaded,
+    FileDownloading,
+    FileStored,
+    Stage,
+    StoredBatch,
+)
 from infra import file_states
 from infra.crypto import SecretBox
 from infra.file_states import FileWithServer
@@ -22,6 +32,7 @@ from services.discovery.reconciling import redrive_stalled
 from services.downloader.handlers import DownloaderDeps, download_discovered
 from services.downloader.settings import DownloaderSettings
 from services.uploader import upload_records
+from services.uploader.batches import take_downloaded
 from services.uploader.handlers import UploaderDeps, stream_downloading, upload_downloaded
 from services.uploader.settings import UploaderSettings
 from services.uploader.uploading import store
@@ -246,3 +257,51 @@ async def test_a_large_file_is_uploaded_while_it_downloads(
         "sha256": digest, "md5": md5}
     assert await upload_records.get(pool, msg.file_id) is None
     assert transitions(registry, "streamed") == 1
+
+
+async def _batch(pool, server, deps: UploaderDeps, count: int) -> DownloadedBatch:
+    files = [(await downloaded(pool, server, deps, 500 + i))[1] for i in range(count)]
+    return DownloadedBatch(batch_id=uuid.uuid4(), spool=deps.spool_id, files=files)
+
+
+async def test_a_batch_s_failed_uploads_retry_alone_and_the_stored_go_on_together(
+        make_deps, pool, publisher, registry, partner):
+    deps = make_deps()
+    batch = await _batch(pool, await partner(), deps, 10)
+    torn, lost = batch.files[3], batch.files[7]
+    deps.settings.spool.complete(torn.file_id).write_bytes(b"not the bytes downloaded")
+    deps.settings.spool.complete(lost.file_id).unlink()
+
+    await take_downloaded(batch, deps)
+
+    good = [file for file in batch.files if file not in (torn, lost)]
+    stored = [(stage, msg) for stage, msg in publisher.sent if stage == Stage.STORED]
+    [(_, announced)] = stored
+    assert isinstance(announced, StoredBatch)
+    assert [f.file_id for f in announced.files] == [f.file_id for f in good]
+    for file in good:
+        row = await file_states.get(pool, file.file_id)
+        assert row.status == "stored"
+        assert sha256_of_object(deps.objects.client, row.bucket, row.object_key) == file.sha256
+        assert [e for e, _ in await events(pool, file.file_id)] == ["upload_started", "stored"]
+        assert not deps.settings.spool.complete(file.file_id).exists()
+    [(stage, retry, delay)] = publisher.delayed
+    assert (stage, retry) == (Stage.DOWNLOADED, torn) and delay > 0
+    assert (await file_states.get(pool, torn.file_id)).status == "downloaded"
+    again = await file_states.get(pool, lost.file_id)
+    assert (again.status, again.spool_losses) == ("discovered", 1)
+    assert (Stage.DISCOVERED, lost.file_id) in [(s, m.file_id) for s, m in publisher.sent
+                                                if s == Stage.DISCOVERED]
+    assert transitions(registry, "stored") == 8
+
+
+async def test_a_redelivered_batch_stores_nothing_twice(make_deps, pool, publisher, partner):
+    deps = make_deps()
+    batch = await _batch(pool, await partner(), deps, 4)
+
+    await asyncio.gather(take_downloaded(batch, deps), take_downloaded(batch, deps))
+    await take_downloaded(batch, deps)  # once every file is stored
+
+    assert [stage for stage, _ in publisher.sent] == [Stage.STORED]
+    for file in batch.files:
+        assert [e for e, _ in await events(pool, file.file_id)] == ["upload_started", "stored"]
