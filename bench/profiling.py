@@ -18,7 +18,7 @@ from bench.pipeline import BenchPipeline
 
 
 def _py_spy() -> str:
-    return venv_tool("py-spy", ".venv/bin/pip install py-spy")
+    return venv_tool("py-spy", "scripts/install.sh installs it (the dev extra)")
 
 
 @contextlib.contextmanager
