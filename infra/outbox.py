@@ -138,7 +138,8 @@ class Outbox:
         except Exception as exc:
             log.warning("%s committed but not published (%s); the outbox relay sends it",
                         outgoing.message_id, str(exc) or exc.__class__.__name__,
-                        extra={"file_id": str(getattr(outgoing.message, "file_id", ""))})
+                        extra={key: str(getattr(outgoing.message, key)) for key in
+                               ("file_id", "batch_id") if hasattr(outgoing.message, key)})
             return False
         self._sent.append(outgoing.message_id)
         return True
@@ -182,7 +183,8 @@ class Outbox:
         """Whether the row is done with: published, or dropped with its spool."""
         stage, body = Stage(row["stage"]), row["body"]
         spool = body.get("spool") if stage in SPOOLED else None
-        extra = {"file_id": body.get("file_id"), "event": "relayed", "stage": str(stage)}
+        extra = {"file_id": body.get("file_id"), "batch_id": body.get("batch_id"),
+                 "event": "relayed", "stage": str(stage)}
         delay = None if row["delay"] is None else max(row["delay"], 0.001)
         try:
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
