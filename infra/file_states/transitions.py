@@ -267,10 +267,15 @@ class FinishedBatch(NamedTuple):
     then: Outgoing | None  # the message that follows them, committed in the outbox
 
 
-# A batch's finish in one statement: each file's columns come as one jsonb array, typed
-# as files rows by jsonb_populate_recordset, and its event details as another.
+# A batch's finish in one statement: the files come as one jsonb array (one parameter,
+# one JSON text to encode), each element's columns typed as a files row by
+# jsonb_populate_record and its event details beside them.
 _FINISH_ALL = """
-WITH produced AS (SELECT * FROM jsonb_populate_recordset(NULL::files, %(columns)s)),
+WITH given AS (SELECT e FROM jsonb_array_elements(%(files)s) AS t(e)),
+produced AS (
+    SELECT p.*, g.e -> 'details' AS details
+      FROM given g, jsonb_populate_record(NULL::files, g.e -> 'columns') AS p
+),
 changed AS (
 UPDATE files f
    SET status = %(to)s, attempts = CASE WHEN %(at_rest)s THEN f.attempts ELSE 0 END,
@@ -280,9 +285,8 @@ UPDATE files f
 RETURNING f.*
 ), journal AS (
     INSERT INTO file_events (file_id, event, details)
-    SELECT c.id, %(event)s, %(details)s::jsonb || d.details
-      FROM changed c JOIN unnest(%(ids)s::uuid[], %(each)s::jsonb[]) AS d(id, details)
-           ON d.id = c.id
+    SELECT c.id, %(event)s, %(details)s::jsonb || p.details
+      FROM changed c JOIN produced p ON p.id = c.id
 )
 {changed_with_server}"""
 
@@ -312,11 +316,9 @@ async def finish_all(
         assignments="".join(f", {name} = p.{name}" for name in sorted(names)),
         changed_with_server=_WITH_SERVER.format(rows="changed", server=_SERVER))
     params = {
-        "columns": Jsonb([{"id": str(file.file_id)}
-                          | {k: _json_value(v) for k, v in file.columns.items()}
-                          for file in done]),
-        "ids": [file.file_id for file in done],
-        "each": [Jsonb(file.details) for file in done],
+        "files": Jsonb([{"columns": {"id": str(file.file_id)}
+                                    | {k: _json_value(v) for k, v in file.columns.items()},
+                         "details": file.details} for file in done]),
         "expect": expect, "to": to, "at_rest": to in FINISHED, "event": event,
         "details": Jsonb(details)}
     outgoing = None

@@ -57,21 +57,19 @@ async def upload_batch(files: list[FileDownloaded], deps: UploaderDeps) -> None:
     if not rows:
         return
     messages = {file.file_id: file for file in files}
-    room = asyncio.Semaphore(settings.batch_uploads)
 
-    async def put(row: FileWithServer) -> Stored | Exception:
-        async with room:
-            try:
-                return await asyncio.to_thread(
-                    store, objects, spooled[row.id], object_key(row), size=row.size,
-                    sha256=row.sha256, md5=row.md5, retrying=row.attempts > 1)
-            except Exception as exc:
-                return exc
+    def put(row: FileWithServer) -> Stored | Exception:
+        try:
+            return store(objects, spooled[row.id], object_key(row), size=row.size,
+                         sha256=row.sha256, md5=row.md5, retrying=row.attempts > 1)
+        except Exception as exc:
+            return exc
 
     async with file_states.lease_kept(deps.pool, [row.id for row in rows],
                                       status=Status.STORING,
                                       lease_seconds=settings.lease_seconds) as lost:
-        results = await asyncio.gather(*(put(row) for row in rows))
+        # One hand-off to a thread for the batch, which spreads its PUTs over ``puts``.
+        results = await asyncio.to_thread(lambda: list(deps.puts.map(put, rows)))
     if lost.is_set():
         log.info("claims lost during the batch's upload; the new owners record them")
         return

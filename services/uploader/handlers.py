@@ -4,6 +4,7 @@ and stream a large file's parts while it still downloads (services/uploader/stre
 import asyncio
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,11 +38,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UploaderDeps(StageDeps):
-    """``spool_id`` names this host's spool: the uploader takes only copies held there."""
+    """``spool_id`` names this host's spool: the uploader takes only copies held there.
+    ``puts`` are the threads a batch's PUTs run on (``batch_uploads`` of them)."""
 
     settings: UploaderSettings
     spool_id: str
     objects: ObjectStore
+    puts: ThreadPoolExecutor
 
 
 async def stream_downloading(msg: FileDownloading,

@@ -2,6 +2,7 @@
 publishes ``stored``."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from faststream.asgi import AsgiFastStream
 
@@ -21,7 +22,9 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     spool = runtime.serve_spool(beat=True)
     deps = UploaderDeps(pool=runtime.pool, publisher=runtime.publisher,
                         outbox=runtime.outbox, settings=settings, metrics=runtime.metrics,
-                        spool_id=spool.spool, objects=ObjectStore(settings))
+                        spool_id=spool.spool, objects=ObjectStore(settings),
+                        puts=ThreadPoolExecutor(settings.batch_uploads,
+                                                thread_name_prefix="put"))
 
     async def prepare_bucket() -> None:
         await asyncio.to_thread(deps.objects.ensure_bucket)
@@ -29,7 +32,11 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     async def abort_uploads() -> None:
         await abort_abandoned(runtime.pool, deps.objects)
 
+    async def stop_puts() -> None:
+        await asyncio.to_thread(deps.puts.shutdown)
+
     runtime.on_start(prepare_bucket)
+    runtime.on_stop(stop_puts)
     runtime.run_every(settings.janitor_interval_seconds, abort_uploads,
                       what="multipart upload sweep")
     # Uploads share the broker's channel; streams have one of their own, so that a few

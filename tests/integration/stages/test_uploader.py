@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -51,13 +52,20 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def make_deps(pool, publisher, outbox, metrics, stage_settings):
+def puts():
+    with ThreadPoolExecutor(4) as executor:
+        yield executor
+
+
+@pytest.fixture
+def make_deps(pool, publisher, outbox, metrics, stage_settings, puts):
     def make(**overrides: Any) -> UploaderDeps:
         settings = UploaderSettings.model_validate({**stage_settings, **overrides})
         objects = ObjectStore(settings)
         objects.ensure_bucket()
         return UploaderDeps(pool=pool, publisher=publisher, outbox=outbox, settings=settings,
-                            metrics=metrics, spool_id=settings.spool_id, objects=objects)
+                            metrics=metrics, spool_id=settings.spool_id, objects=objects,
+                            puts=puts)
     return make
 
 
