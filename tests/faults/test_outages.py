@@ -24,7 +24,10 @@ def _pipeline_through_proxy(start_pipeline: Callable[..., Pipeline],
     host, port = hostport.rsplit(":", 1)
     with FaultProxy(host, int(port)) as proxy:
         pipeline = start_pipeline(**{setting: url.replace(hostport, f"127.0.0.1:{proxy.port}")})
-        yield proxy, pipeline, watch(pipeline, remote)
+        try:
+            yield proxy, pipeline, watch(pipeline, remote)
+        finally:
+            pipeline.stop()  # while the proxy still forwards: a clean stop needs the server
 
 
 def test_broker_connections_dropped(start_pipeline, watch, sftp_server, name, amqp_url):
