@@ -47,14 +47,15 @@ async def download_batch(batch: DiscoveredBatch, together: list[FileDiscovered],
     if not together:
         return
     settings = deps.settings
+    waiting = batch.model_copy(update={"files": together})  # what comes back if it waits
     try:
         check_free_space(settings.spool, sum(file.size for file in together),
                          settings.spool_reserve_bytes)
     except SpoolFull as exc:
-        await wait_for_spool(deps, batch, "spool_full", str(exc))
+        await wait_for_spool(deps, waiting, "spool_full", str(exc))
         return
     if not await deps.spool_watch.alive():
-        await wait_for_spool(deps, batch, "spool_silent",
+        await wait_for_spool(deps, waiting, "spool_silent",
                              f"spool {deps.spool_id} shows no life (its uploader is not running)")
         return
     rows = await file_states.claim_all(

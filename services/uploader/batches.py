@@ -21,7 +21,12 @@ from infra.file_states import FileWithServer, Finished, Status
 from infra.object_keys import object_key
 from infra.outbox import Outgoing
 from infra.retries import retry_later
-from services.uploader.handlers import UploaderDeps, copy_lost, upload_downloaded
+from services.uploader.handlers import (
+    UploaderDeps,
+    copy_lost,
+    expected_failure,
+    upload_downloaded,
+)
 from services.uploader.uploading import Stored, store
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,9 @@ async def upload_batch(files: list[FileDownloaded], deps: UploaderDeps) -> None:
         if isinstance(result, Stored):
             stored.append((row, result))
         else:
+            if not expected_failure(result):
+                log.error("unexpected upload error", exc_info=result,
+                          extra={"file_id": str(row.id)})
             retries.append(retry_later(
                 deps, messages[row.id], stage=Stage.DOWNLOADED, claimed=Status.STORING,
                 back_to=Status.DOWNLOADED, event="upload_failed", error=result,

@@ -76,8 +76,7 @@ async def upload_downloaded(msg: FileDownloaded,
                                           lease_seconds=settings.lease_seconds) as lost:
             result = await _store(deps, row, spooled, key, lost)
     except Exception as exc:
-        if not isinstance(exc, StorageError | MinioException | HTTPError | OSError
-                          | SpoolNotGrowing | StreamAbandoned):
+        if not expected_failure(exc):
             log.exception("unexpected upload error", extra={"file_id": str(msg.file_id)})
         await retry_later(deps, msg, stage=Stage.DOWNLOADED, claimed=Status.STORING,
                           back_to=Status.DOWNLOADED, event="upload_failed", error=exc,
@@ -112,6 +111,13 @@ async def upload_downloaded(msg: FileDownloaded,
     # thread, so the loop goes on meanwhile; if this process dies first, the
     # downloader's spool janitor removes the copy of a stored file.
     await asyncio.to_thread(spooled.unlink, missing_ok=True)
+
+
+def expected_failure(exc: BaseException) -> bool:
+    """Whether an upload failed the way storage, the network or the spool fail; anything
+    else is logged with its traceback, a bug to look at (the file is retried either way)."""
+    return isinstance(exc, StorageError | MinioException | HTTPError | OSError
+                      | SpoolNotGrowing | StreamAbandoned)
 
 
 async def _store(deps: UploaderDeps, row: FileWithServer, spooled: Path, key: str,
