@@ -1,0 +1,1 @@
+"""Processor service: runs processing jobs (CSV column sums) on stored or local files."""
