@@ -12,7 +12,7 @@ source scripts/lib.sh
 
 STATE=${INTAKE_STATE_DIR:-$PWD/.state}
 ENV_FILE=$STATE/intake.env
-SERVICES=(admin:8000 discovery:8101 downloader:8102 uploader:8103 notifier:8104)
+SERVICES=(admin:8000 discovery:8101 downloader:8102 uploader:8103 notifier:8104 processor:8105)
 ADMIN=http://127.0.0.1:8000
 
 has() { grep -q "^$1=" "$ENV_FILE"; }
@@ -156,7 +156,10 @@ start_s3() {
 }
 
 run_locally() {
-  mkdir -p "$STATE/logs" "$INTAKE_SPOOL_DIR"
+  # Processing jobs read local files under jobs/ and log their results beside it.
+  export INTAKE_JOBS_LOCAL_ROOT=${INTAKE_JOBS_LOCAL_ROOT:-$STATE/jobs}
+  export INTAKE_RESULTS_LOG=${INTAKE_RESULTS_LOG:-$STATE/results.log}
+  mkdir -p "$STATE/logs" "$INTAKE_SPOOL_DIR" "$INTAKE_JOBS_LOCAL_ROOT"
   # The code's default URLs: this machine's PostgreSQL (trust auth on loopback) and
   # RabbitMQ's guest account, which the services refuse without this development flag.
   export INTAKE_ALLOW_DEFAULT_CREDENTIALS=true
@@ -196,6 +199,8 @@ Intake runs as local processes (state in $STATE).
   Notifications queue ${INTAKE_NOTIFY_QUEUE:-file_imports}; watch them live (leaves the queue alone):
                 .venv/bin/python scripts/watch-notifications.py $ENV_FILE
                 depth: rabbitmqctl list_queues name messages
+  Jobs          CSV column sums: see the README ("Processing jobs"); local files go in $INTAKE_JOBS_LOCAL_ROOT,
+                results are logged to $INTAKE_RESULTS_LOG
   Logs          $STATE/logs/<service>.log   (S3: $STATE/s3/weed.log, SFTP: $STATE/sftp/sshd.log)
   Supervisor    .venv/bin/supervisorctl -c $STATE/supervisord.conf status   (restarts crashed services)
   Stop          ./stop.sh

@@ -9,6 +9,7 @@ from contracts.messages import (
     FileDownloading,
     FileReady,
     FileStored,
+    JobRequested,
     ServerRef,
     SpooledMessage,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "FileDownloading",
     "FileReady",
     "FileStored",
+    "JobRequested",
     "ServerRef",
     "SpooledMessage",
     "Stage",

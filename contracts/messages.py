@@ -84,3 +84,12 @@ class FileReady(_Message):
     etag: str
     discovered_at: datetime
     stored_at: datetime
+
+
+class JobRequested(BaseModel):
+    """A processing job to run (its row in ``jobs`` says what on and how)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    version: Literal[1] = SCHEMA_VERSION
+    job_id: UUID

@@ -15,6 +15,7 @@ class Stage(StrEnum):
     DOWNLOADING = "downloading"
     DOWNLOADED = "downloaded"
     STORED = "stored"
+    JOBS = "jobs"  # processing jobs requested (services/processor), not a file's stage
 
 
 # Stages whose messages need the file's copy in a spool: they go to the consumers of that

@@ -148,3 +148,18 @@ class PartnerKeySettings(Settings):
         description="Fernet key that encrypts SFTP passwords and private keys at rest; several"
                     " separated by commas while rotating (the first encrypts)",
     )
+
+
+class JobSourceSettings(Settings):
+    """Where processing jobs may read from: for the processor, and for the admin, which
+    checks a job's source before it is queued."""
+
+    jobs_local_root: Path | None = Field(
+        None, description="Jobs may read files under this directory (unset: no local files)")
+    jobs_buckets: list[str] | None = Field(
+        None, description="Buckets jobs may read besides INTAKE_S3_BUCKET (a JSON list)")
+
+    @property
+    def job_buckets(self) -> frozenset[str]:
+        """Every bucket jobs may read."""
+        return frozenset({self.s3_bucket, *(self.jobs_buckets or ())})

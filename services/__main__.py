@@ -1,4 +1,5 @@
-"""Run one Intake service: ``python -m services discovery|downloader|uploader|notifier|admin``.
+"""Run one Intake service: ``python -m services <name>`` (discovery, downloader, uploader,
+notifier, processor, admin).
 
 Every service is an ASGI app (FastStream's AsgiFastStream, or Litestar for the admin)
 served by uvicorn, which turns SIGTERM into a graceful lifespan shutdown.
@@ -32,6 +33,7 @@ SERVICES = {
     "downloader": "services.downloader.main:create_app",
     "uploader": "services.uploader.main:create_app",
     "notifier": "services.notifier.main:create_app",
+    "processor": "services.processor.main:create_app",
     "admin": "services.admin.main:create_app",
 }
 

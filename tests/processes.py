@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-SERVICES = ("discovery", "downloader", "uploader", "notifier", "admin")
+SERVICES = ("discovery", "downloader", "uploader", "notifier", "admin")  # the pipeline's
 
 
 def free_port() -> int:
@@ -86,19 +86,21 @@ class ServiceProcess:
 
 
 class Pipeline:
-    """All five services started against one test run's settings, some with replicas;
-    ``service_env``: settings of single services on top of those (a fault of one)."""
+    """The five pipeline services (or ``services``, e.g. the admin and the processor)
+    started against one test run's settings, some with replicas; ``service_env``: settings
+    of single services on top of those (a fault of one)."""
 
     def __init__(self, env: dict[str, str], log_dir: Path,
                  replicas: dict[str, int] | None = None,
-                 service_env: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 service_env: Mapping[str, Mapping[str, str]] | None = None,
+                 services: Collection[str] = SERVICES) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.env = env
         self._service_env = service_env or {}
         self._log_dir = log_dir
         self.replicas: dict[str, list[ServiceProcess]] = {
             name: [self._process(name, i) for i in range((replicas or {}).get(name, 1))]
-            for name in SERVICES
+            for name in services
         }
 
     def _process(self, name: str, index: int) -> ServiceProcess:

@@ -45,6 +45,7 @@ from services.admin.errors import not_found_answer, validation_answer
 from services.admin.files.api import FileController
 from services.admin.files.pages import FilePages
 from services.admin.health import healthz, readyz
+from services.admin.jobs.api import JobController
 from services.admin.metrics import RequestMetrics, metrics
 from services.admin.security_headers import SecurityHeaders
 from services.admin.servers.api import ServerController
@@ -153,6 +154,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
             metrics,
             ServerController,
             FileController,
+            JobController,
             upload,
             get_stats,
             audit_storage,

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import NoDecode
 
-from infra.settings import PartnerKeySettings
+from infra.settings import JobSourceSettings, PartnerKeySettings
 from infra.storage import MAX_PART_SIZE, MIN_PART_SIZE, PART_SIZE
 from services.admin.auth.passwords import parse_hash
 from services.admin.dashboard.health_of_services import parse_service_urls
@@ -59,7 +59,7 @@ class AdminSettingsError(SystemExit):
     """Raised instead of starting with missing or unusable settings; the text says the fix."""
 
 
-class AdminSettings(PartnerKeySettings):
+class AdminSettings(PartnerKeySettings, JobSourceSettings):
     admin_token: SecretStr = Field(
         description="Bearer token for /api/* (Authorization: Bearer <token>): 32+ characters,"
                     " no whitespace, 128+ bits estimated"

@@ -16,11 +16,12 @@ from services.admin.settings import AdminSettings
 from services.discovery.settings import DiscoverySettings
 from services.downloader.settings import DownloaderSettings
 from services.notifier.settings import NotifierSettings
+from services.processor.settings import ProcessorSettings
 from services.uploader.settings import UploaderSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES: list[type[BaseSettings]] = [AdminSettings, DiscoverySettings, DownloaderSettings,
-                                      NotifierSettings, UploaderSettings]
+                                      NotifierSettings, ProcessorSettings, UploaderSettings]
 LINE = re.compile(r"^(?P<off># )?INTAKE_(?P<name>[A-Z0-9_]+)=(?P<value>[^#]*?)\s*"
                   r"(?P<override># override: .+)?$")
 

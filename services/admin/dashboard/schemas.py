@@ -61,5 +61,7 @@ class StatsOut(BaseModel):
     servers: list[ServerStatsOut]
     spools: list[SpoolOut]
     """Each host's spool, the 50 seen last; a lost one's files are downloaded elsewhere."""
+    jobs_in_progress: int = 0
+    """Processing jobs queued or running."""
     services: list[ServiceOut] = []
     """Each service of ``INTAKE_SERVICE_URLS``, probed with the other numbers."""

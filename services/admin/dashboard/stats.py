@@ -16,6 +16,7 @@ from services.admin.dashboard.schemas import (
     SpoolOut,
     StatsOut,
 )
+from services.admin.jobs import queries as jobs_queries
 
 
 def _zero() -> dict[str, int]:
@@ -23,13 +24,14 @@ def _zero() -> dict[str, int]:
 
 
 async def collect(pool: Pool, *, lost_after: int) -> StatsOut:
-    counted, in_flight, oldest, (now, minutes), servers, spools = await asyncio.gather(
+    counted, in_flight, oldest, (now, minutes), servers, spools, jobs = await asyncio.gather(
         queries.counts(pool),
         queries.in_flight(pool),
         queries.oldest_unfinished(pool),
         queries.stored_per_minute(pool),
         queries.servers(pool),
         queries.spools(pool, lost_after=lost_after),
+        jobs_queries.in_progress(pool),
     )
     totals = _zero()
     per_server: dict[int | None, dict[str, int]] = {}
@@ -53,6 +55,7 @@ async def collect(pool: Pool, *, lost_after: int) -> StatsOut:
             for server in servers
         ],
         spools=[SpoolOut.model_validate(spool) for spool in spools],
+        jobs_in_progress=jobs,
     )
 
 

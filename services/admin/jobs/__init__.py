@@ -1,0 +1,1 @@
+"""Processing jobs: start one on a stored object, a stored file or a local file; follow it."""
