@@ -46,6 +46,7 @@ from services.admin.files.api import FileController
 from services.admin.files.pages import FilePages
 from services.admin.health import healthz, readyz
 from services.admin.jobs.api import JobController
+from services.admin.jobs.pages import JobPages, sum_file_columns
 from services.admin.metrics import RequestMetrics, metrics
 from services.admin.security_headers import SecurityHeaders
 from services.admin.servers.api import ServerController
@@ -161,6 +162,8 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
             dashboard,
             dashboard_live,
             FilePages,
+            JobPages,
+            sum_file_columns,
             ServerPages,
             login_form,
             login,

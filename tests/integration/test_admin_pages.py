@@ -305,3 +305,33 @@ def test_upload_through_the_page(console: Console, db: Db) -> None:
                                   headers={"x-csrftoken": token, "hx-request": "true"})
     assert refused.status_code == 400
     assert "Upload refused" in refused.text
+
+
+def test_a_job_started_from_a_stored_files_page_is_followed_to_its_result(
+        client: TestClient[Litestar], console: Console, db: Db) -> None:
+    server = create_server(client)
+    stored = insert_file(db, server["id"], status="notified", bucket="intake",
+                         object_key=f"test/{uuid4()}/sales.csv", stored_at=datetime.now(UTC))
+    assert "Sum columns" in console.get(f"/files/{stored}").text
+
+    started = console.post(f"/files/{stored}/jobs")
+
+    assert started.status_code == 200, started.text
+    job_page = started.headers["hx-redirect"]
+    job_id = job_page.rsplit("/", 1)[1]
+    page = console.get(job_page)
+    assert "queued" in page.text and f'hx-get="/jobs/{job_id}/live"' in page.text
+    assert f"/files/{stored}" in page.text
+    result = {"columns": {"10": "12.50", "20": "-3"}, "header": {"10": "price", "20": "qty"},
+              "rows": 4, "duration_s": 0.2, "skipped": {
+                  "empty": {"20": 1}, "short_rows": 1,
+                  "non_numeric": {"10": {"count": 1, "first": [{"row": 3, "value": "<n/a>"}]}}}}
+    db.execute("UPDATE jobs SET status = 'succeeded', result = %s, rows_done = 4,"
+               " finished_at = now() WHERE id = %s", (Jsonb(result), job_id))
+    done = console.get(f"/jobs/{job_id}/live").text
+    assert "hx-get" not in done  # finished: the page stops polling
+    assert 'data-sum="10">12.50<' in done and "price" in done
+    assert "row 3: “&lt;n/a&gt;”" in done  # escaped
+    assert job_id in console.get("/jobs").text
+    assert console.post(f"/files/{uuid4()}/jobs").status_code == 404
+    assert console.get(f"/jobs/{uuid4()}").status_code == 404

@@ -32,7 +32,7 @@ async def job_source(body: JobIn, *, pool: Pool, storage: ObjectStore,
                      settings: JobSourceSettings) -> dict[str, Any]:
     """The job's ``source`` column for the request, once checked."""
     if body.file_id is not None:
-        return await _stored_file(pool, body.file_id)
+        return await stored_file_source(pool, body.file_id)
     if body.source == "s3":
         assert body.bucket is not None and body.key is not None  # JobIn checked
         if body.bucket not in settings.job_buckets:
@@ -54,7 +54,8 @@ async def job_source(body: JobIn, *, pool: Pool, storage: ObjectStore,
     return {"source": "local", "path": body.path}
 
 
-async def _stored_file(pool: Pool, file_id: UUID) -> dict[str, Any]:
+async def stored_file_source(pool: Pool, file_id: UUID) -> dict[str, Any]:
+    """The source of a job on a stored file: its object."""
     async with pool.connection() as conn:
         cur = await conn.execute(_STORED_FILE, {"id": file_id})
         row = await cur.fetchone()
