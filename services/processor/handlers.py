@@ -91,8 +91,15 @@ async def run_job(msg: JobRequested, deps: Annotated[ProcessorDeps, Context()]) 
     await log_result(deps, done)
 
 
+class BadOptions(ValueError):
+    """The job's options are not ones the sums take (a job written past the API's checks)."""
+
+
 def _compute(deps: ProcessorDeps, job: JobRow, progress: _Progress) -> dict[str, Any]:
-    options = SumOptions(**job.options)
+    try:
+        options = SumOptions(**job.options)
+    except (TypeError, ValueError) as exc:
+        raise BadOptions(f"unusable job options {job.options}: {exc}") from None
     with _opened(deps, job) as (stream, size):
         progress.bytes_total = size
         return sum_columns(stream, options, progress=progress.update)
@@ -140,7 +147,8 @@ async def _keep_recording(deps: ProcessorDeps, job: JobRow, progress: _Progress)
 async def _failed(deps: ProcessorDeps, job: JobRow, exc: Exception) -> None:
     """A source that cannot be read (refused, missing) or input that is not CSV fails the
     job at once; anything else (storage gone for longer than the resumes) is retried."""
-    permanent = isinstance(exc, CsvError) or (isinstance(exc, SourceError) and exc.permanent)
+    permanent = (isinstance(exc, CsvError | BadOptions)
+                 or (isinstance(exc, SourceError) and exc.permanent))
     if not permanent and not isinstance(exc, SourceError | OSError):
         log.exception("unexpected job error", extra={"job_id": str(job.id)})
     retry = jobs.requested(job.id, delay=backoff_seconds(job.attempts))

@@ -22,7 +22,8 @@ class JobIn(BaseModel):
     offset: int = Field(10, ge=1, le=10_000, description="...from this one (1-based)")
     header: bool | None = Field(None, description="Whether the first row is a header;"
                                                   " unset: detected")
-    delimiter: str = Field(",", min_length=1, max_length=1)
+    delimiter: str = Field(",", min_length=1, max_length=1, pattern='^[^"\r\n]$',
+                           description="One character, not a quote or a line break")
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
