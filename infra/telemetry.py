@@ -60,9 +60,13 @@ class StageMetrics:
         self.bytes = Counter(
             "intake_bytes", "Bytes moved by this service", ["direction"], registry=registry
         )
+        self.jobs = Counter(
+            "intake_jobs", "Processing jobs this worker ended an attempt of, by outcome",
+            ["outcome"], registry=registry,
+        )
         self.duration = Histogram(
             "intake_stage_seconds",
-            "Time one stage took for one file",
+            "Time one stage took for one file (stage job: one processing job)",
             ["stage"],
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200),
             registry=registry,

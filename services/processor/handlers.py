@@ -4,6 +4,7 @@ result, append it to the results log."""
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -52,7 +53,7 @@ class _Progress:
 
     bytes_done: int = 0
     rows_done: int = 0
-    bytes_total: int | None = None
+    bytes_total: int | None = None  # known once the source is open
     lost: threading.Event = field(default_factory=threading.Event)
 
     def update(self, rows: int, consumed: int) -> None:
@@ -88,6 +89,8 @@ async def run_job(msg: JobRequested, deps: Annotated[ProcessorDeps, Context()]) 
     if done is None:
         return
     log.info("job succeeded", extra={"job_id": str(job.id), "rows": result.get("rows")})
+    deps.metrics.jobs.labels("succeeded").inc()
+    deps.metrics.duration.labels("job").observe(result["duration_s"])
     await log_result(deps, done)
 
 
@@ -106,7 +109,7 @@ def _compute(deps: ProcessorDeps, job: JobRow, progress: _Progress) -> dict[str,
 
 
 @contextlib.contextmanager
-def _opened(deps: ProcessorDeps, job: JobRow) -> Iterator[tuple[BinaryIO, int | None]]:
+def _opened(deps: ProcessorDeps, job: JobRow) -> Iterator[tuple[BinaryIO, int]]:
     source, settings = job.source, deps.settings
     if source.get("source") == "s3":
         reader = open_s3(deps.s3, S3Location(source["bucket"], source["key"]),
@@ -120,7 +123,7 @@ def _opened(deps: ProcessorDeps, job: JobRow) -> Iterator[tuple[BinaryIO, int | 
             raise SourceRefused("this processor reads no local files"
                                 " (INTAKE_JOBS_LOCAL_ROOT is not set)")
         with open_local(settings.jobs_local_root, LocalLocation(source["path"])) as local:
-            yield local, None
+            yield local, os.fstat(local.fileno()).st_size
         return
     raise SourceRefused(f"unknown job source {source.get('source')!r}")
 
@@ -158,6 +161,7 @@ async def _failed(deps: ProcessorDeps, job: JobRow, exc: Exception) -> None:
         return
     log.warning("job %s: %s", row.status, describe(exc),
                 extra={"job_id": str(job.id), "status": row.status})
+    deps.metrics.jobs.labels("retried" if row.status == jobs.QUEUED else "failed").inc()
     if row.status == jobs.QUEUED:
         await deps.outbox.send(retry)
 
