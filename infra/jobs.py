@@ -21,6 +21,11 @@ from infra.postgres import Pool
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 FINISHED = (SUCCEEDED, FAILED)
+# A server's rule applies to its files stored this recently: a rule set today does not
+# reprocess last year's files.
+RULE_WINDOW_HOURS = 24
+# The options of a rule's jobs: the API's defaults.
+RULE_OPTIONS: dict[str, Any] = {"step": 10, "offset": 10, "header": None, "delimiter": ","}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,7 @@ class JobRow:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    rule: bool
 
 
 job_row = class_row(JobRow)
@@ -172,6 +178,29 @@ WITH stalled AS (
 UPDATE jobs j SET updated_at = now() FROM stalled WHERE j.id = stalled.id
 RETURNING j.id"""
 
+# The rule pass: the files of servers with a job_pattern, stored in the window, whose name
+# matches (LIKE on the column the database translates the glob into) and that have no rule
+# job yet. files_stored_by_server bounds the scan to the window; the unique jobs_rule_file
+# answers the NOT EXISTS and makes racing reconcilers insert one job between them.
+_FROM_RULES = """
+WITH due AS (
+    SELECT f.id, f.bucket, f.object_key
+      FROM servers s JOIN files f ON f.server_id = s.id
+     WHERE s.job_pattern_like IS NOT NULL
+       AND f.status IN ('stored', 'notified')
+       AND f.stored_at > now() - make_interval(hours => %(window)s)
+       AND f.filename LIKE s.job_pattern_like
+       AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.file_id = f.id AND j.rule)
+     ORDER BY f.stored_at
+     LIMIT %(limit)s
+)
+INSERT INTO jobs (source, file_id, options, rule)
+SELECT jsonb_build_object('source', 's3', 'bucket', bucket, 'key', object_key), id,
+       %(options)s, true
+  FROM due
+    ON CONFLICT (file_id) WHERE rule DO NOTHING
+RETURNING id"""
+
 _UNLOGGED = """
 SELECT * FROM jobs WHERE status = 'succeeded' AND logged_at IS NULL
    AND finished_at < now() - make_interval(secs => %(grace)s)
@@ -182,6 +211,20 @@ async def redrive_stalled(pool: Pool, *, idle_seconds: float, limit: int = 200) 
     """The messages of stalled jobs, written to the outbox with the pass (to be sent)."""
     async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(_STALLED, {"idle": idle_seconds, "limit": limit})
+        outgoing = [requested(row["id"]) for row in await cur.fetchall()]
+        await queue(conn, outgoing)
+    return outgoing
+
+
+async def create_for_rules(pool: Pool, *, limit: int = 200) -> list[Outgoing]:
+    """A job for each file that its server's ``job_pattern`` matches, stored within the
+    last ``RULE_WINDOW_HOURS`` and without a rule job yet (``limit`` a pass, oldest first),
+    their messages in the outbox in the same transaction. Made from stored files beside
+    the pipeline, a job's failure never holds up a file's notification. A file stored while
+    no processor ran for longer than the window gets no job."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(_FROM_RULES, {"window": RULE_WINDOW_HOURS, "limit": limit,
+                                               "options": Jsonb(RULE_OPTIONS)})
         outgoing = [requested(row["id"]) for row in await cur.fetchall()]
         await queue(conn, outgoing)
     return outgoing

@@ -21,8 +21,23 @@ CREATE TABLE jobs (
     created_at   timestamptz NOT NULL DEFAULT now(),
     started_at   timestamptz,
     finished_at  timestamptz,
-    updated_at   timestamptz NOT NULL DEFAULT now()
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    rule         boolean NOT NULL DEFAULT false  -- made by its server's job_pattern, not asked for
 );
 CREATE INDEX jobs_newest ON jobs (created_at DESC, id DESC);
 CREATE INDEX jobs_unfinished ON jobs (status, lease_until) WHERE status IN ('queued', 'running');
 CREATE INDEX jobs_unlogged ON jobs (finished_at) WHERE status = 'succeeded' AND logged_at IS NULL;
+
+-- A server's rule: a job for each stored file whose name matches ``job_pattern`` (a glob of
+-- ``*`` and ``?``, checked by the admin). The database translates it to the LIKE pattern
+-- that the processor's reconciler matches with, so no writer can leave the two apart.
+ALTER TABLE servers
+    ADD COLUMN job_pattern text CHECK (job_pattern <> ''),
+    ADD COLUMN job_pattern_like text GENERATED ALWAYS AS (
+        replace(replace(replace(replace(replace(job_pattern,
+            '\', '\\'), '%', '\%'), '_', '\_'), '*', '%'), '?', '_')) STORED;
+-- At most one rule job per file, however many reconcilers race.
+CREATE UNIQUE INDEX jobs_rule_file ON jobs (file_id) WHERE rule;
+-- The reconciler's candidates: a ruled server's files stored in the last day.
+CREATE INDEX files_stored_by_server ON files (server_id, stored_at)
+    WHERE status IN ('stored', 'notified');

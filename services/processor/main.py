@@ -19,10 +19,13 @@ def create_app(settings: ProcessorSettings | None = None) -> AsgiFastStream:
                          s3=ObjectStore(settings).client)
 
     async def reconcile() -> None:
-        """Jobs whose worker died, or whose message was lost, are sent again; results a
-        dead worker recorded but did not log are logged."""
+        """Jobs whose worker died, or whose message was lost, are sent again; stored files
+        that their server's rule matches get their job; results a dead worker recorded but
+        did not log are logged."""
         for outgoing in await jobs.redrive_stalled(
                 runtime.pool, idle_seconds=settings.job_redrive_after_seconds):
+            await runtime.outbox.send(outgoing)
+        for outgoing in await jobs.create_for_rules(runtime.pool):
             await runtime.outbox.send(outgoing)
         for job in await jobs.unlogged(runtime.pool,
                                        grace_seconds=settings.job_reconcile_seconds):

@@ -157,14 +157,21 @@ def test_a_dropping_storage_link_and_a_killed_worker_still_give_one_right_answer
     s3_client.fput_object(bucket, "in/big.csv", str(tmp_path / "big.csv"))
     host, port = s3.endpoint.split(":")
     with FaultProxy(host, int(port)) as proxy:
-        proxy.latency = 0.005  # a slow link: the job runs long enough to be hurt
+        proxy.latency = 0.02  # a slow link (about 3 MB/s): the job runs long enough to be hurt
         pipeline = start_workers(INTAKE_S3_ENDPOINT=f"127.0.0.1:{proxy.port}")
         job_id = start_job(pipeline, admin_token, {"source": "s3", "bucket": bucket,
                                                    "key": "in/big.csv"})
-        wait_for(lambda: api(f"{pipeline['admin'].url}/api/jobs/{job_id}", token=admin_token)
-                 ["progress"]["bytes_done"] > 0, timeout=60, what="the job under way")
+
+        def job() -> dict:
+            return api(f"{pipeline['admin'].url}/api/jobs/{job_id}", token=admin_token)
+
+        wait_for(lambda: job()["progress"]["bytes_done"] > 0, timeout=60,
+                 what="the job under way")
+        dropped_at = job()["progress"]["bytes_done"]
         proxy.drop()  # the link drops: the worker resumes where it stopped
-        wait_for(lambda: proxy.connections >= 2, timeout=30, what="a resumed read")
+        wait_for(lambda: job()["progress"]["bytes_done"] > dropped_at + 1024 * 1024,
+                 timeout=60, what="the read resumed past the drop")
+        assert job()["status"] == "running", "not the window under test"
         pipeline["processor"].kill()  # and the worker dies mid-job
         proxy.latency = 0
         pipeline.replace("processor")

@@ -236,6 +236,23 @@ def test_server_forms(client: TestClient[Litestar], console: Console) -> None:
     assert changed["pattern"] == "*.txt"
     assert (changed["has_password"], changed["has_private_key"]) == (False, True)
 
+    ruled = console.post(f"/servers/{server['id']}/edit", htmx=False,
+                         data=form(name=body["name"], job_pattern="sales-*.csv"))
+    assert ruled.status_code == 303
+    assert client.get(f"/api/servers/{server['id']}").json()["job_pattern"] == "sales-*.csv"
+    assert 'value="sales-*.csv"' in console.get(f"/servers/{server['id']}/edit").text
+    assert "a job on each" in console.get("/servers").text
+    bad_rule = console.post(f"/servers/{server['id']}/edit", htmx=False,
+                            data=form(name=body["name"], job_pattern="[a-z].csv"))
+    assert bad_rule.status_code == 400
+    assert "job_pattern: only * (any characters) and ? (one character) are wildcards" in (
+        bad_rule.text)
+    assert 'value="[a-z].csv"' in bad_rule.text
+    unruled = console.post(f"/servers/{server['id']}/edit", htmx=False,
+                           data=form(name=body["name"], job_pattern=""))
+    assert unruled.status_code == 303
+    assert client.get(f"/api/servers/{server['id']}").json()["job_pattern"] is None
+
     blank = console.post(f"/servers/{server['id']}/edit", htmx=False,
                          data=form(name=body["name"], host=""))
     assert blank.status_code == 400

@@ -102,6 +102,9 @@ def test_duplicate_name_is_a_conflict(client: TestClient[Litestar]) -> None:
         ({"username": ""}, "username"),
         ({"remote_dir": ""}, "remote_dir"),
         ({"pattern": "a/b"}, "pattern"),
+        ({"job_pattern": "[a-z].csv"}, "job_pattern"),
+        ({"job_pattern": "../x"}, "job_pattern"),
+        ({"job_pattern": "*" * 201}, "job_pattern"),
         ({"poll_interval_s": 0}, "poll_interval_s"),
         ({"min_file_age_s": -1}, "min_file_age_s"),
         ({"max_connections": 0}, "max_connections"),
@@ -141,6 +144,48 @@ def test_host_key_is_stored_without_comment(client: TestClient[Litestar]) -> Non
     assert server["host_key"] == public
     cleared = client.patch(f"/api/servers/{server['id']}", json={"host_key": None})
     assert cleared.json()["host_key"] is None
+
+
+def test_job_pattern_is_set_read_back_and_cleared(client: TestClient[Litestar]) -> None:
+    assert create_server(client)["job_pattern"] is None
+    server = create_server(client, job_pattern="*.csv")
+    assert client.get(f"/api/servers/{server['id']}").json()["job_pattern"] == "*.csv"
+    changed = client.patch(f"/api/servers/{server['id']}", json={"job_pattern": "day-??.csv"})
+    assert changed.json()["job_pattern"] == "day-??.csv"
+    kept = client.patch(f"/api/servers/{server['id']}", json={"port": 2222})
+    assert kept.json()["job_pattern"] == "day-??.csv"
+    for empty in (None, ""):
+        client.patch(f"/api/servers/{server['id']}", json={"job_pattern": "*.csv"})
+        cleared = client.patch(f"/api/servers/{server['id']}", json={"job_pattern": empty})
+        assert cleared.status_code == 200, cleared.text
+        assert client.get(f"/api/servers/{server['id']}").json()["job_pattern"] is None
+
+
+@pytest.mark.parametrize(
+    ("job_pattern", "message"),
+    [
+        ("[a-z].csv", "only * (any characters) and ? (one character) are wildcards; [ ] cannot"
+                      " be used"),
+        ("*.{csv,tsv}", "only * (any characters) and ? (one character) are wildcards; { }"
+                        " cannot be used"),
+        ("../x", "is matched against file names, so it cannot contain '/'"),
+        ("a\\b", "only * (any characters) and ? (one character) are wildcards; \\ cannot"
+                  " be used"),
+        ("a\nb.csv", "must not contain control characters"),
+    ],
+)
+def test_a_bad_job_pattern_is_refused_and_says_why(
+    client: TestClient[Litestar], job_pattern: str, message: str
+) -> None:
+    server = create_server(client, job_pattern="*.csv")
+    for response in (
+        client.post("/api/servers", json=server_body(job_pattern=job_pattern)),
+        client.patch(f"/api/servers/{server['id']}", json={"job_pattern": job_pattern}),
+    ):
+        assert "job_pattern" in error_keys(response)
+        [error] = response.json()["extra"]
+        assert message in error["message"]
+    assert client.get(f"/api/servers/{server['id']}").json()["job_pattern"] == "*.csv"
 
 
 def test_private_keys(client: TestClient[Litestar]) -> None:

@@ -26,7 +26,7 @@ def job_out(row: JobRow) -> JobOut:
         progress=JobProgress(bytes_done=row.bytes_done, bytes_total=row.bytes_total,
                              rows_done=row.rows_done),
         result=row.result, error=row.error, created_at=row.created_at,
-        started_at=row.started_at, finished_at=row.finished_at)
+        started_at=row.started_at, finished_at=row.finished_at, rule=row.rule)
 
 
 class JobController(Controller):

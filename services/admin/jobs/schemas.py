@@ -64,6 +64,8 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    rule: bool
+    """Made by the file's server's ``job_pattern``, not asked for."""
 
 
 class JobList(BaseModel):

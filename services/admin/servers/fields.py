@@ -8,7 +8,7 @@ import ipaddress
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, StringConstraints
 
 from services.admin.servers.ssh_keys import check_private_key, normalise_host_key
 
@@ -26,6 +26,9 @@ _HOST_SCHEMA: dict[str, Any] = {
 }
 _PRINTABLE_SCHEMA: dict[str, Any] = {"pattern": r"^[^\x00-\x1f\x7f]+$"}
 _PATTERN_SCHEMA: dict[str, Any] = {"pattern": r"^[^/\x00-\x1f\x7f]+$"}
+_JOB_PATTERN_SCHEMA: dict[str, Any] = {"pattern": r"^[^/\\\[\]{}\x00-\x1f\x7f]*$"}
+# Characters other globs give a meaning that the rule's matching would not.
+_NOT_WILDCARDS = frozenset("[]{}\\")
 # Documents in the OpenAPI schema that the secrets are accepted but never returned.
 WRITE_ONLY: dict[str, Any] = {"writeOnly": True}
 
@@ -49,6 +52,19 @@ def _check_pattern(value: str) -> str:
     if "/" in value:
         raise ValueError("is matched against file names, so it cannot contain '/'")
     return _printable(value)
+
+
+def _check_job_pattern(value: str) -> str:
+    if "/" in value:
+        raise ValueError("is matched against file names, so it cannot contain '/'")
+    if found := sorted(_NOT_WILDCARDS.intersection(value)):
+        raise ValueError(f"only * (any characters) and ? (one character) are wildcards;"
+                         f" {' '.join(found)} cannot be used")
+    return _printable(value)
+
+
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
 
 
 def _check_password(value: SecretStr) -> SecretStr:
@@ -81,6 +97,12 @@ Pattern = Annotated[
     str, StringConstraints(min_length=1, max_length=255), AfterValidator(_check_pattern),
     Field(json_schema_extra=_PATTERN_SCHEMA),
 ]
+_JobGlob = Annotated[
+    str, StringConstraints(max_length=200), AfterValidator(_check_job_pattern),
+    Field(json_schema_extra=_JOB_PATTERN_SCHEMA),
+]
+# ``""`` is taken for null (no rule), as an emptied form field is.
+JobPattern = Annotated[_JobGlob | None, BeforeValidator(_empty_is_none)]
 PollInterval = Annotated[int, Field(ge=1, le=_WEEK_S)]
 MinFileAge = Annotated[int, Field(ge=0, le=_WEEK_S)]
 MaxConnections = Annotated[int, Field(ge=1, le=64)]

@@ -27,7 +27,9 @@ from services.admin.servers.probing import test_server
 from services.admin.servers.schemas import ServerCreate, ServerUpdate
 
 TEXT_FIELDS = ("name", "host", "port", "username", "remote_dir", "pattern", "poll_interval_s",
-               "min_file_age_s", "max_connections", "host_key")
+               "min_file_age_s", "max_connections", "host_key", "job_pattern")
+# Text fields that may be left empty: none, rather than an error or the column default.
+OPTIONAL = frozenset({"host_key", "job_pattern"})
 CHECKBOXES = ("recursive", "enabled", "trust_on_first_use")
 SECRETS = ("password", "private_key")
 REQUIRED = frozenset(name for name, info in ServerCreate.model_fields.items()
@@ -38,7 +40,7 @@ def _values(form: Any, *, editing: bool) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in TEXT_FIELDS:
         text = str(form.get(name, "")).strip()
-        if name == "host_key":
+        if name in OPTIONAL:
             values[name] = text or None
         elif text or editing or name in REQUIRED:  # empty on an edit is an error
             values[name] = text

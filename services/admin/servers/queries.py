@@ -33,6 +33,7 @@ SERVER_WRITABLE = frozenset(
         "enabled",
         "host_key",
         "trust_on_first_use",
+        "job_pattern",
     }
 )
 
@@ -42,8 +43,8 @@ _CREDENTIALS = frozenset(_SECRET_COLUMNS.values())
 
 _SERVER_COLUMNS = sql.SQL(
     "id, name, host, port, username, remote_dir, pattern, recursive, poll_interval_s,"
-    " min_file_age_s, max_connections, enabled, host_key, trust_on_first_use, next_scan_at,"
-    " last_scan_at, last_scan_error, last_scan_warnings, created_at, updated_at,"
+    " min_file_age_s, max_connections, enabled, host_key, trust_on_first_use, job_pattern,"
+    " next_scan_at, last_scan_at, last_scan_error, last_scan_warnings, created_at, updated_at,"
     " password_enc IS NOT NULL AS has_password,"
     " private_key_enc IS NOT NULL AS has_private_key"
 )

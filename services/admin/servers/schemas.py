@@ -14,6 +14,7 @@ from services.admin.servers.fields import (
     WRITE_ONLY,
     Host,
     HostKey,
+    JobPattern,
     MaxConnections,
     MinFileAge,
     Name,
@@ -28,7 +29,9 @@ from services.admin.servers.fields import (
 from services.admin.servers.probing import Probe
 from services.admin.servers.queries import server_columns
 
-_NULLABLE = frozenset({"password", "private_key", "host_key"})
+_NULLABLE = frozenset({"password", "private_key", "host_key", "job_pattern"})
+_JOB_PATTERN = ("A job (default options) on each file of this server once stored, when its"
+                " name matches: * any characters, ? one, case-sensitive; null: no rule")
 
 
 # A setting a new server's body leaves out takes the ``servers`` table's column default
@@ -64,13 +67,14 @@ class ServerCreate(_ServerBody):
     enabled: bool = _COLUMN_DEFAULT
     host_key: HostKey | None = None
     trust_on_first_use: bool = _COLUMN_DEFAULT
+    job_pattern: JobPattern = Field(None, description=_JOB_PATTERN)
 
 
 class ServerUpdate(_ServerBody):
     """A partial update: only the fields present in the body change.
 
-    ``null`` removes an optional value (password, private_key, host_key); the other
-    fields cannot be null.
+    ``null`` removes an optional value (password, private_key, host_key, job_pattern); the
+    other fields cannot be null.
     """
 
     name: Name | None = None
@@ -88,6 +92,7 @@ class ServerUpdate(_ServerBody):
     enabled: bool | None = None
     host_key: HostKey | None = None
     trust_on_first_use: bool | None = None
+    job_pattern: JobPattern = Field(None, description=_JOB_PATTERN)
 
     # Runs only for fields present in the body, since defaults are not validated.
     @field_validator("*")
@@ -127,6 +132,7 @@ class ServerOut(BaseModel):
     enabled: bool
     host_key: str | None
     trust_on_first_use: bool
+    job_pattern: str | None = Field(description=_JOB_PATTERN)
     next_scan_at: datetime
     last_scan_at: datetime | None
     last_scan_error: str | None
