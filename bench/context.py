@@ -22,12 +22,15 @@ class Sizes:
     dir_entries: int = 100_000
     dir_new: int = 100
     db_rows: tuple[int, int] = (10_000, 1_000_000)
+    csv_rows: int = 3_000_000
+    csv_scale_rows: int = 1_000_000  # each of csv-sum's 4 jobs on 1, 2 and 4 replicas
     repeat: int = 15  # timings of fast queries: the median of this many
 
     @classmethod
     def smoke(cls) -> "Sizes":
         return cls(big_file_mb=8, small_files=40, far_files=8, far_file_bytes=256 * 1024,
-                   dir_entries=2_000, dir_new=20, db_rows=(1_000, 5_000), repeat=3)
+                   dir_entries=2_000, dir_new=20, db_rows=(1_000, 5_000), csv_rows=20_000,
+                   csv_scale_rows=20_000, repeat=3)
 
     def override(self, **values: object) -> "Sizes":
         return replace(self, **{k: v for k, v in values.items() if v is not None})

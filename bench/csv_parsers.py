@@ -2,20 +2,18 @@
 
     .venv/bin/python -m bench.csv_parsers [--rows 3000000]
 
-Writes a CSV of N rows and 30 columns (ints, 2-decimal values and both mixed) with a few
-odd rows (empty cells, ``n/a``, ``1e3``, quoted commas and newlines, a short and a long
-row) into a temp dir, then sums every 10th column with each reader, each in its own
-process (for its peak RSS): Python's csv module with Decimal (the reference), pyarrow's
-streaming reader (``services.processor.csv_sums``, the engine itself, over a Python file
-object as the processor reads S3), polars ``scan_csv`` streaming and DuckDB
-``read_csv``. A reader is correct when its sums, row count, empty, non-numeric and
-short-row counts equal the reference's (and, where it reports them, the first
-non-numeric cells). polars and DuckDB read a path, not a stream.
+Writes a CSV of N rows and 30 columns (bench/csv_data.py: ints, 2-decimal values and both
+mixed, with a few odd rows) into a temp dir, then sums every 10th column with each reader,
+each in its own process (for its peak RSS): Python's csv module with Decimal (the
+reference), pyarrow's streaming reader (``services.processor.csv_sums``, the engine
+itself, over a Python file object as the processor reads S3), polars ``scan_csv``
+streaming and DuckDB ``read_csv``. A reader is correct when its sums, row count, empty,
+non-numeric and short-row counts equal the reference's (and, where it reports them, the
+first non-numeric cells). polars and DuckDB read a path, not a stream.
 """
 
 import argparse
 import csv
-import io
 import json
 import re
 import subprocess
@@ -26,71 +24,11 @@ from collections.abc import Callable
 from decimal import MAX_PREC, Context, Decimal
 from pathlib import Path
 
+from bench.csv_data import COLUMNS, OFFSET, STEP, generate
+
 ROOT = Path(__file__).resolve().parent.parent
-COLUMNS = 30
-STEP = OFFSET = 10
 SPACE = " \t\n\r\f\v"
 NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"  # the engine's rule, written again here
-CHUNK = 100_000
-
-
-def _odd_rows() -> list[str]:
-    """Rows exercising every rule; cells 10, 20 and 30 are the summed ones."""
-    def row(cells: dict[int, str], width: int = COLUMNS) -> str:
-        return ",".join(cells.get(i, str(i)) for i in range(1, width + 1)) + "\n"
-    return [
-        row({10: "", 20: "n/a", 30: '"x, y"'}),
-        row({10: " 42 ", 20: "+5", 30: "-0.5"}),
-        row({5: '"a\nb"', 10: '"1,000"', 20: "1e3", 30: '"multi\nline"'}),
-        row({}, width=25),  # short: no column 30
-        row({}, width=33),  # long: cells 31-33 ignored
-        row({10: "", 20: "  ", 30: '""'}),
-    ]
-
-
-def generate(path: Path, rows: int) -> None:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pa_csv
-
-    def ints(n: int, seed: int) -> pa.Array:
-        spread = pc.subtract(pc.multiply(pc.random(n, initializer=seed), 2e6), 1e6)
-        return pc.cast(pc.cast(spread, pa.int64(), safe=False), pa.string())
-
-    def decimals(n: int, seed: int) -> pa.Array:
-        spread = pc.subtract(pc.multiply(pc.random(n, initializer=seed), 2e7), 1e7)
-        cents = pc.cast(spread, pa.int64(), safe=False)
-        whole = pc.divide(pc.abs(cents), 100)
-        fraction = pc.utf8_lpad(pc.cast(pc.subtract(pc.abs(cents), pc.multiply(whole, 100)),
-                                        pa.string()), 2, "0")
-        sign = pc.if_else(pc.less(cents, 0), "-", "")
-        return pc.binary_join_element_wise(sign, pc.cast(whole, pa.string()), ".", fraction, "")
-
-    odd = _odd_rows()
-    plain = rows - 3 * len(odd)
-    chunks = max(1, -(-plain // CHUNK))
-    options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
-    with path.open("wb") as out:
-        out.write((",".join(f"c{i}" for i in range(1, COLUMNS + 1)) + "\n").encode())
-        for chunk in range(chunks):
-            n = min(CHUNK, plain - chunk * CHUNK)
-            if chunk in (0, chunks // 2):
-                out.write("".join(odd).encode())
-            arrays = {}
-            for i in range(1, COLUMNS + 1):
-                seed = chunk * COLUMNS + i
-                kind = i % 3
-                if kind == 1:
-                    arrays[f"c{i}"] = ints(n, seed)
-                elif kind == 0:
-                    arrays[f"c{i}"] = decimals(n, seed)
-                else:
-                    pick = pc.less(pc.random(n, initializer=-seed), 0.5)
-                    arrays[f"c{i}"] = pc.if_else(pick, ints(n, seed), decimals(n, seed))
-            buffer = io.BytesIO()
-            pa_csv.write_csv(pa.table(arrays), buffer, options)
-            out.write(buffer.getvalue())
-        out.write("".join(odd).encode())
 
 
 def _summed(header: list[str]) -> list[int]:

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="big-directory size (default 100000)")
     parser.add_argument("--db-rows", type=int, nargs=2, metavar=("SMALL", "LARGE"),
                         help="db-scale table sizes (default 10000 1000000)")
+    parser.add_argument("--csv-rows", type=int,
+                        help="csv-sum file's rows (default 3000000; its 4 scaling jobs read"
+                             " at most 1000000)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--set", action="append", default=[], metavar="INTAKE_X=VALUE",
                         dest="settings", type=_setting,
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = (Sizes.smoke() if args.smoke else Sizes()).override(
         big_file_mb=args.big_file_mb, small_files=args.small_files, far_files=args.far_files,
         dir_entries=args.dir_entries,
-        db_rows=tuple(args.db_rows) if args.db_rows else None)
+        db_rows=tuple(args.db_rows) if args.db_rows else None, csv_rows=args.csv_rows)
     names = args.scenarios or list(SCENARIOS)
     results: list[ScenarioResult] = []
     before = machine()

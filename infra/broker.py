@@ -139,6 +139,7 @@ async def declare_topology(broker: RabbitBroker, topology: Topology) -> None:
         await dlq.bind(dlx, routing_key=topology.dead_letter_routing_key(stage))
         if stage not in SPOOLED:
             await _declare(broker, main, topology, stage, None)
+    _forget_declared(broker)
 
 
 async def declare_spool_queues(broker: RabbitBroker, topology: Topology,
@@ -148,6 +149,15 @@ async def declare_spool_queues(broker: RabbitBroker, topology: Topology,
     main = await broker.declare_exchange(exchange(topology))
     for stage in SPOOLED:
         await _declare(broker, main, topology, stage, spool)
+    _forget_declared(broker)
+
+
+def _forget_declared(broker: RabbitBroker) -> None:
+    """FastStream keeps each queue it declared, with the channel it was declared on, and a
+    subscriber that starts later consumes from that kept queue: on the broker's default
+    channel, so that the subscriber's own channel and its prefetch (``stage_router``) would
+    be ignored. Forgetting them lets each subscriber declare its queue on its own channel."""
+    broker.config.declarer.disconnect()
 
 
 async def _declare(broker: RabbitBroker, main: Any, topology: Topology, stage: Stage,

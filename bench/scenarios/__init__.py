@@ -1,10 +1,18 @@
-"""One module per scenario of issue 4; each exposes ``run(bench) -> ScenarioResult``."""
+"""One module per scenario of issue 4, and csv-sum of issue 17; each exposes
+``run(bench) -> ScenarioResult``."""
 
 from collections.abc import Callable
 
 from bench.context import Bench
 from bench.results import ScenarioResult
-from bench.scenarios import big_directory, big_file, db_scale, far_servers, small_files
+from bench.scenarios import (
+    big_directory,
+    big_file,
+    csv_sum,
+    db_scale,
+    far_servers,
+    small_files,
+)
 
 Scenario = Callable[[Bench], ScenarioResult]
 
@@ -14,4 +22,5 @@ SCENARIOS: dict[str, Scenario] = {
     "far-servers": far_servers.run,
     "big-directory": big_directory.run,
     "db-scale": db_scale.run,
+    "csv-sum": csv_sum.run,
 }

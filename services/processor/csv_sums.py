@@ -151,7 +151,12 @@ class _Tally:
     """The job's counts. Rows arrive in pyarrow's batches and, one by one and possibly
     ahead of the batches, from its invalid-row handler (rows whose cell count differs
     from its column count), which numbers them; batch rows get their numbers by
-    counting the handler's rows before them."""
+    counting the handler's rows before them.
+
+    pyarrow may call the handler on its reading thread while this one adds a batch: the
+    handler only parses its row and queues it (``deque`` appends are atomic), and the
+    rows are added here, on the thread that adds the batches, so no count is updated by
+    two threads at once."""
 
     def __init__(self, summed: list[int], delimiter: str) -> None:
         self.columns = {number: _Column() for number in summed}
@@ -163,6 +168,7 @@ class _Tally:
         self._batch_rows = 0  # rows pyarrow has put in batches
         self._odd: deque[int] = deque()  # handler rows not yet behind a batch, ascending
         self._odd_behind = 0
+        self._arrived: deque[tuple[list[str], int]] = deque()  # handler rows to add
 
     def _numbers(self, indices: list[int]) -> list[int]:
         """Row numbers of the current batch's rows at ascending indices."""
@@ -177,6 +183,7 @@ class _Tally:
         return numbers
 
     def add_batch(self, batch: pa.RecordBatch) -> None:
+        self.add_arrived()
         if not batch.num_rows:
             return
         # strict=False: without summed columns the batch still has one, to count rows
@@ -188,6 +195,11 @@ class _Tally:
             self._odd_behind += 1
         self._batch_rows += batch.num_rows
         self.rows += batch.num_rows
+
+    def add_arrived(self) -> None:
+        """Add the rows the handler queued."""
+        while self._arrived:
+            self.add_row(*self._arrived.popleft())
 
     def add_row(self, cells: list[str], number: int) -> None:
         self.rows += 1
@@ -205,11 +217,12 @@ class _Tally:
         except csv.Error as error:
             self.failure = CsvError(f"row {row.number}: {error}")
             return "error"
-        self.add_row(cells, row.number)
+        self._arrived.append((cells, row.number))
         self._odd.append(row.number)
         return "skip"
 
     def result(self, header: list[str] | None) -> dict:
+        self.add_arrived()  # the reader is done: the handler queues no more
         columns = self.columns.items()
         return {
             "columns": {str(n): format(column.total, "f") for n, column in columns},
