@@ -116,16 +116,19 @@ async def progress(pool: Pool, job: JobRow, *, bytes_done: int, rows_done: int,
 _SUCCEED = """
 UPDATE jobs
    SET status = 'succeeded', result = %(result)s, lease_until = NULL, finished_at = now(),
-       updated_at = now(), rows_done = %(rows)s, bytes_done = COALESCE(bytes_total, bytes_done)
+       updated_at = now(), rows_done = %(rows)s,
+       bytes_total = COALESCE(%(total)s, bytes_total), bytes_done = %(bytes)s
  WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
 RETURNING *"""
 
 
-async def succeed(pool: Pool, job: JobRow, result: dict[str, Any]) -> JobRow | None:
-    """Record the result; None when this worker's claim was lost meanwhile."""
+async def succeed(pool: Pool, job: JobRow, result: dict[str, Any], *, bytes_done: int,
+                  bytes_total: int | None) -> JobRow | None:
+    """Record the result and the bytes read; None when this worker's claim was lost."""
     async with pool.connection() as conn, conn.cursor(row_factory=job_row) as cur:
         await cur.execute(_SUCCEED, {"id": job.id, "attempt": job.attempts,
-                                     "result": Jsonb(result), "rows": result.get("rows", 0)})
+                                     "result": Jsonb(result), "rows": result.get("rows", 0),
+                                     "bytes": bytes_done, "total": bytes_total})
         return await cur.fetchone()
 
 

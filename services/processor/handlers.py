@@ -85,7 +85,8 @@ async def run_job(msg: JobRequested, deps: Annotated[ProcessorDeps, Context()]) 
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
     result["duration_s"] = round(time.monotonic() - started, 3)
-    done = await jobs.succeed(deps.pool, job, result)
+    done = await jobs.succeed(deps.pool, job, result, bytes_done=progress.bytes_done,
+                              bytes_total=progress.bytes_total)
     if done is None:
         return
     log.info("job succeeded", extra={"job_id": str(job.id), "rows": result.get("rows")})

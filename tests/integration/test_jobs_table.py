@@ -30,10 +30,12 @@ async def test_one_worker_holds_a_job_and_only_it_records_the_result(pool) -> No
 
     assert not await jobs.progress(pool, first, bytes_done=10, rows_done=1,
                                    bytes_total=100, lease_seconds=60)
-    assert await jobs.succeed(pool, first, {"rows": 1}) is None  # the first lost its claim
+    assert await jobs.succeed(pool, first, {"rows": 1}, bytes_done=100,
+                              bytes_total=100) is None  # the first lost its claim
     assert await jobs.progress(pool, second, bytes_done=50, rows_done=5, bytes_total=100,
                                lease_seconds=60)
-    done = await jobs.succeed(pool, second, {"rows": 9, "columns": {"10": "1.5"}})
+    done = await jobs.succeed(pool, second, {"rows": 9, "columns": {"10": "1.5"}},
+                              bytes_done=100, bytes_total=100)
     assert done is not None and done.status == "succeeded"
     assert (done.result, done.rows_done, done.bytes_done) == (
         {"rows": 9, "columns": {"10": "1.5"}}, 9, 100)
