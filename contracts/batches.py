@@ -5,24 +5,21 @@ journal, its own claim, and its own retry. A file of a batch that fails goes bac
 stage alone, as the per-file message it carries here; its neighbours go on.
 """
 
-from typing import Literal, Self
+from typing import Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from contracts.messages import (
-    SCHEMA_VERSION,
     SPOOL_ID_PATTERN,
     FileDiscovered,
     FileDownloaded,
     FileStored,
+    Versioned,
 )
 
 
-class _Batch(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    version: Literal[1] = SCHEMA_VERSION
+class _Batch(Versioned):
     batch_id: UUID
 
 

@@ -14,10 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 
 
-class _Message(BaseModel):
+class Versioned(BaseModel):
+    """What every Intake message has: immutable, its schema's version, unknown fields
+    ignored (a newer sender's additions do not break an older reader)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     version: Literal[1] = SCHEMA_VERSION
+
+
+class _Message(Versioned):
     file_id: UUID
 
 
@@ -86,10 +92,7 @@ class FileReady(_Message):
     stored_at: datetime
 
 
-class JobRequested(BaseModel):
+class JobRequested(Versioned):
     """A processing job to run (its row in ``jobs`` says what on and how)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    version: Literal[1] = SCHEMA_VERSION
     job_id: UUID
