@@ -20,10 +20,9 @@ from infra.outbox import Outgoing
 from infra.retries import describe, retry_later
 from infra.servers import target_from_row
 from infra.sftp.session import RemoteFileChanged, RemoteFileGone, SftpError
-from infra.spool.space import SpoolFull, check_free_space
 from services.downloader.batch_copy import BatchCopy, Copied, NotCopied, Remote, fetch_batch
 from services.downloader.downloading import LeaseLost
-from services.downloader.handlers import DownloaderDeps, download_discovered, wait_for_spool
+from services.downloader.handlers import DownloaderDeps, download_discovered, spool_takes
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +47,7 @@ async def download_batch(batch: DiscoveredBatch, together: list[FileDiscovered],
         return
     settings = deps.settings
     waiting = batch.model_copy(update={"files": together})  # what comes back if it waits
-    try:
-        check_free_space(settings.spool, sum(file.size for file in together),
-                         settings.spool_reserve_bytes)
-    except SpoolFull as exc:
-        await wait_for_spool(deps, waiting, "spool_full", str(exc))
-        return
-    if not await deps.spool_watch.alive():
-        await wait_for_spool(deps, waiting, "spool_silent",
-                             f"spool {deps.spool_id} shows no life (its uploader is not running)")
+    if not await spool_takes(deps, waiting, sum(file.size for file in together)):
         return
     rows = await file_states.claim_all(
         deps.pool, [file.file_id for file in together], expect=Status.DISCOVERED,

@@ -42,16 +42,7 @@ class DownloaderDeps(StageDeps):
 async def download_discovered(msg: FileDiscovered,
                               deps: Annotated[DownloaderDeps, Context()]) -> None:
     settings = deps.settings
-    try:
-        check_free_space(settings.spool, msg.size, settings.spool_reserve_bytes)
-    except SpoolFull as exc:
-        await wait_for_spool(deps, msg, "spool_full", str(exc))
-        return
-    if not await deps.spool_watch.alive():
-        # A copy written here now would only be lost: let a host whose uploader runs take
-        # it, or this one once its uploader is back.
-        await wait_for_spool(deps, msg, "spool_silent",
-                    f"spool {deps.spool_id} shows no life (its uploader is not running)")
+    if not await spool_takes(deps, msg, msg.size):
         return
     row = await file_states.claim(
         deps.pool, msg.file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
@@ -101,10 +92,25 @@ async def download_discovered(msg: FileDiscovered,
     await deps.outbox.send(downloaded)
 
 
-async def wait_for_spool(deps: DownloaderDeps, message: FileDiscovered | DiscoveredBatch,
-                         event: str, why: str) -> None:
-    """This host's spool cannot take the file (or batch) now; not the file's fault, so it
-    waits without spending an attempt, for this downloader or another host's."""
+async def spool_takes(deps: DownloaderDeps, message: FileDiscovered | DiscoveredBatch,
+                      size: int) -> bool:
+    """Whether this host's spool can take ``size`` more bytes now. When it cannot (full,
+    or its uploader gone: a copy written here would only be lost), ``message`` waits,
+    without spending an attempt, for this downloader or another host's, and False."""
+    try:
+        check_free_space(deps.settings.spool, size, deps.settings.spool_reserve_bytes)
+    except SpoolFull as exc:
+        await _wait(deps, message, "spool_full", str(exc))
+        return False
+    if not await deps.spool_watch.alive():
+        await _wait(deps, message, "spool_silent",
+                    f"spool {deps.spool_id} shows no life (its uploader is not running)")
+        return False
+    return True
+
+
+async def _wait(deps: DownloaderDeps, message: FileDiscovered | DiscoveredBatch,
+                event: str, why: str) -> None:
     delay = deps.settings.spool_wait_seconds
     key, name = ((message.file_id, "file_id") if isinstance(message, FileDiscovered)
                  else (message.batch_id, "batch_id"))
