@@ -55,8 +55,7 @@ class Sent:
     schema: Any
 
 
-# Beside these, a file's retry goes back to the stage it failed in, and the reconciler (in
-# discovery) and an operator's retry (in the admin) send a stalled file's message again.
+# Who sends each stage's messages (retries and re-drives aside: see DESCRIPTION).
 SENDERS = {
     Stage.DISCOVERED: Sent("discovery, for each new stable file (small ones in batches)",
                            FileDiscovered | DiscoveredBatch),
@@ -70,35 +69,37 @@ SENDERS = {
                      JobRequested),
 }
 
-DESCRIPTION = """\
+_NOTIFY = NotifierSettings.model_fields
+NOTIFY_EXCHANGE: str = _NOTIFY["notify_exchange"].default
+NOTIFY_ROUTING_KEY: str = _NOTIFY["notify_routing_key"].default
+NOTIFY_QUEUE: str = _NOTIFY["notify_queue"].default
+
+DESCRIPTION = f"""\
 Every message between Intake's services, and `FileReady`, the notice an external consumer
-imports files from (channel `file_imports`). Bodies are JSON; every message has a `version`
-and its readers ignore fields they do not know.
+imports files from: the channel `{NOTIFY_QUEUE}:Publisher` (exchange `{NOTIFY_EXCHANGE}`,
+routing key `{NOTIFY_ROUTING_KEY}`, bound to the queue `{NOTIFY_QUEUE}`). Bodies are JSON;
+every message has a `version`, and its readers ignore fields they do not know. Besides the
+senders named on each channel, a file whose work failed is sent to its stage again later,
+and so is a stalled one (by discovery's reconciler, or an operator's retry in the admin).
 
 Names are those of the default settings: every pipeline exchange and queue is under
 `INTAKE_AMQP_PREFIX` (`intake` here); the notice's exchange, routing key and queue are
 `INTAKE_NOTIFY_EXCHANGE`, `INTAKE_NOTIFY_ROUTING_KEY` and `INTAKE_NOTIFY_QUEUE`, on
-`INTAKE_NOTIFY_AMQP_URL` (the pipeline's broker unless set). `{spool}` in a name is a host's
+`INTAKE_NOTIFY_AMQP_URL` (the pipeline's broker unless set). `{{spool}}` in a name is a host's
 spool id. The server address is a placeholder for `INTAKE_AMQP_URL`.
 """
 
 
-def _notifier_default(name: str) -> str:
-    return NotifierSettings.model_fields[name].default
-
-
 def notice_publisher(broker: RabbitBroker) -> None:
     """``FileReady`` as the notifier sends it: to the consumer's exchange, persistent and
-    mandatory, routed to the queue ``file_imports`` (by default)."""
-    queue = _notifier_default("notify_queue")
+    mandatory, routed to the consumer's queue."""
     broker.publisher(
-        RabbitQueue(queue),
-        RabbitExchange(_notifier_default("notify_exchange"), type=ExchangeType.DIRECT,
-                       durable=True),
-        routing_key=_notifier_default("notify_routing_key"),
-        persist=True, mandatory=True, schema=FileReady, title=f"{queue}:Publisher",
-        description=(f"Sent by the notifier, one per stored file, to the queue {queue}; its"
-                     " message_id is the file id, for a consumer to deduplicate on."),
+        RabbitQueue(NOTIFY_QUEUE),
+        RabbitExchange(NOTIFY_EXCHANGE, type=ExchangeType.DIRECT, durable=True),
+        routing_key=NOTIFY_ROUTING_KEY,
+        persist=True, mandatory=True, schema=FileReady, title=f"{NOTIFY_QUEUE}:Publisher",
+        description=(f"Sent by the notifier, one per stored file, to the queue {NOTIFY_QUEUE};"
+                     " its message_id is the file id, for a consumer to deduplicate on."),
     )
 
 
