@@ -13,8 +13,8 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.enums import MediaType
-from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.status_codes import HTTP_404_NOT_FOUND
 
 ASSETS = "/static/swagger-ui"
 SCHEMA_PATH = "/schema"
@@ -24,13 +24,16 @@ ASYNCAPI_FILE = Path(__file__).parent / "asyncapi.json"
 
 
 @get(ASYNCAPI_PATH, include_in_schema=False)
-async def asyncapi_document() -> Response[bytes]:
+async def asyncapi_document() -> Response[Any]:
+    """The document, or (in an installation made without it) a 404 in JSON, for the scripts
+    that read it."""
     try:
         document = await asyncio.to_thread(ASYNCAPI_FILE.read_bytes)
     except FileNotFoundError:
-        raise NotFoundException(
-            f"the AsyncAPI document is not installed ({ASYNCAPI_FILE}); it is"
-            " docs/asyncapi.json of the source tree") from None
+        detail = (f"the AsyncAPI document is not installed at {ASYNCAPI_FILE}; it is"
+                  " docs/asyncapi.json of the source tree")
+        return Response({"status_code": HTTP_404_NOT_FOUND, "detail": detail},
+                        status_code=HTTP_404_NOT_FOUND)
     return Response(document, media_type=MediaType.JSON)
 
 
