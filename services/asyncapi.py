@@ -14,7 +14,6 @@ Like ``services/__main__.py`` this module knows every service; no service import
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from faststream import FastStream
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
@@ -51,8 +50,10 @@ PLACEHOLDER_URL = "amqp://rabbitmq:5672/"
 
 @dataclass(frozen=True)
 class Sent:
+    """Who sends a stage's messages, as the document says it, and which ones (a union)."""
+
     by: str
-    schema: Any
+    messages: object
 
 
 # Who sends each stage's messages (retries and re-drives aside: see DESCRIPTION).
@@ -115,7 +116,7 @@ def create_app() -> FastStream:
         queue = stage_queue(topology, stage, SPOOL if stage in SPOOLED else None)
         broker.publisher(
             queue, exchange(topology), routing_key=queue.routing_key,
-            persist=True, mandatory=True, schema=sent.schema,
+            persist=True, mandatory=True, schema=sent.messages,
             title=f"{queue.name}:Publisher",
             description=f"Sent by {sent.by}, to the queue {queue.name}.",
         )
