@@ -113,9 +113,11 @@ def create_app() -> FastStream:
     for handlers in (DOWNLOADER, UPLOADER, NOTIFIER, PROCESSOR):
         broker.include_router(stage_router(topology, handlers, spool=SPOOL))
     for stage, sent in SENDERS.items():
-        queue = stage_queue(topology, stage, SPOOL if stage in SPOOLED else None)
+        spool = SPOOL if stage in SPOOLED else None
+        queue = stage_queue(topology, stage, spool)
         broker.publisher(
-            queue, exchange(topology), routing_key=queue.routing_key,
+            queue, exchange(topology),
+            routing_key=topology.routing_key(stage, None if spool is None else spool.spool),
             persist=True, mandatory=True, schema=sent.messages,
             title=f"{queue.name}:Publisher",
             description=f"Sent by {sent.by}, to the queue {queue.name}.",

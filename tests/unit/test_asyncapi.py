@@ -89,8 +89,9 @@ def test_every_stage_queue_is_taken_and_sent_to_with_the_same_messages(
     assert document["channels"][queue]["bindings"]["amqp"]["queue"]["name"] == queue
     assert document["channels"][queue]["address"] == topology.routing_key(stage, spool)
     sent = operations(document, "send")[f"{queue}:Publisher"]
-    assert document["channels"][f"{queue}:Publisher"]["bindings"]["amqp"]["exchange"][
-        "name"] == topology.exchange
+    to = document["channels"][f"{queue}:Publisher"]
+    assert to["address"] == topology.routing_key(stage, spool)
+    assert to["bindings"]["amqp"]["exchange"]["name"] == topology.exchange
     taken = payloads(document, received)
     assert taken and payloads(document, sent) == taken
 
