@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from faststream.specification.asyncapi.v3_0_0.schema import ApplicationSchema
 
 from contracts import SPOOLED, Stage, Topology
 from services.asyncapi import REGENERATE, SPOOL, render
@@ -100,3 +101,23 @@ def test_the_server_is_a_placeholder(document: dict[str, Any]) -> None:
     assert document["servers"] == {"development": {
         "description": "The pipeline's RabbitMQ (INTAKE_AMQP_URL)", "host": "rabbitmq:5672",
         "pathname": "/", "protocol": "amqp", "protocolVersion": "0.9.1"}}
+
+
+def references(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in references(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in references(value)]
+    return []
+
+
+def test_it_reads_as_asyncapi_3_and_every_reference_resolves(document: dict[str, Any]) -> None:
+    ApplicationSchema.model_validate(document)  # what `faststream docs serve` reads it with
+    refs = references(document)
+    assert len(refs) > 50
+    for ref in refs:
+        target: Any = document
+        for part in ref.removeprefix("#/").split("/"):
+            assert isinstance(target, dict) and unquote(part) in target, f"dangling {ref}"
+            target = target[unquote(part)]
