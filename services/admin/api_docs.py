@@ -30,8 +30,8 @@ async def asyncapi_document() -> Response[Any]:
     try:
         document = await asyncio.to_thread(ASYNCAPI_FILE.read_bytes)
     except FileNotFoundError:
-        detail = (f"the AsyncAPI document is not installed at {ASYNCAPI_FILE}; it is"
-                  " docs/asyncapi.json of the source tree")
+        detail = ("the AsyncAPI document is not installed with the admin"
+                  " (services/admin/asyncapi.json, a link to docs/asyncapi.json)")
         return Response({"status_code": HTTP_404_NOT_FOUND, "detail": detail},
                         status_code=HTTP_404_NOT_FOUND)
     return Response(document, media_type=MediaType.JSON)
