@@ -49,6 +49,8 @@ class UploaderDeps(StageDeps):
 
 async def stream_downloading(msg: FileDownloading,
                              deps: Annotated[UploaderDeps, Context()]) -> None:
+    """The ``downloading`` stage's subscriber: a large file's parts go to storage while
+    its download goes on."""
     outcome = await stream(deps.pool, deps.objects, deps.settings, msg.file_id,
                            spool_id=deps.spool_id)
     if outcome is not None:
