@@ -29,7 +29,8 @@ from services.admin.servers.schemas import (
 )
 
 _NOT_FOUND = "No server has this id"
-_NO_CREDENTIALS = {HTTP_422_UNPROCESSABLE_ENTITY: "Neither a password nor a private key"}
+_NO_CREDENTIALS = {HTTP_422_UNPROCESSABLE_ENTITY: "Neither a password nor a private key, or"
+                                                  " settings that cannot go together"}
 
 
 def _name_taken(exc: queries.ServerNameTaken) -> HTTPException:
@@ -41,6 +42,11 @@ def _no_credentials(exc: queries.ServerWithoutCredentials) -> HTTPException:
         status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc),
         extra=[{"key": key, "message": str(exc)} for key in ("password", "private_key")],
     )
+
+
+def _clash(exc: queries.ServerSettingsClash) -> HTTPException:
+    return HTTPException(status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc),
+                         extra=[{"key": exc.field, "message": str(exc)}])
 
 
 class ServerController(Controller):
@@ -68,6 +74,8 @@ class ServerController(Controller):
             raise _name_taken(exc) from exc
         except queries.ServerWithoutCredentials as exc:
             raise _no_credentials(exc) from exc
+        except queries.ServerSettingsClash as exc:
+            raise _clash(exc) from exc
         return ServerOut.model_validate(row)
 
     @patch(
@@ -88,6 +96,8 @@ class ServerController(Controller):
             raise _name_taken(exc) from exc
         except queries.ServerWithoutCredentials as exc:
             raise _no_credentials(exc) from exc
+        except queries.ServerSettingsClash as exc:
+            raise _clash(exc) from exc
         return ServerOut.model_validate(found(row, "server", server_id))
 
     @delete(
