@@ -81,7 +81,7 @@ def _exists(client: paramiko.SFTPClient, path: str) -> bool:
 def make_dirs(client: paramiko.SFTPClient, directory: str) -> None:
     """``mkdir -p``: each missing component in turn, one made meanwhile by someone else
     accepted."""
-    parts = directory.split("/")
+    parts = directory.rstrip("/").split("/")
     for depth in range(1, len(parts) + 1):
         path = "/".join(parts[:depth])
         if path in ("", ".") or _exists(client, path):
@@ -105,10 +105,15 @@ def _free_name(client: paramiko.SFTPClient, directory: str, name: str) -> str:
     raise RemoteActionError(f"{name} and {MAX_SUFFIX} suffixed names are taken in {directory}")
 
 
-def move(client: paramiko.SFTPClient, path: str, directory: str) -> str:
+def move(client: paramiko.SFTPClient, path: str, directory: str, *,
+         made: set[str] | None = None) -> str:
     """Move ``path`` into ``directory`` (made if missing) under a name not taken there;
-    returns the path it got."""
-    make_dirs(client, directory)
+    returns the path it got. ``made``: the directories this session made or found already,
+    not looked at again (many files of one scan go to the same archive)."""
+    if made is None or directory not in made:
+        make_dirs(client, directory)
+        if made is not None:
+            made.add(directory)
     target = _free_name(client, directory, posixpath.basename(path))
     try:
         client.rename(path, target)

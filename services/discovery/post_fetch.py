@@ -10,7 +10,7 @@ the batch, and the files it did not reach are due again once their claim runs ou
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import paramiko
@@ -30,13 +30,35 @@ log = logging.getLogger(__name__)
 _SESSION_LOST = (paramiko.SSHException, EOFError, TimeoutError, ConnectionError)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Archive:
-    """A server's move settings, as its scan found them."""
+    """A server's move settings, as its scan found them, and what one batch learnt of the
+    server: the directories that exist, its absolute scanned directory."""
 
     template: str | None
     remote_dir: str
     recursive: bool
+    made: set[str] = field(default_factory=set)
+    scanned: str | None = None
+
+    def directory(self, client: paramiko.SFTPClient, file: DueAction) -> str:
+        if self.template is None:
+            raise RemoteActionError("the server has no archive directory to move files into")
+        try:
+            directory = archive_paths.archive_directory(self.template, self.remote_dir,
+                                                        file.stored_at)
+        except ValueError as exc:
+            raise RemoteActionError(f"archive directory {self.template!r} {exc}") from exc
+        # A relative archive of a recursive scan is refused by the servers table; an
+        # absolute one is inside the scanned tree only as the server resolves both.
+        if self.recursive:
+            if self.scanned is None:
+                self.scanned = archiving.absolute(client, self.remote_dir)
+            if archive_paths.inside(directory, self.scanned):
+                raise RemoteActionError(
+                    f"the archive directory {directory} is inside {self.remote_dir}, which"
+                    " is scanned with its subdirectories: moved files would be found again")
+        return directory
 
 
 @dataclass(frozen=True)
@@ -45,25 +67,6 @@ class _Outcome:
     to: str | None = None  # where a moved file went
     seen: dict[str, Any] | None = None  # what a changed file looks like now
     error: str | None = None
-
-
-def _archive_directory(client: paramiko.SFTPClient, archive: _Archive,
-                       file: DueAction) -> str:
-    if archive.template is None:
-        raise RemoteActionError("the server has no archive directory to move files into")
-    try:
-        directory = archive_paths.archive_directory(archive.template, archive.remote_dir,
-                                                    file.stored_at)
-    except ValueError as exc:
-        raise RemoteActionError(f"archive directory {archive.template!r} {exc}") from exc
-    # A relative archive of a recursive scan is refused by the servers table; an absolute
-    # one is inside the scanned tree only as the server resolves both.
-    if archive.recursive and archive_paths.inside(
-            directory, archiving.absolute(client, archive.remote_dir)):
-        raise RemoteActionError(
-            f"the archive directory {directory} is inside {archive.remote_dir}, which is"
-            " scanned with its subdirectories: moved files would be found again")
-    return directory
 
 
 def _act(client: paramiko.SFTPClient, archive: _Archive, file: DueAction) -> _Outcome:
@@ -78,8 +81,8 @@ def _act(client: paramiko.SFTPClient, archive: _Archive, file: DueAction) -> _Ou
         if file.remote_action == "delete":
             archiving.delete(client, path)
             return _Outcome("remote_deleted")
-        directory = _archive_directory(client, archive, file)
-        return _Outcome("remote_moved", to=archiving.move(client, path, directory))
+        to = archiving.move(client, path, archive.directory(client, file), made=archive.made)
+        return _Outcome("remote_moved", to=to)
     except RemoteActionError as exc:
         return _Outcome("remote_action_failed", error=str(exc))
 

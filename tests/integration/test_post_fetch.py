@@ -171,18 +171,19 @@ async def test_a_missing_archive_directory_is_made_absolute_paths_too(
         settings, pool, sftp_server, partner, folder):
     remote, local = folder
     put(local, "a.txt", b"a")
+    put(local, "b.txt", b"b")
     archive = sftp_server.home / f"archive-{uuid.uuid4().hex[:8]}"
     archive.mkdir()
     archive.chmod(0o777)
     server = await partner(remote, post_fetch="move",
                            archive_dir=f"{archive}/%Y-%m/%H%%")
     scanner, _ = make_scanner(settings, pool)
-    [file_id] = await discover(scanner, server)
-    await store(pool, file_id)
+    for file_id in await discover(scanner, server, 2):
+        await store(pool, file_id)
 
-    assert (await scanner.scan(server)).acted == 1
+    assert (await scanner.scan(server)).acted == 2
 
-    assert (archive / "2026-01" / "03%" / "a.txt").read_bytes() == b"a"
+    assert sorted(p.name for p in (archive / "2026-01" / "03%").iterdir()) == ["a.txt", "b.txt"]
 
 
 async def test_a_file_changed_on_the_partner_is_left_alone_with_a_warning(
