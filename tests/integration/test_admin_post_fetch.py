@@ -3,8 +3,16 @@ a round trip, and the settings refused alone or together, each naming its field.
 
 from litestar import Litestar
 from litestar.testing import TestClient
+from psycopg.types.json import Jsonb
 
-from tests.integration.conftest import Console, create_server, error_keys, server_body
+from tests.integration.conftest import (
+    Console,
+    Db,
+    create_server,
+    error_keys,
+    insert_file,
+    server_body,
+)
 from tests.integration.test_admin_pages import form
 
 SCANNED = "lies inside the scanned directory"
@@ -112,3 +120,24 @@ def test_the_form_shows_and_edits_the_action(client: TestClient[Litestar],
     assert console.post(f"/servers/{server['id']}/edit", htmx=False,
                         data=form(name=body["name"])).status_code == 303
     assert client.get(f"/api/servers/{server['id']}").json()["post_fetch"] == "delete"
+
+
+def test_a_file_shows_its_action_and_the_timeline_where_it_went(
+        client: TestClient[Litestar], console: Console, db: Db) -> None:
+    server = create_server(client, post_fetch="move", archive_dir="done")
+    file_id = insert_file(db, server["id"], status="notified", remote_action="move",
+                          remote_action_state="done")
+    db.execute("INSERT INTO file_events (file_id, event, details) VALUES"
+               " (%s, 'remote_moved', %s)",
+               (file_id, Jsonb({"path": "/in/data.csv", "to": "/in/done/data-1.csv",
+                                "attempt": 1})))
+    kept = insert_file(db, server["id"], status="notified")
+
+    shown = client.get(f"/api/files/{file_id}").json()
+    assert (shown["remote_action"], shown["remote_action_state"]) == ("move", "done")
+    assert [e["event"] for e in shown["events"]] == ["remote_moved"]
+    assert client.get(f"/api/files/{kept}").json()["remote_action"] is None
+    page = console.get(f"/files/{file_id}").text
+    assert "moved to the archive once stored: done" in page
+    assert "/in/done/data-1.csv" in page
+    assert "On the server" not in console.get(f"/files/{kept}").text

@@ -21,7 +21,8 @@ from services.admin.rendering import AnyRequest, fragment, gone, not_found, page
 from services.admin.servers import queries as server_queries
 
 PAGE_SIZE = 50
-_SUMMARY_KEYS = ("attempt", "seconds", "skipped_identical", "object_key", "reason")
+_SUMMARY_KEYS = ("attempt", "seconds", "skipped_identical", "object_key", "reason", "to",
+                 "retry_at")
 
 
 @dataclass(frozen=True)
