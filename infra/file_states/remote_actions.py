@@ -95,7 +95,6 @@ async def claim_due(pool: Pool, server_id: int, *, limit: int,
                     lease_seconds: float) -> list[DueAction]:
     """The server's files whose action is due, at most ``limit``, taken for one scan."""
     async with pool.connection() as conn, conn.cursor(row_factory=class_row(DueAction)) as cur:
-        # class_row builds the NamedTuple by keyword, as it builds a dataclass.
         await cur.execute(_CLAIM_DUE, {"server_id": server_id, "limit": limit,
                                        "lease": lease_seconds})
         return await cur.fetchall()
@@ -103,7 +102,8 @@ async def claim_due(pool: Pool, server_id: int, *, limit: int,
 
 async def _record(pool: Pool, file_id: UUID, *, state: str, event: str,
                   details: dict[str, Any], backoff: Backoff | None = None) -> Recorded | None:
-    assert event in REMOTE_ACTION_EVENTS
+    if event not in REMOTE_ACTION_EVENTS:
+        raise ValueError(f"not a post-fetch event: {event!r}")
     retry = backoff or Backoff(0, 0, 1)
     async with pool.connection() as conn:
         cur = await conn.execute(_RECORD, {

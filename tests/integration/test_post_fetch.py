@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from infra import file_states
 from infra.file_states import Status
 from infra.postgres import Pool
+from infra.telemetry import StageMetrics
+from services.discovery.post_fetch import PostFetch
+from services.discovery.settings import DiscoverySettings
 from tests.integration.test_discovery_scanning import add_server, make_scanner, put
 
 STORED_AT = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
@@ -332,3 +336,38 @@ async def test_an_absolute_archive_inside_a_recursive_scan_is_refused(
     assert event == "remote_action_failed"
     assert "moved files would be found again" in details["error"]
     assert (local / "a.csv").exists()
+
+
+class LostSession:
+    """An SFTP client whose connection dropped: every request fails as paramiko's does."""
+
+    def lstat(self, path: str) -> None:
+        raise EOFError
+
+
+async def test_a_lost_session_ends_the_batch_and_the_rest_waits_for_its_claim(
+        settings, pool, sftp_server, partner, folder):
+    remote, local = folder
+    put(local, "first.csv", b"1")
+    put(local, "second.csv", b"2")
+    server = await partner(remote, post_fetch="delete")
+    scanner, _ = make_scanner(settings, pool)
+    first, second = await discover(scanner, server, 2)
+    for file_id in (first, second):
+        await store(pool, file_id)
+    discovery = DiscoverySettings.model_validate(settings.model_dump())
+
+    done = await PostFetch(discovery, pool, StageMetrics(CollectorRegistry())).run(
+        server, LostSession())  # type: ignore[arg-type]
+
+    assert done == 0
+    journals = {file_id: await remote_events(pool, file_id) for file_id in (first, second)}
+    [tried] = [file_id for file_id, events in journals.items() if events]
+    [untried] = [file_id for file_id, events in journals.items() if not events]
+    [(event, details)] = journals[tried]
+    assert event == "remote_action_failed" and "the session was lost" in details["error"]
+    waiting = await row(pool, untried)
+    assert waiting["remote_action_state"] == "pending"
+    assert waiting["remote_action_due_at"] > datetime.now(UTC)  # claimed: due after the lease
+    assert (await scanner.scan(server)).acted == 0  # neither is due yet
+    assert (local / "first.csv").exists() and (local / "second.csv").exists()
