@@ -49,12 +49,16 @@ class _Archive:
                                                         file.stored_at)
         except ValueError as exc:
             raise RemoteActionError(f"archive directory {self.template!r} {exc}") from exc
-        # A relative archive of a recursive scan is refused by the servers table; an
-        # absolute one is inside the scanned tree only as the server resolves both.
-        if self.recursive:
+        # A relative archive lies strictly under remote_dir, which the servers table refuses
+        # for a recursive scan; an absolute one is compared as the server resolves remote_dir.
+        if archive_paths.is_absolute(directory):
             if self.scanned is None:
                 self.scanned = archiving.absolute(client, self.remote_dir)
-            if archive_paths.inside(directory, self.scanned):
+            if directory == self.scanned:
+                raise RemoteActionError(
+                    f"the archive directory {directory} is the scanned directory"
+                    f" {self.remote_dir}: moved files would be found again")
+            if self.recursive and archive_paths.inside(directory, self.scanned):
                 raise RemoteActionError(
                     f"the archive directory {directory} is inside {self.remote_dir}, which"
                     " is scanned with its subdirectories: moved files would be found again")

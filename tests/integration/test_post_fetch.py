@@ -320,12 +320,16 @@ async def test_nothing_is_touched_before_the_file_is_stored(
     assert (await row(pool, failed))["status"] == "failed"
 
 
-async def test_an_absolute_archive_inside_a_recursive_scan_is_refused(
-        settings, pool, sftp_server, partner, folder):
+@pytest.mark.parametrize(("recursive", "archive", "reason"), [
+    (True, "old", "is inside"),
+    (False, "", "is the scanned directory"),
+], ids=["inside-a-recursive-scan", "the-scanned-directory"])
+async def test_an_absolute_archive_the_scan_would_list_is_refused(
+        settings, pool, sftp_server, partner, folder, recursive, archive, reason):
     remote, local = folder
     put(local, "a.csv", b"a")
-    server = await partner(remote, recursive=True,
-                           post_fetch="move", archive_dir=f"{sftp_server.home}/{remote}/old")
+    server = await partner(remote, recursive=recursive, post_fetch="move",
+                           archive_dir=f"{sftp_server.home}/{remote}/{archive}".rstrip("/"))
     scanner, _ = make_scanner(settings, pool)
     [file_id] = await discover(scanner, server)
     await store(pool, file_id)
@@ -334,6 +338,7 @@ async def test_an_absolute_archive_inside_a_recursive_scan_is_refused(
 
     [(event, details)] = await remote_events(pool, file_id)
     assert event == "remote_action_failed"
+    assert reason in details["error"]
     assert "moved files would be found again" in details["error"]
     assert (local / "a.csv").exists()
 
