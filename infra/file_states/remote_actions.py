@@ -5,7 +5,8 @@ The action is orthogonal to the status: it is due once the file is ``stored`` or
 Each outcome is one compare-and-set statement on ``remote_action_state = 'pending'`` with
 its journal row: ``remote_deleted`` or ``remote_moved`` (done), ``remote_changed`` (the
 partner's file differs from the one copied: left alone), ``remote_action_failed`` (due
-again after an exponential backoff, or given up after the last attempt).
+again after an exponential backoff, or given up after the last attempt), and
+``remote_action_retried`` (an operator made an action given up due again).
 """
 
 import logging
@@ -74,6 +75,22 @@ WITH changed AS (
       FROM changed
 )
 SELECT * FROM changed
+"""
+
+
+# An operator's retry of an action given up: due now, its attempts counted afresh.
+_RETRY = """
+WITH changed AS (
+    UPDATE files
+       SET remote_action_state = 'pending', remote_action_due_at = now(),
+           remote_action_attempts = 0
+     WHERE id = %(id)s AND remote_action_state = 'failed'
+    RETURNING id
+), journal AS (
+    INSERT INTO file_events (file_id, event, details)
+    SELECT id, 'remote_action_retried', jsonb_build_object('by', %(by)s::text) FROM changed
+)
+SELECT id FROM changed
 """
 
 
@@ -156,3 +173,15 @@ async def failed(pool: Pool, file_id: UUID, *, path: str, action: str, error: st
                        "path": path,
                        "gave_up": recorded is not None and recorded.state == "failed"})
     return recorded
+
+
+async def retry(pool: Pool, file_id: UUID, *, by: str) -> bool:
+    """Make a given-up action due again, with its attempts reset; False when the file's
+    action is not given up (pending, done, changed, none) or there is no such file."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(_RETRY, {"id": file_id, "by": by})
+        retried = await cur.fetchone() is not None
+    if retried:
+        log.info("remote_action_retried", extra={"file_id": str(file_id),
+                                                 "event": "remote_action_retried", "by": by})
+    return retried

@@ -61,7 +61,7 @@ TRANSITIONS: frozenset[Move] = frozenset(Move(*move) for move in [
 # the status, which they never change; where the action stands is the row's
 # remote_action_state (infra/migrations/0010_post_fetch.sql).
 REMOTE_ACTION_EVENTS = frozenset({"remote_deleted", "remote_moved", "remote_changed",
-                                  "remote_action_failed"})
+                                  "remote_action_failed", "remote_action_retried"})
 # Where a file's copy is safe in the bucket: only then may its partner's be touched.
 ACTIONABLE = (_S.STORED, _S.NOTIFIED)
 

@@ -141,3 +141,37 @@ def test_a_file_shows_its_action_and_the_timeline_where_it_went(
     assert "moved to the archive once stored: done" in page
     assert "/in/done/data-1.csv" in page
     assert "On the server" not in console.get(f"/files/{kept}").text
+
+
+def test_an_action_given_up_is_retried_by_an_operator(client: TestClient[Litestar],
+                                                      console: Console, db: Db) -> None:
+    server = create_server(client, post_fetch="delete")
+    file_id = insert_file(db, server["id"], status="notified", remote_action="delete",
+                          remote_action_state="failed", remote_action_attempts=10)
+    assert "Retry on the server" in console.get(f"/files/{file_id}").text
+
+    retried = client.post(f"/api/files/{file_id}/remote-action/retry")
+
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["remote_action_state"] == "pending"
+    [event] = retried.json()["events"]
+    assert (event["event"], list(event["details"])) == ("remote_action_retried", ["by"])
+    row = db.execute("SELECT remote_action_attempts, remote_action_due_at <= now() AS due"
+                     " FROM files WHERE id = %s", (file_id,)).fetchone()
+    assert row == {"remote_action_attempts": 0, "due": True}
+    again = client.post(f"/api/files/{file_id}/remote-action/retry")
+    assert again.status_code == 409
+    assert "its action on the server is pending, not given up" in again.text
+    kept = insert_file(db, server["id"], status="notified")
+    assert "no action to retry" in client.post(f"/api/files/{kept}/remote-action/retry").text
+    missing = "00000000-0000-0000-0000-000000000001"
+    assert client.post(f"/api/files/{missing}/remote-action/retry").status_code == 404
+
+    db.execute("UPDATE files SET remote_action_state = 'failed' WHERE id = %s", (file_id,))
+    page = console.post(f"/files/{file_id}/remote-action/retry")
+    assert page.status_code == 200
+    assert "due again: discovery tries it at its next scan" in page.text
+    assert "Retry on the server" not in page.text
+    refused = console.post(f"/files/{file_id}/remote-action/retry")
+    assert refused.status_code == 409
+    assert "not given up" in refused.text

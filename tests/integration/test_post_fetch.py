@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from infra import file_states
-from infra.file_states import Status
+from infra.file_states import Status, remote_actions
 from infra.postgres import Pool
 from infra.telemetry import StageMetrics
 from services.discovery.post_fetch import PostFetch
@@ -257,6 +257,13 @@ async def test_a_failed_action_is_retried_with_backoff_then_given_up_and_never_b
     assert (given_up["status"], given_up["remote_action_state"]) == ("notified", "failed")
     assert given_up["remote_action_due_at"] is None
     assert (local / "locked.csv").read_bytes() == b"x"
+
+    locked.chmod(0o777)  # the cause fixed, an operator retries it
+    assert await remote_actions.retry(pool, file_id, by="operator")
+    assert (await scanner.scan(server)).acted == 1
+    assert (locked / "locked.csv").read_bytes() == b"x"
+    assert [event for event, _ in await remote_events(pool, file_id)][-2:] == [
+        "remote_action_retried", "remote_moved"]
 
 
 async def test_a_file_already_gone_is_a_failure_tried_again(
