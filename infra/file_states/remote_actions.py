@@ -152,7 +152,7 @@ async def moved(pool: Pool, file_id: UUID, *, path: str, to: str) -> Recorded | 
 
 async def changed(pool: Pool, file_id: UUID, *, path: str, action: str,
                   seen: dict[str, Any]) -> Recorded | None:
-    """The partner's file is not the version copied (or is gone as a regular file): it is
+    """The partner's file is not the version copied (or no longer a regular file): it is
     left alone for good, with a warning."""
     recorded = await _record(pool, file_id, state="changed", event="remote_changed",
                              details={"path": path, "action": action, "seen": seen})
