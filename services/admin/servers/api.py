@@ -29,7 +29,7 @@ from services.admin.servers.schemas import (
 )
 
 _NOT_FOUND = "No server has this id"
-_NO_CREDENTIALS = {HTTP_422_UNPROCESSABLE_ENTITY: "Neither a password nor a private key, or"
+_UNPROCESSABLE = {HTTP_422_UNPROCESSABLE_ENTITY: "Neither a password nor a private key, or"
                                                   " settings that cannot go together"}
 
 
@@ -62,7 +62,7 @@ class ServerController(Controller):
         row = found(await queries.get_server(pool, server_id), "server", server_id)
         return ServerOut.model_validate(row)
 
-    @post(responses=responses(conflict="The name is taken", more=_NO_CREDENTIALS))
+    @post(responses=responses(conflict="The name is taken", more=_UNPROCESSABLE))
     async def create_server(
         self, data: JSONBody[ServerCreate], pool: PoolDep, secret_box: SecretBoxDep
     ) -> ServerOut:
@@ -81,7 +81,7 @@ class ServerController(Controller):
     @patch(
         "/{server_id:int}",
         responses=responses(not_found=_NOT_FOUND, conflict="The new name is taken",
-                            more=_NO_CREDENTIALS),
+                            more=_UNPROCESSABLE),
     )
     async def update_server(
         self,
