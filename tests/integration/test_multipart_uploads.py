@@ -94,7 +94,7 @@ async def test_a_later_attempt_continues_the_recorded_upload(pool, objects, data
     digest, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
     result = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
                                   sha256=digest, md5=md5, retrying=True,
-                                  abort=threading.Event())
+                                  abort=threading.Event(), progress_seconds=2.0)
 
     assert result.parts_already_stored == 3 and not result.skipped
     assert result.bytes_sent == SIZE - 3 * PART_SIZE
@@ -102,7 +102,7 @@ async def test_a_later_attempt_continues_the_recorded_upload(pool, objects, data
     assert await upload_records.get(pool, file_id) is None  # completed: nothing to continue
     again = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
                                  sha256=digest, md5=md5, retrying=True,
-                                 abort=threading.Event())
+                                 abort=threading.Event(), progress_seconds=2.0)
     assert again.skipped and again.etag == result.etag
 
 
@@ -128,7 +128,8 @@ async def test_recorded_parts_are_not_reused_after_a_change_of(changed: str, poo
     digest = hashlib.sha256(data).hexdigest()
     result = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
                                   sha256=digest, md5=hashlib.md5(data).hexdigest(),
-                                  retrying=False, abort=threading.Event())
+                                  retrying=False, abort=threading.Event(),
+                                  progress_seconds=2.0)
 
     assert result.parts_already_stored == 0
     assert sha256_of_object(objects.client, objects.bucket, key) == digest
