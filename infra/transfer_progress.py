@@ -168,10 +168,6 @@ class Progress:
             return None
         return max(self.bytes_total - self.bytes_done, 0) / self.bytes_per_second
 
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.bytes_done / self.bytes_total if self.bytes_total else 100.0
-
 
 _LIVE = """
 SELECT p.file_id, f.filename, p.stage, p.bytes_done, p.bytes_total, p.bytes_per_second,
