@@ -82,15 +82,16 @@ async def api(client: TestClient[Litestar], path: str) -> Any:
     return response.json()
 
 
-async def poll(client: TestClient[Litestar], path: str, until: Any, what: str,
-               deadline: float = 120) -> Any:
-    """``GET path`` until ``until(body)`` gives something (returned), or fail."""
+async def poll(client: TestClient[Litestar], path: str, until: Any, what: str, *,
+               transfer: asyncio.Future[Any], deadline: float = 120) -> Any:
+    """``GET path`` until ``until(body)`` gives something (returned), or fail once the
+    transfer ended or the deadline passed."""
     end = time.monotonic() + deadline
-    while time.monotonic() < end:
+    while time.monotonic() < end and not transfer.done():
         if found := until(await api(client, path)):
             return found
         await asyncio.sleep(0.05)
-    pytest.fail(f"no {what} within {deadline} s")
+    pytest.fail(f"no {what} {'before the transfer ended' if transfer.done() else 'in time'}")
 
 
 def moving(progress: dict[str, Any] | None, stage: str) -> dict[str, Any] | None:
@@ -128,7 +129,9 @@ async def test_a_slow_download_and_its_streamed_upload_show_their_progress(
         settings=settings, spool_id=settings.spool_id,
         spool_watch=spool_watch(pool, settings.spool_id), box=SecretBox(settings.secret_key))
     with FaultProxy(sftp_server.host, sftp_server.port) as proxy:
-        proxy.latency = 0.004  # a download of several seconds
+        # A download of several seconds: the upload streamed behind it shows between its
+        # first part and its last, for several intervals and StatsCache's refreshes.
+        proxy.latency = 0.008
         msg = await discover(pool, await partner(port=proxy.port), local, "big.bin")
         started = time.monotonic()
         transfer = asyncio.gather(
@@ -138,7 +141,7 @@ async def test_a_slow_download_and_its_streamed_upload_show_their_progress(
         try:
             seen = await poll(client, f"/api/files/{msg.file_id}",
                               lambda body: moving(body["progress"], "download"),
-                              "download in flight")
+                              "download in flight", transfer=transfer)
             assert_sane(seen, "download")
             listed = await api(client, f"/api/files?server_id={msg.server_id}")
             assert listed["items"][0]["progress"]["stage"] == "download"
@@ -148,7 +151,8 @@ async def test_a_slow_download_and_its_streamed_upload_show_their_progress(
                         if t["file_id"] == str(msg.file_id)}
                 return mine if moving(mine.get("upload"), "upload") else None
 
-            shown = await poll(client, "/api/stats", both, "download and upload in flight")
+            shown = await poll(client, "/api/stats", both, "download and upload in flight",
+                               transfer=transfer)
             assert shown["download"]["filename"] == "big.bin"
             assert_sane(shown["upload"], "upload")
         finally:
@@ -172,7 +176,15 @@ async def test_a_slow_download_and_its_streamed_upload_show_their_progress(
 async def test_a_slow_multipart_upload_shows_its_progress(
         pool, publisher, outbox, metrics, puts, partner, stage_settings, settings, client,
         samples):
-    """Storage behind a slow link: the parts the upload stage sends after the download."""
+    """Storage behind a slow link: the parts the upload stage sends after the download. Its
+    first sample also removes what a dead process left."""
+    left = uuid.uuid4()
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO transfer_progress (file_id, stage, bytes_done, bytes_total,"
+            " started_at, updated_at, expires_at) VALUES"
+            " (%s, 'download', 1, 2, now() - interval '1 h', now() - interval '1 h',"
+            "  now() - interval '59 min')", (left,))
     data = os.urandom(SIZE)
     sha256, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
     host, port = settings.s3_endpoint.rsplit(":", 1)
@@ -191,7 +203,7 @@ async def test_a_slow_multipart_upload_shows_its_progress(
         try:
             seen = await poll(client, f"/api/files/{row.id}",
                               lambda body: moving(body["progress"], "upload"),
-                              "upload in flight")
+                              "upload in flight", transfer=upload)
             assert_sane(seen, "upload")
         finally:
             await upload
@@ -200,3 +212,7 @@ async def test_a_slow_multipart_upload_shows_its_progress(
     assert (await file_states.get(pool, row.id)).status == "stored"
     assert (await api(client, f"/api/files/{row.id}"))["progress"] is None
     assert_bounded(await samples(row.id), "upload", seconds)
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT file_id FROM transfer_progress WHERE file_id = ANY(%s)",
+                                 ([left, row.id],))
+        assert await cur.fetchall() == []
