@@ -2,10 +2,11 @@
 
 The threads that move a file's bytes only count them on a :class:`Meter`: no database call
 in a copy loop. A task on the event loop samples the meter every ``INTAKE_PROGRESS_SECONDS``
-and upserts the file's row, so a transfer costs one write per interval whatever its chunk
-size, none at all when it ends within its first interval, and a slow or absent database
-never holds up the copy. A row is shown until its ``expires_at``, three intervals after its
-last sample: the row of a process that died stops showing on its own.
+and upserts the file's row once its first bytes moved, so a transfer costs one write per
+interval whatever its chunk size, none at all when it ends within its first interval, and
+a slow or absent database never holds up the copy. A row is shown until its
+``expires_at``, three intervals after its last sample: the row of a process that died
+stops showing on its own.
 """
 
 import asyncio
@@ -68,8 +69,14 @@ class _Rate:
     """Bytes per second over the last ``RATE_SAMPLES`` samples of what a transfer moved."""
 
     def __init__(self) -> None:
-        self._samples: deque[tuple[float, int]] = deque([(time.monotonic(), 0)],
-                                                        maxlen=RATE_SAMPLES + 1)
+        self._samples: deque[tuple[float, int]] = deque(maxlen=RATE_SAMPLES + 1)
+        self.restart()
+
+    def restart(self) -> None:
+        """Count from now: the time before the first byte (a connect, a wait for a session
+        or for the first part's bytes) is no part of the rate."""
+        self._samples.clear()
+        self._samples.append((time.monotonic(), 0))
 
     def sample(self, moved: int) -> float:
         self._samples.append((time.monotonic(), moved))
@@ -113,6 +120,9 @@ class _Reporter:
         while True:
             await asyncio.sleep(self._every)
             done, moved = self.meter.read()
+            if not moved:  # not moving yet: nothing to show, however long it waits
+                self._rate.restart()
+                continue
             rate = self._rate.sample(moved)
             first, self.wrote = not self.wrote, True
             try:

@@ -4,7 +4,7 @@
 -- process moves its bytes, upserted every INTAKE_PROGRESS_SECONDS by that process, never
 -- per chunk, and deleted when the transfer ends. A row is shown only until expires_at
 -- (three intervals after its last sample): a process that died leaves a row nobody shows,
--- removed when the next transfer begins anywhere.
+-- removed by the first sample of the next transfer, on any host.
 --
 -- UNLOGGED: the samples are rewritten every few seconds and worth nothing after a crash,
 -- so they skip the WAL (no write amplification, nothing for replicas or backups to carry);
