@@ -12,6 +12,7 @@ import pytest
 
 from infra.spool.paths import Spool
 from infra.storage import PART_SIZE, ObjectStore, UploadGone
+from infra.transfer_progress import Meter
 from services.uploader import upload_records
 from services.uploader.janitor import abort_abandoned
 from services.uploader.parts import PartPlan, send_parts
@@ -58,8 +59,9 @@ async def test_parts_are_sent_while_the_spool_file_is_still_growing(pool, object
         upload_id, stored = await open_upload(pool, objects, file_id, key=key, plan=plan,
                                               spool=spool, record=None, checksums=None)
         assert stored == {}
+        meter = Meter()
         sending = asyncio.create_task(asyncio.to_thread(
-            send_parts, objects, key, upload_id, plan, spool, stored))
+            send_parts, objects, key, upload_id, plan, spool, stored, meter=meter))
 
         # The first two parts reach the server while the file holds only 2.5 parts' bytes.
         await asyncio.to_thread(wait_for, lambda: len(objects.uploaded_parts(key, upload_id)) >= 2,
@@ -71,6 +73,7 @@ async def test_parts_are_sent_while_the_spool_file_is_still_growing(pool, object
         parts = await sending
 
     assert [p.number for p in parts] == list(range(1, plan.count + 1))
+    assert meter.read() == (SIZE, SIZE)  # every part counted once it was stored
     objects.complete_upload(key, upload_id, parts)
     digest = hashlib.sha256(data).hexdigest()
     objects.tag_checksums(key, sha256=digest, md5=hashlib.md5(data).hexdigest())
