@@ -130,7 +130,8 @@ async def _store(deps: UploaderDeps, row: FileWithServer, spooled: Path, key: st
               "retrying": row.attempts > 1}
     if deps.settings.large_file(row.size):
         return await store_in_parts(deps.pool, deps.objects, spooled, key,
-                                    file_id=row.id, abort=lost, **common)
+                                    file_id=row.id, abort=lost,
+                                    progress_seconds=deps.settings.progress_seconds, **common)
     return await asyncio.to_thread(store, deps.objects, spooled, key, **common)
 
 
