@@ -1,5 +1,5 @@
 """A connection cut from another thread: paramiko's blocked read fails and its thread
-returns, however long its own timeouts are."""
+returns, however long its own timeouts are; the admin's connection test is cut so too."""
 
 import socket
 import threading
@@ -9,6 +9,8 @@ import pytest
 
 from infra.sftp.cutoff import ConnectionCut, Cutoff
 from infra.sftp.session import SftpError, SftpTarget, connect
+from services.admin.servers import probing
+from services.admin.servers.probing import probe
 from tests.tarpit import Tarpit
 
 
@@ -19,7 +21,7 @@ def _connect_in_thread(port: int, cutoff: Cutoff) -> tuple[threading.Thread, lis
     def run() -> None:
         try:
             connect(target, connect_timeout=120, io_timeout=120, cutoff=cutoff)
-        except Exception as exc:  # noqa: BLE001 (handed to the test)
+        except Exception as exc:  # handed to the test
             raised.append(exc)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -56,3 +58,15 @@ def test_a_socket_attached_after_the_cut_is_refused() -> None:
     with left, right, pytest.raises(ConnectionCut):
         cutoff.attach(left)
     assert cutoff.is_cut
+
+
+def test_a_connection_test_against_a_dripping_partner_ends_at_its_deadline() -> None:
+    with Tarpit(drip_seconds=0.5) as pit:
+        target = SftpTarget("127.0.0.1", pit.port, "nobody", password="x",
+                            trust_on_first_use=True)
+        result = probe(target, remote_dir=".", pattern="*", recursive=False, deadline_s=1)
+    assert not result.ok
+    assert result.error is not None and result.error.startswith(
+        "the test's deadline of 1 s passed, so its connection was cut: SSH handshake with"
+        f" 127.0.0.1:{pit.port} failed")
+    assert result.seconds < probing.CONNECT_TIMEOUT_S  # the banner timeout did not end it
