@@ -1,7 +1,7 @@
 """A hostile partner at the TCP level: it accepts connections and then stalls them.
 
 ``Tarpit()`` says nothing at all; ``Tarpit(drip_seconds=s)`` sends an SSH banner that never
-ends, one byte every ``s`` seconds, which keeps every per-step timeout of an SSH client from
+ends, one byte every ``s`` seconds, which keeps an SSH client's banner read timeout from
 firing. Runs its own event loop in a thread, as ``tests/faults/proxy.py`` does. ``accepted``
 counts connections, ``open`` those the client has not closed yet.
 """

@@ -1,7 +1,8 @@
 """Ending an SFTP connection from another thread.
 
-paramiko blocks in worker threads that asyncio cannot cancel, and its timeouts are per step:
-a partner that drips its banner, or a listing, one byte at a time trips none of them.
+paramiko blocks in worker threads that asyncio cannot cancel, and its timeouts are per step
+(a stalled partner costs each in turn; one that drips bytes, a listing say, restarts the
+request's timeout with each).
 ``Cutoff.cut`` shuts the connection's socket down under paramiko, so a read blocked on it
 fails at once (end of stream), paramiko's transport thread ends, and whatever waits on it
 raises: the thread returns. The socket is only shut down, never closed here: its owner,

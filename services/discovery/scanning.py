@@ -102,6 +102,11 @@ class Scanner:
         # one per concurrent scan, so a stalled partner's thread never holds up another's.
         self._threads = ThreadPoolExecutor(settings.scan_concurrency,
                                            thread_name_prefix="scan")
+        # The lease outlasts the longest a scan may take (its TCP connect is not cut): a
+        # scan stalled until its deadline is never claimed a second time meanwhile.
+        self._lease_seconds = max(float(settings.scan_lease_seconds),
+                                  settings.scan_deadline_seconds
+                                  + settings.sftp_connect_timeout)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -110,7 +115,7 @@ class Scanner:
     async def claim_due_server(self) -> dict[str, Any] | None:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                queries.CLAIM_DUE_SERVER, {"lease": self._settings.scan_lease_seconds}
+                queries.CLAIM_DUE_SERVER, {"lease": self._lease_seconds}
             )
             return await cur.fetchone()
 
@@ -192,7 +197,7 @@ class Scanner:
                     _next_batch, entries, self._settings.scan_batch_size))
 
             result = ScanResult()
-            lease = _ScanLease(self._settings.scan_lease_seconds)
+            lease = _ScanLease(self._lease_seconds)
             phase.doing = f"listing {server['remote_dir']}"
             listing = list_next()
             while batch := await listing:

@@ -72,12 +72,14 @@ async def test_fifty_servers_five_of_them_tarpits(settings, pool, sftp_server,
                                        next_scan_at=datetime.now(UTC) - timedelta(hours=1))
                 bad.append(row["id"])
         only_our_servers.extend(healthy + bad)
+        # Per-step timeouts longer than the deadline: only the deadline ends the tarpits'
+        # scans (the banner's read timeout never fires on a drip; paramiko bounds the key
+        # exchange as a whole by the connect timeout, but not the login or a listing).
         scanner, _ = make_scanner(settings, pool, scan_concurrency=8,
-                                  scan_deadline_seconds=DEADLINE_S, scan_tick_seconds=0.2)
-        # One after the other, each tarpit would cost at least a connect timeout (the silent
-        # ones their banner timeout; the dripping ones trip no timeout at all), and with one
-        # worker even under the deadline, every healthy server would wait 5 deadlines.
-        sequential = (SILENT + DRIPPING) * settings.sftp_connect_timeout
+                                  scan_deadline_seconds=DEADLINE_S, sftp_connect_timeout=60)
+        # One after the other, each tarpit would cost a connect timeout; with one worker,
+        # even under the deadline, every healthy server would wait 5 deadlines.
+        sequential = (SILENT + DRIPPING) * 60
         started = time.monotonic()
         workers = asyncio.create_task(scan_fleet(scanner, workers=8, tick_seconds=0.2))
         try:
@@ -119,6 +121,27 @@ async def test_fifty_servers_five_of_them_tarpits(settings, pool, sftp_server,
 
 async def _none_open(*pits: Tarpit) -> bool:
     return all(pit.open == 0 for pit in pits)
+
+
+async def test_a_stalled_scan_keeps_its_server_until_its_deadline(settings, pool, sftp_server,
+                                                                 only_our_servers):
+    with Tarpit() as pit:
+        row = await add_server(pool, settings, sftp_server, sftp_server.inbox, port=pit.port,
+                               poll_interval_s=1)
+        only_our_servers.append(row["id"])
+        # A lease shorter than the deadline, and a server due again every second: only the
+        # lease's floor (deadline + connect timeout) keeps a second worker off it.
+        scanner, _ = make_scanner(settings, pool, scan_lease_seconds=5,
+                                  scan_deadline_seconds=8, sftp_connect_timeout=15)
+        workers = asyncio.create_task(scan_fleet(scanner, workers=3, tick_seconds=0.2))
+        try:
+            async def failed() -> bool:
+                return (await reload(pool, row["id"]))["scan_failures"] >= 1
+            await wait_for(failed, within=30, what="the tarpit's scan recorded as failed")
+        finally:
+            workers.cancel()
+            await asyncio.gather(workers, return_exceptions=True)
+        assert pit.accepted == 1
 
 
 async def test_a_listing_that_never_comes_is_cut_at_the_deadline(settings, pool):
