@@ -158,7 +158,8 @@ class Scanner:
         Nothing is cancelled: the cut makes the thread's blocked read fail, the scan's
         own error handling runs (a listing thread is awaited before its session closes)
         and its error is replaced with the deadline's. A batch the database is comparing
-        then is recorded.
+        then is recorded. A TCP connect under way then is not cut (no socket yet): it
+        ends within its own timeout, then at once.
         """
         deadline = self._settings.scan_deadline_seconds
         cutoff = Cutoff()
@@ -166,6 +167,9 @@ class Scanner:
         timer = asyncio.get_running_loop().call_later(deadline, cutoff.cut)
         try:
             return await self._scan(server, cutoff, phase)
+        except asyncio.CancelledError:
+            cutoff.cut()  # the replica is stopping: a thread still connecting returns too
+            raise
         except Exception as exc:
             if cutoff.is_cut:
                 raise ScanDeadlinePassed(
@@ -177,9 +181,7 @@ class Scanner:
     async def _scan(self, server: dict[str, Any], cutoff: Cutoff, phase: _Phase) -> ScanResult:
         target = target_from_row(ServerAccess.from_row(server), self._box)
         session: SftpSession = await self._in_thread(
-            connect, target,
-            connect_timeout=min(self._settings.sftp_connect_timeout,
-                                self._settings.scan_deadline_seconds),
+            connect, target, connect_timeout=self._settings.sftp_connect_timeout,
             io_timeout=self._settings.sftp_io_timeout, cutoff=cutoff,
         )
         listing: asyncio.Future[list[RemoteEntry]] | None = None
