@@ -3,7 +3,8 @@
 ``Tarpit()`` says nothing at all; ``Tarpit(drip_seconds=s)`` sends an SSH banner that never
 ends, one byte every ``s`` seconds, which keeps an SSH client's banner read timeout from
 firing. Runs its own event loop in a thread, as ``tests/faults/proxy.py`` does. ``accepted``
-counts connections, ``open`` those the client has not closed yet.
+counts connections, ``open`` those the client has not closed yet, ``received`` the bytes
+clients sent (an SSH client sends its own banner first).
 """
 
 import asyncio
@@ -17,6 +18,7 @@ class Tarpit:
         self.drip_seconds = drip_seconds
         self.accepted = 0
         self.open = 0
+        self.received = 0
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -54,7 +56,7 @@ class Tarpit:
         self.accepted += 1
         self.open += 1
         self._writers.add(writer)
-        closed = asyncio.ensure_future(_until_closed(reader))
+        closed = asyncio.ensure_future(self._read_until_closed(reader))
         try:
             banner = itertools.cycle(b"SSH-2.0-")  # no line end, ever
             while not closed.done():
@@ -71,7 +73,8 @@ class Tarpit:
             writer.close()
 
 
-async def _until_closed(reader: asyncio.StreamReader) -> None:
-    """Read and ignore whatever the client sends, until it closes."""
-    with contextlib.suppress(ConnectionError):
-        await reader.read()
+    async def _read_until_closed(self, reader: asyncio.StreamReader) -> None:
+        """Count and ignore whatever the client sends, until it closes."""
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(65536):
+                self.received += len(chunk)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from psycopg.types.json import Jsonb
@@ -110,7 +111,7 @@ class Scanner:
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
-            self._threads, lambda: fn(*args, **kwargs))
+            self._threads, partial(fn, *args, **kwargs))
 
     async def claim_due_server(self) -> dict[str, Any] | None:
         async with self._pool.connection() as conn:
