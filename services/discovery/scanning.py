@@ -26,6 +26,7 @@ from infra.telemetry import StageMetrics
 from services.discovery import queries
 from services.discovery.backoff import backoff_seconds
 from services.discovery.batching import Batching
+from services.discovery.post_fetch import PostFetch
 from services.discovery.settings import DiscoverySettings
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class ScanDeadlinePassed(SftpError):
 class ScanResult:
     listed: int = 0
     emitted: int = 0
+    acted: int = 0  # files deleted or moved on the server (post_fetch.py)
     passed_over: Skipped = field(default_factory=Skipped)
 
     @property
@@ -99,6 +101,7 @@ class Scanner:
         self._metrics = metrics
         self._batching = Batching(settings.batch_max_files, settings.batch_max_bytes,
                                   settings.batch_file_max_bytes)
+        self._post_fetch = PostFetch(settings, pool, metrics)
         # A scan has one thread at work at a time (its connect, a listing batch, its close):
         # one per concurrent scan, so a stalled partner's thread never holds up another's.
         self._threads = ThreadPoolExecutor(settings.scan_concurrency,
@@ -146,9 +149,10 @@ class Scanner:
             await conn.execute(queries.SCAN_SUCCEEDED, {"id": server["id"],
                                                         "warnings": result.warnings()})
         recovered = last_error is not None
-        log.log(logging.INFO if result.emitted or recovered else logging.DEBUG,
+        log.log(logging.INFO if result.emitted or result.acted or recovered else logging.DEBUG,
                 "scan finished", extra={"server": name, "listed": result.listed,
-                                        "emitted": result.emitted, "skipped": result.skipped,
+                                        "emitted": result.emitted, "acted": result.acted,
+                                        "skipped": result.skipped,
                                         "refused": result.passed_over.refusals,
                                         "recovered": recovered})
         return result
@@ -216,6 +220,8 @@ class Scanner:
                     await conn.execute(queries.FORGET_VANISHED,
                                        {"server_id": server["id"],
                                         "scan_started": server["scan_started"]})
+            # After the listing, on its session: no listing sees a file half-way through.
+            result.acted = await self._post_fetch.run(server, session.client)
             result.passed_over = skipped
             return result
         finally:

@@ -22,7 +22,8 @@ FileKey = tuple[datetime, UUID]
 FILE_COLUMNS = sql.SQL(
     "f.id, f.server_id, s.name AS server_name, f.source, f.remote_path, f.filename, f.size,"
     " f.remote_mtime, f.status, f.sha256, f.md5, f.bucket, f.object_key, f.etag, f.attempts,"
-    " f.lease_until, f.error_message, f.created_at, f.updated_at, f.stored_at, f.notified_at"
+    " f.lease_until, f.error_message, f.created_at, f.updated_at, f.stored_at, f.notified_at,"
+    " f.remote_action, f.remote_action_state"
 )
 _FILES_FROM = sql.SQL("FROM files f LEFT JOIN servers s ON s.id = f.server_id")
 _GET_FILE = sql.SQL("SELECT {columns} {source} WHERE f.id = %s").format(

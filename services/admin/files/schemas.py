@@ -1,7 +1,7 @@
 """Bodies of the files API."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -30,6 +30,11 @@ class FileOut(BaseModel):
     updated_at: datetime
     stored_at: datetime | None
     notified_at: datetime | None
+    remote_action: Literal["delete", "move"] | None
+    """What happens to the file on its server once stored (None: kept there)."""
+    remote_action_state: Literal["pending", "done", "changed", "failed"] | None
+    """pending (to do, or to try again), done, changed (left alone: not the version copied),
+    failed (given up); the journal tells each try."""
 
 
 class FileEventOut(BaseModel):
