@@ -160,7 +160,8 @@ class ServerOut(BaseModel):
     """Consecutive failed scans; 0 after a success."""
     last_scan_error: str | None
     last_scan_warnings: ScanWarnings | None
-    """What the last scan passed over because no row can hold it; None: nothing."""
+    """What the last scan passed over because no row can hold it, and the listing caps it
+    stopped at; None: nothing."""
     created_at: datetime
     updated_at: datetime
 
