@@ -19,6 +19,7 @@ from tests.tarpit import Tarpit
 
 HEALTHY, SILENT, DRIPPING = 45, 3, 2
 DEADLINE_S = 20.0
+CONNECT_TIMEOUT_S = 60.0  # per step, longer than the deadline
 
 
 async def wait_for(check, *, within: float, what: str):
@@ -76,10 +77,11 @@ async def test_fifty_servers_five_of_them_tarpits(settings, pool, sftp_server,
         # scans (the banner's read timeout never fires on a drip; paramiko bounds the key
         # exchange as a whole by the connect timeout, but not the login or a listing).
         scanner, _ = make_scanner(settings, pool, scan_concurrency=8,
-                                  scan_deadline_seconds=DEADLINE_S, sftp_connect_timeout=60)
-        # One after the other, each tarpit would cost a connect timeout; with one worker,
-        # even under the deadline, every healthy server would wait 5 deadlines.
-        sequential = (SILENT + DRIPPING) * 60
+                                  scan_deadline_seconds=DEADLINE_S,
+                                  sftp_connect_timeout=CONNECT_TIMEOUT_S)
+        # One after the other, each tarpit would cost at least a connect timeout; with one
+        # worker, even under the deadline, the healthy servers would wait 5 deadlines.
+        sequential = (SILENT + DRIPPING) * CONNECT_TIMEOUT_S
         started = time.monotonic()
         workers = asyncio.create_task(scan_fleet(scanner, workers=8, tick_seconds=0.2))
         try:
