@@ -44,11 +44,14 @@ class _Auth(paramiko.ServerInterface):
 
 class _Listing(paramiko.SFTPServerInterface):
     def __init__(self, server: paramiko.ServerInterface,
-                 entries: list[paramiko.SFTPAttributes]) -> None:
+                 entries: list[paramiko.SFTPAttributes], hold: threading.Event | None) -> None:
         super().__init__(server)
         self._entries = entries
+        self._hold = hold
 
     def list_folder(self, path: str) -> list[paramiko.SFTPAttributes]:
+        if self._hold is not None:
+            self._hold.wait(60)
         return list(self._entries)
 
     def stat(self, path: str) -> paramiko.SFTPAttributes:
@@ -56,8 +59,12 @@ class _Listing(paramiko.SFTPServerInterface):
 
 
 @contextmanager
-def fake_sftp_server(entries: list[paramiko.SFTPAttributes]) -> Iterator[tuple[str, int, str]]:
-    """Serve ``entries`` as every directory's listing; yields (host, port, host key line)."""
+def fake_sftp_server(entries: list[paramiko.SFTPAttributes], *,
+                     hold: threading.Event | None = None) -> Iterator[tuple[str, int, str]]:
+    """Serve ``entries`` as every directory's listing; yields (host, port, host key line).
+
+    With ``hold``, a listing is answered only once it is set: a partner that logs in
+    and then never lists (set when the server stops)."""
     key = paramiko.ECDSAKey.generate()
     listener = socket.create_server(("127.0.0.1", 0))
     transports: list[paramiko.Transport] = []
@@ -70,7 +77,8 @@ def fake_sftp_server(entries: list[paramiko.SFTPAttributes]) -> Iterator[tuple[s
                 return
             transport = paramiko.Transport(sock)
             transport.add_server_key(key)
-            transport.set_subsystem_handler("sftp", paramiko.SFTPServer, _Listing, entries)
+            transport.set_subsystem_handler("sftp", paramiko.SFTPServer, _Listing, entries,
+                                            hold)
             transport.start_server(server=_Auth())
             transports.append(transport)
 
@@ -79,6 +87,8 @@ def fake_sftp_server(entries: list[paramiko.SFTPAttributes]) -> Iterator[tuple[s
     try:
         yield "127.0.0.1", listener.getsockname()[1], f"{key.get_name()} {key.get_base64()}"
     finally:
+        if hold is not None:
+            hold.set()
         listener.shutdown(socket.SHUT_RDWR)  # wakes the accept
         listener.close()
         for transport in transports:

@@ -61,16 +61,48 @@ class Skipped:
     """What ``walk`` passed over: ``count`` entries the pattern matched that are no regular
     file (symlinks, never followed; devices, sockets, pipes), and ``refused``, entries no
     row can hold (a name with ``/`` or NUL, a path too long, a size past a bigint), the
-    first :data:`REFUSALS_KEPT` as (escaped path, reason) and all of them in ``refusals``."""
+    first :data:`REFUSALS_KEPT` as (escaped path, reason) and all of them in ``refusals``.
+
+    And where its caps stopped it: ``stopped_at``, the entry cap once the walk stopped
+    there (the listing is then incomplete); ``too_deep``, directories below the depth cap
+    that were not listed, the first of them in ``first_too_deep``.
+    """
 
     count: int = 0
     refusals: int = 0
     refused: list[tuple[str, str]] = field(default_factory=list)
+    stopped_at: int | None = None
+    too_deep: int = 0
+    first_too_deep: str | None = None
+    depth_cap: int | None = None
 
     def refuse(self, path: str, reason: str) -> None:
         self.refusals += 1
         if len(self.refused) < REFUSALS_KEPT:
             self.refused.append((ascii(path)[1:-1], reason))
+
+    def leave_out(self, path: str, depth_cap: int) -> None:
+        self.too_deep += 1
+        self.depth_cap = depth_cap
+        if self.first_too_deep is None:
+            self.first_too_deep = ascii(path)[1:-1]
+
+    @property
+    def complete(self) -> bool:
+        """Whether the walk read every directory it was to read (none cut short)."""
+        return self.stopped_at is None
+
+    def caps_reached(self) -> list[str]:
+        """A sentence for each cap the walk stopped at, for the operator."""
+        reached = []
+        if self.stopped_at is not None:
+            reached.append(f"the listing stopped at max_listing_entries = {self.stopped_at}"
+                           " entries read: files past them were not seen")
+        if self.too_deep:
+            reached.append(f"{self.too_deep} director{'y' if self.too_deep == 1 else 'ies'}"
+                           f" below max_depth = {self.depth_cap} not listed, the first"
+                           f" {self.first_too_deep}")
+        return reached
 
 
 def refusal(directory: str, name: str, size: int) -> str | None:
@@ -101,16 +133,29 @@ def walk(
     recursive: bool = False,
     ignored: tuple[str, ...] = DEFAULT_IGNORED,
     skipped: Skipped | None = None,
+    max_entries: int | None = None,
+    max_depth: int | None = None,
 ) -> Iterator[RemoteEntry]:
     """Yield regular files under ``root`` without holding a whole directory in memory;
     count in ``skipped`` the matching entries that are not (each logged at debug), and the
-    entries no row can hold (each logged as a warning, the rest of the listing goes on)."""
+    entries no row can hold (each logged as a warning, the rest of the listing goes on).
+
+    A symlink is never followed, to a directory neither (READDIR gives each entry's own
+    attributes, as lstat does), so no loop of links can make the walk endless. The walk
+    stops after reading ``max_entries`` entries of any kind, and lists no directory more
+    than ``max_depth`` levels below ``root``; ``skipped`` tells where it stopped.
+    """
     is_ignored, is_wanted = _matcher(ignored), _matcher((pattern,))
     skipped = skipped if skipped is not None else Skipped()
-    pending = [root]
+    read = 0
+    pending = [(root, 0)]
     while pending:
-        directory = pending.pop()
+        directory, depth = pending.pop()
         for entry in list_directory(client, directory):
+            if max_entries is not None and read >= max_entries:
+                skipped.stopped_at = max_entries
+                return
+            read += 1
             name = entry.name
             if is_ignored(name):
                 continue
@@ -120,8 +165,12 @@ def walk(
                 skipped.refuse(path, why)
                 continue
             if stat.S_ISDIR(entry.mode):
-                if recursive:
-                    pending.append(posixpath.join(directory, name))
+                if not recursive:
+                    continue
+                if max_depth is not None and depth >= max_depth:
+                    skipped.leave_out(posixpath.join(directory, name), max_depth)
+                else:
+                    pending.append((posixpath.join(directory, name), depth + 1))
             elif not is_wanted(name):
                 continue
             elif stat.S_ISREG(entry.mode):

@@ -8,10 +8,14 @@ import errno
 import io
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import paramiko
 
 from infra.sftp.channel import open_sftp, prefer_fast_ciphers
+
+if TYPE_CHECKING:
+    from infra.sftp.cutoff import Cutoff
 
 _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
 # An RSA host key is pinned as its key files name it, "ssh-rsa", but that is also the name
@@ -110,12 +114,23 @@ def _load_private_key(text: str) -> paramiko.PKey:
     raise AuthenticationFailed("private key is not a readable OpenSSH/PEM key")
 
 
-def connect(target: SftpTarget, *, connect_timeout: float, io_timeout: float) -> SftpSession:
-    """Open a session, verifying the host key before any credential is sent."""
+def connect(target: SftpTarget, *, connect_timeout: float, io_timeout: float,
+            cutoff: "Cutoff | None" = None) -> SftpSession:
+    """Open a session, verifying the host key before any credential is sent.
+
+    ``connect_timeout`` bounds each step (TCP connect, banner, key exchange), not their
+    sum: a bound on the whole, and on the session's later reads, is ``cutoff``'s to enforce.
+    """
     try:
         sock = socket.create_connection((target.host, target.port), timeout=connect_timeout)
     except OSError as exc:
         raise SftpError(f"cannot reach {target.host}:{target.port}: {exc}") from exc
+    if cutoff is not None:
+        try:
+            cutoff.attach(sock)
+        except SftpError:
+            sock.close()
+            raise
     transport = paramiko.Transport(sock)
     try:
         transport.banner_timeout = connect_timeout

@@ -71,6 +71,12 @@ def ago(moment: datetime | None) -> str:
     return f"{seconds((datetime.now(UTC) - moment).total_seconds())} ago"
 
 
+def due_in(moment: datetime) -> str:
+    """When a future moment comes: ``in 12 min``, or ``now`` once it has passed."""
+    wait = (moment - datetime.now(UTC)).total_seconds()
+    return f"in {seconds(wait)}" if wait >= 1 else "now"
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
@@ -85,6 +91,6 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     )
     environment.filters.update(
         filesize=filesize, timestamp=timestamp, duration=duration, pretty_json=pretty_json,
-        seconds=seconds, ago=ago, rate=rate,
+        seconds=seconds, ago=ago, rate=rate, due_in=due_in,
     )
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))

@@ -1,4 +1,4 @@
-"""Discovery service: a scan loop over due servers and the reconciler loop."""
+"""Discovery service: scan workers over due servers and the reconciler loop."""
 
 import asyncio
 import logging
@@ -7,6 +7,7 @@ from faststream.asgi import AsgiFastStream
 
 from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
+from services.discovery.fleet import scan_fleet
 from services.discovery.reconciling import recover_lost_copies, redrive_stalled
 from services.discovery.scanning import Scanner
 from services.discovery.settings import DiscoverySettings
@@ -21,16 +22,8 @@ def create_app(settings: DiscoverySettings | None = None) -> AsgiFastStream:
                       runtime.outbox, runtime.metrics)
 
     async def scan_loop() -> None:
-        while True:
-            try:
-                server = await scanner.claim_due_server()
-            except Exception:
-                log.exception("cannot look for due servers")
-                server = None
-            if server is None:
-                await asyncio.sleep(settings.scan_tick_seconds)
-            else:
-                await scanner.scan(server)
+        await scan_fleet(scanner, workers=settings.scan_concurrency,
+                         tick_seconds=settings.scan_tick_seconds)
 
     async def reconcile_loop() -> None:
         while True:

@@ -16,7 +16,8 @@ def listing_param(entries: Iterable[tuple[str, int, int]]) -> str:
     """
     return json.dumps(list(entries))
 
-# One due server at a time; SKIP LOCKED plus the lease keep replicas off each other's scans.
+# One due server per call (each of a replica's scan workers calls it); SKIP LOCKED plus the
+# lease keep the workers and replicas off each other's scans.
 CLAIM_DUE_SERVER = """
 UPDATE servers
    SET scan_lease_until = now() + make_interval(secs => %(lease)s),
@@ -39,14 +40,18 @@ UPDATE servers SET scan_lease_until = now() + make_interval(secs => %(lease)s)
 
 SCAN_SUCCEEDED = """
 UPDATE servers
-   SET last_scan_at = now(), last_scan_error = NULL, scan_lease_until = NULL,
-       last_scan_warnings = %(warnings)s
+   SET last_scan_at = now(), last_scan_ok_at = now(), last_scan_error = NULL,
+       scan_lease_until = NULL, last_scan_warnings = %(warnings)s, scan_failures = 0
  WHERE id = %(id)s
 """
 
+# A failure pushes the next attempt out by the backoff (services/discovery/backoff.py)
+# instead of the poll interval the claim set.
 SCAN_FAILED = """
 UPDATE servers
-   SET last_scan_at = now(), last_scan_error = %(error)s, scan_lease_until = NULL
+   SET last_scan_at = now(), last_scan_error = %(error)s, scan_lease_until = NULL,
+       scan_failures = scan_failures + 1,
+       next_scan_at = now() + make_interval(secs => %(wait)s)
  WHERE id = %(id)s
 """
 

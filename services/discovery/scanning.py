@@ -1,13 +1,15 @@
 """Scanning one partner server: stream its listing, compare it with the database in
-batches, and announce every file version that has become stable."""
+batches, and announce every file version that has become stable, all under a deadline."""
 
 import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from psycopg.types.json import Jsonb
 
@@ -17,15 +19,22 @@ from infra.outbox import Outbox
 from infra.postgres import Pool
 from infra.server_access import ServerAccess
 from infra.servers import remember_host_key, target_from_row
+from infra.sftp.cutoff import Cutoff
 from infra.sftp.listing import RemoteEntry, Skipped, walk
-from infra.sftp.session import SftpSession, connect
+from infra.sftp.session import SftpError, SftpSession, connect
 from infra.telemetry import StageMetrics
 from services.discovery import queries
+from services.discovery.backoff import backoff_seconds
 from services.discovery.batching import Batching
 from services.discovery.post_fetch import PostFetch
 from services.discovery.settings import DiscoverySettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ScanDeadlinePassed(SftpError):
+    """The scan took longer than ``INTAKE_SCAN_DEADLINE_SECONDS``; its connection was cut."""
 
 
 @dataclass
@@ -41,12 +50,25 @@ class ScanResult:
         return self.passed_over.count
 
     def warnings(self) -> Jsonb | None:
-        """``servers.last_scan_warnings``: the entries no row can hold, if any."""
-        refused = self.passed_over
-        if not refused.refusals:
+        """``servers.last_scan_warnings``: the entries no row can hold and the listing caps
+        the scan stopped at, if any."""
+        passed = self.passed_over
+        capped = passed.caps_reached()
+        if not passed.refusals and not capped:
             return None
-        return Jsonb({"refused": refused.refusals, "entries": [
-            {"path": path, "reason": reason} for path, reason in refused.refused]})
+        return Jsonb({"refused": passed.refusals, "entries": [
+            {"path": path, "reason": reason} for path, reason in passed.refused],
+            "capped": capped})
+
+
+@dataclass
+class _Phase:
+    """What a scan is doing, for the error its deadline records."""
+
+    doing: str
+
+    def __str__(self) -> str:
+        return self.doing
 
 
 @dataclass
@@ -80,11 +102,24 @@ class Scanner:
         self._batching = Batching(settings.batch_max_files, settings.batch_max_bytes,
                                   settings.batch_file_max_bytes)
         self._post_fetch = PostFetch(settings, pool, metrics)
+        # A scan has one thread at work at a time (its connect, a listing batch, its close):
+        # one per concurrent scan, so a stalled partner's thread never holds up another's.
+        self._threads = ThreadPoolExecutor(settings.scan_concurrency,
+                                           thread_name_prefix="scan")
+        # The lease outlasts the longest a scan may take (its TCP connect is not cut): a
+        # scan stalled until its deadline is never claimed a second time meanwhile.
+        self._lease_seconds = max(float(settings.scan_lease_seconds),
+                                  settings.scan_deadline_seconds
+                                  + settings.sftp_connect_timeout)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, partial(fn, *args, **kwargs))
 
     async def claim_due_server(self) -> dict[str, Any] | None:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                queries.CLAIM_DUE_SERVER, {"lease": self._settings.scan_lease_seconds}
+                queries.CLAIM_DUE_SERVER, {"lease": self._lease_seconds}
             )
             return await cur.fetchone()
 
@@ -97,13 +132,18 @@ class Scanner:
         """
         name, last_error = server["name"], server["last_scan_error"]
         try:
-            result = await self._scan(server)
+            result = await self._scan_in_time(server)
         except Exception as exc:
             error = str(exc) or exc.__class__.__name__
+            failures = server["scan_failures"] + 1
+            wait = backoff_seconds(server["poll_interval_s"], failures,
+                                   self._settings.scan_max_backoff_seconds)
             log.log(logging.DEBUG if error == last_error else logging.WARNING,
-                    "scan of %s failed: %s", name, error, extra={"server": name})
+                    "scan of %s failed: %s", name, error,
+                    extra={"server": name, "scan_failures": failures, "next_scan_in": wait})
             async with self._pool.connection() as conn:
-                await conn.execute(queries.SCAN_FAILED, {"id": server["id"], "error": error})
+                await conn.execute(queries.SCAN_FAILED,
+                                   {"id": server["id"], "error": error, "wait": wait})
             return ScanResult()
         async with self._pool.connection() as conn:
             await conn.execute(queries.SCAN_SUCCEEDED, {"id": server["id"],
@@ -117,11 +157,37 @@ class Scanner:
                                         "recovered": recovered})
         return result
 
-    async def _scan(self, server: dict[str, Any]) -> ScanResult:
+    async def _scan_in_time(self, server: dict[str, Any]) -> ScanResult:
+        """The scan, its connection cut once the deadline passes.
+
+        Nothing is cancelled: the cut makes the thread's blocked read fail, the scan's
+        own error handling runs (a listing thread is awaited before its session closes)
+        and its error is replaced with the deadline's. A batch the database is comparing
+        then is recorded. A TCP connect under way then is not cut (no socket yet): it
+        ends within its own timeout, then at once.
+        """
+        deadline = self._settings.scan_deadline_seconds
+        cutoff = Cutoff()
+        phase = _Phase(f"connecting to {server['host']}:{server['port']}")
+        timer = asyncio.get_running_loop().call_later(deadline, cutoff.cut)
+        try:
+            return await self._scan(server, cutoff, phase)
+        except asyncio.CancelledError:
+            cutoff.cut()  # the replica is stopping: a thread still connecting returns too
+            raise
+        except Exception as exc:
+            if cutoff.is_cut:
+                raise ScanDeadlinePassed(
+                    f"scan deadline of {deadline:g} s passed while {phase}") from exc
+            raise
+        finally:
+            timer.cancel()
+
+    async def _scan(self, server: dict[str, Any], cutoff: Cutoff, phase: _Phase) -> ScanResult:
         target = target_from_row(ServerAccess.from_row(server), self._box)
-        session: SftpSession = await asyncio.to_thread(
+        session: SftpSession = await self._in_thread(
             connect, target, connect_timeout=self._settings.sftp_connect_timeout,
-            io_timeout=self._settings.sftp_io_timeout,
+            io_timeout=self._settings.sftp_io_timeout, cutoff=cutoff,
         )
         listing: asyncio.Future[list[RemoteEntry]] | None = None
         try:
@@ -129,35 +195,41 @@ class Scanner:
                 await remember_host_key(self._pool, server["id"], session.host_key)
             skipped = Skipped()
             entries = walk(session.client, server["remote_dir"], pattern=server["pattern"],
-                           recursive=server["recursive"], skipped=skipped)
+                           recursive=server["recursive"], skipped=skipped,
+                           max_entries=server["max_listing_entries"],
+                           max_depth=server["max_depth"])
 
             def list_next() -> asyncio.Future[list[RemoteEntry]]:
-                return asyncio.ensure_future(asyncio.to_thread(
+                return asyncio.ensure_future(self._in_thread(
                     _next_batch, entries, self._settings.scan_batch_size))
 
             result = ScanResult()
-            lease = _ScanLease(self._settings.scan_lease_seconds)
+            lease = _ScanLease(self._lease_seconds)
+            phase.doing = f"listing {server['remote_dir']}"
             listing = list_next()
             while batch := await listing:
                 # The next batch is listed while the database compares this one: a scan
                 # costs about the longer of the two, not their sum.
                 listing = list_next()
                 result.listed += len(batch)
+                phase.doing = f"listing {server['remote_dir']} ({result.listed} files so far)"
                 room = max(0, self._settings.max_new_per_scan - result.emitted)
                 result.emitted += await self._process_batch(server, batch, room, lease)
-            async with self._pool.connection() as conn:
-                await conn.execute(queries.FORGET_VANISHED,
-                                   {"server_id": server["id"],
-                                    "scan_started": server["scan_started"]})
+            if skipped.complete:  # a listing cut short by its cap saw only part of the tree
+                async with self._pool.connection() as conn:
+                    await conn.execute(queries.FORGET_VANISHED,
+                                       {"server_id": server["id"],
+                                        "scan_started": server["scan_started"]})
             # After the listing, on its session: no listing sees a file half-way through.
             result.acted = await self._post_fetch.run(server, session.client)
             result.passed_over = skipped
             return result
         finally:
             if listing is not None:
-                # Never close the session under a listing still running in its thread.
+                # Never close the session under a listing still running in its thread (a
+                # cut connection makes it return at once).
                 await asyncio.gather(listing, return_exceptions=True)
-            await asyncio.to_thread(session.close)
+            await self._in_thread(session.close)
 
     async def _process_batch(self, server: dict[str, Any], batch: list[RemoteEntry],
                              room: int, lease: _ScanLease) -> int:

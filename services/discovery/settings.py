@@ -6,10 +6,19 @@ from infra.settings import PartnerKeySettings
 class DiscoverySettings(PartnerKeySettings):
     scan_tick_seconds: float = Field(1.0, gt=0, description="How often due servers are looked for")
     scan_lease_seconds: int = Field(
-        60, ge=5, description="How long a scan holds its server between two listing batches"
+        60, ge=5, description="How long a scan holds its server between two listing batches,"
+                              " at least its deadline plus the connect timeout"
     )
     scan_batch_size: int = Field(5000, ge=1, description="Listing entries compared per query")
     max_new_per_scan: int = Field(10000, ge=1, description="New files one scan may announce")
+    scan_concurrency: int = Field(
+        8, ge=1, le=256, description="Servers one replica scans at the same time")
+    scan_deadline_seconds: float = Field(
+        300.0, gt=0, description="The longest one scan may take, connect, handshake, login"
+                                 " and listing together; then its connection is cut")
+    scan_max_backoff_seconds: int = Field(
+        3600, ge=1, description="The longest wait before the next scan of a failing server;"
+                                " the wait doubles with each consecutive failure")
     reconcile_interval_seconds: float = Field(15.0, gt=0)
     redrive_after_seconds: int = Field(
         600, ge=10, description="A file idle this long in a waiting state is re-announced"

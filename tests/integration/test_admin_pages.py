@@ -239,7 +239,8 @@ def form(**overrides: Any) -> dict[str, Any]:
     return {"name": f"t-{uuid4().hex[:10]}", "host": UNREACHABLE["host"],
             "port": str(UNREACHABLE["port"]), "username": "partner", "remote_dir": "/out",
             "pattern": "*.csv", "poll_interval_s": "30", "min_file_age_s": "10",
-            "max_connections": "4", "host_key": "", "enabled": "on", **overrides}
+            "max_connections": "4", "max_listing_entries": "1000000", "max_depth": "16",
+            "host_key": "", "enabled": "on", **overrides}
 
 
 def test_server_forms(client: TestClient[Litestar], console: Console) -> None:
@@ -310,6 +311,26 @@ def test_server_forms(client: TestClient[Litestar], console: Console) -> None:
     deleted = console.post(f"/servers/{server['id']}/delete", htmx=False)
     assert deleted.status_code == 303
     assert client.get(f"/api/servers/{server['id']}").status_code == 404
+
+
+def test_the_servers_page_shows_backoff_and_caps(client: TestClient[Litestar], console: Console,
+                                                db: Db) -> None:
+    server = create_server(client, recursive=True, max_depth=3)
+    db.execute("UPDATE servers SET scan_failures = 3, last_scan_error = 'scan deadline of 300 s"
+               " passed while connecting to 127.0.0.1:9', last_scan_at = now(),"
+               " next_scan_at = now() + interval '2 hours', last_scan_warnings = %s"
+               " WHERE id = %s",
+               (Jsonb({"refused": 0, "entries": [], "capped": ["the listing stopped at"
+                       " max_listing_entries = 7 entries read: files past them were not seen"]}),
+                server["id"]))
+    row = console.get("/servers").text.split(f'id="server-{server["id"]}"')[1].split("</tr>")[0]
+    assert "scan deadline of 300 s passed while connecting to 127.0.0.1:9" in row
+    assert "3 failures in a row; last success never; next attempt in 1 h 59 min" in row
+    assert "the listing stopped at max_listing_entries = 7 entries read" in row
+    assert "entries skipped" not in row  # no refused entries
+    assert "≤ 1000000 entries, 3 levels" in row
+    edit = console.get(f"/servers/{server['id']}/edit").text
+    assert 'name="max_depth" type="number" min="0" value="3"' in edit
 
 
 def test_server_buttons(client: TestClient[Litestar], console: Console, db: Db) -> None:

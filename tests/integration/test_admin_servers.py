@@ -108,6 +108,9 @@ def test_duplicate_name_is_a_conflict(client: TestClient[Litestar]) -> None:
         ({"poll_interval_s": 0}, "poll_interval_s"),
         ({"min_file_age_s": -1}, "min_file_age_s"),
         ({"max_connections": 0}, "max_connections"),
+        ({"max_listing_entries": 0}, "max_listing_entries"),
+        ({"max_depth": -1}, "max_depth"),
+        ({"scan_failures": 0}, "scan_failures"),
         ({"host_key": "AAAAC3NzaC1lZDI1NTE5AAAAIA"}, "host_key"),
         ({"host_key": "ssh-dss AAAAB3NzaC1kc3MAAACBAP"}, "host_key"),
         ({"host_key": "ssh-ed25519 not-base64!"}, "host_key"),
@@ -226,6 +229,33 @@ def test_scan_now(client: TestClient[Litestar], db: Db) -> None:
     disabled = client.post(f"/api/servers/{server['id']}/scan")
     assert disabled.status_code == 409
     assert client.post("/api/servers/999999999/scan").status_code == 404
+
+
+def test_listing_caps_are_edited_and_the_backoff_shown(client: TestClient[Litestar],
+                                                       db: Db) -> None:
+    server = create_server(client)
+    # The defaults of infra/migrations/0008_fleet_discovery.sql.
+    assert (server["max_listing_entries"], server["max_depth"]) == (1_000_000, 16)
+    assert (server["scan_failures"], server["last_scan_ok_at"]) == (0, None)
+
+    capped = client.patch(f"/api/servers/{server['id']}",
+                          json={"max_listing_entries": 500, "max_depth": 0})
+    assert capped.status_code == 200, capped.text
+    assert (capped.json()["max_listing_entries"], capped.json()["max_depth"]) == (500, 0)
+
+    db.execute("UPDATE servers SET scan_failures = 4, last_scan_error = 'cannot reach',"
+               " next_scan_at = now() + interval '1 hour' WHERE id = %s", (server["id"],))
+    failing = client.get(f"/api/servers/{server['id']}").json()
+    assert failing["scan_failures"] == 4
+    assert datetime.fromisoformat(failing["next_scan_at"]) > datetime.now(UTC) + timedelta(
+        minutes=55)
+    assert failing in client.get("/api/servers").json()
+
+    # An operator's change may be the fix: the server is due at once; the count stays
+    # until a scan succeeds.
+    edited = client.patch(f"/api/servers/{server['id']}", json={"port": 2022}).json()
+    assert datetime.fromisoformat(edited["next_scan_at"]) <= datetime.now(UTC)
+    assert edited["scan_failures"] == 4
 
 
 def test_delete_keeps_a_server_with_files(client: TestClient[Litestar], db: Db) -> None:

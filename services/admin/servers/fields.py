@@ -107,6 +107,13 @@ JobPattern = Annotated[_JobGlob | None, BeforeValidator(_empty_is_none)]
 PollInterval = Annotated[int, Field(ge=1, le=_WEEK_S)]
 MinFileAge = Annotated[int, Field(ge=0, le=_WEEK_S)]
 MaxConnections = Annotated[int, Field(ge=1, le=64)]
+MaxListingEntries = Annotated[int, Field(
+    ge=1, le=100_000_000,
+    description="Entries of any kind one scan reads at most; past them it stops, warning")]
+MaxDepth = Annotated[int, Field(
+    ge=0, le=1000,
+    description="Directory levels below remote_dir a recursive scan lists (0: remote_dir"
+                " alone); deeper ones are left out, warning")]
 PostFetch = Annotated[Literal["keep", "delete", "move"], Field(
     description="What happens to a file on the server once it is stored: kept, deleted, or"
                 " moved into archive_dir")]

@@ -27,7 +27,8 @@ from services.admin.servers.probing import test_server
 from services.admin.servers.schemas import ServerCreate, ServerUpdate
 
 TEXT_FIELDS = ("name", "host", "port", "username", "remote_dir", "pattern", "poll_interval_s",
-               "min_file_age_s", "max_connections", "host_key", "job_pattern", "archive_dir")
+               "min_file_age_s", "max_connections", "max_listing_entries", "max_depth",
+               "host_key", "job_pattern", "archive_dir")
 # Text fields that may be left empty: none, rather than an error or the column default.
 OPTIONAL = frozenset({"host_key", "job_pattern", "archive_dir"})
 # A browser always posts a select's value; a form that lacks one leaves the setting be.

@@ -31,6 +31,8 @@ SERVER_WRITABLE = frozenset(
         "poll_interval_s",
         "min_file_age_s",
         "max_connections",
+        "max_listing_entries",
+        "max_depth",
         "enabled",
         "host_key",
         "trust_on_first_use",
@@ -46,9 +48,10 @@ _CREDENTIALS = frozenset(_SECRET_COLUMNS.values())
 
 _SERVER_COLUMNS = sql.SQL(
     "id, name, host, port, username, remote_dir, pattern, recursive, poll_interval_s,"
-    " min_file_age_s, max_connections, enabled, host_key, trust_on_first_use, job_pattern,"
-    " post_fetch, archive_dir,"
-    " next_scan_at, last_scan_at, last_scan_error, last_scan_warnings, created_at, updated_at,"
+    " min_file_age_s, max_connections, max_listing_entries, max_depth, enabled, host_key,"
+    " trust_on_first_use, job_pattern, post_fetch, archive_dir, next_scan_at, last_scan_at,"
+    " last_scan_ok_at, scan_failures, last_scan_error, last_scan_warnings, created_at,"
+    " updated_at,"
     " password_enc IS NOT NULL AS has_password,"
     " private_key_enc IS NOT NULL AS has_private_key"
 )
@@ -192,12 +195,16 @@ async def insert_server(pool: Pool, values: Row) -> Row:
 async def update_server(pool: Pool, server_id: int, values: Row) -> Row | None:
     """Change only the given columns; None when the server does not exist. A change of its
     credentials that leaves it neither is undone (a server from before that check may
-    still lack both: it can be edited otherwise)."""
+    still lack both: it can be edited otherwise).
+
+    A changed server is due at once, out of any backoff: the change may be the fix. Its
+    ``scan_failures`` stays until a scan succeeds: it counts what happened."""
     if not values:
         return await get_server(pool, server_id)
     columns = _checked_columns(values)
     query = sql.SQL(
-        "UPDATE servers SET {assignments}, updated_at = now()"
+        "UPDATE servers SET {assignments}, updated_at = now(),"
+        " next_scan_at = least(next_scan_at, now())"
         " WHERE id = %(server_id)s RETURNING {columns}"
     ).format(
         assignments=sql.SQL(", ").join(

@@ -17,6 +17,8 @@ from services.admin.servers.fields import (
     HostKey,
     JobPattern,
     MaxConnections,
+    MaxDepth,
+    MaxListingEntries,
     MinFileAge,
     Name,
     Password,
@@ -66,6 +68,8 @@ class ServerCreate(_ServerBody):
     poll_interval_s: PollInterval = _COLUMN_DEFAULT
     min_file_age_s: MinFileAge = _COLUMN_DEFAULT
     max_connections: MaxConnections = _COLUMN_DEFAULT
+    max_listing_entries: MaxListingEntries = _COLUMN_DEFAULT
+    max_depth: MaxDepth = _COLUMN_DEFAULT
     enabled: bool = _COLUMN_DEFAULT
     host_key: HostKey | None = None
     trust_on_first_use: bool = _COLUMN_DEFAULT
@@ -93,6 +97,8 @@ class ServerUpdate(_ServerBody):
     poll_interval_s: PollInterval | None = None
     min_file_age_s: MinFileAge | None = None
     max_connections: MaxConnections | None = None
+    max_listing_entries: MaxListingEntries | None = None
+    max_depth: MaxDepth | None = None
     enabled: bool | None = None
     host_key: HostKey | None = None
     trust_on_first_use: bool | None = None
@@ -119,6 +125,8 @@ class ScanWarnings(BaseModel):
     refused: int
     """How many entries; ``entries`` holds the first 20."""
     entries: list[RefusedEntry]
+    capped: list[str] = []
+    """A sentence for each listing cap (max_listing_entries, max_depth) the scan stopped at."""
 
 
 class ServerOut(BaseModel):
@@ -135,6 +143,8 @@ class ServerOut(BaseModel):
     poll_interval_s: int
     min_file_age_s: int
     max_connections: int
+    max_listing_entries: int
+    max_depth: int
     enabled: bool
     host_key: str | None
     trust_on_first_use: bool
@@ -142,10 +152,16 @@ class ServerOut(BaseModel):
     post_fetch: PostFetch
     archive_dir: str | None
     next_scan_at: datetime
+    """The next scan; after failures, pushed out by the backoff."""
     last_scan_at: datetime | None
+    last_scan_ok_at: datetime | None
+    """The end of the last successful scan; None: none yet."""
+    scan_failures: int
+    """Consecutive failed scans; 0 after a success."""
     last_scan_error: str | None
     last_scan_warnings: ScanWarnings | None
-    """What the last scan passed over because no row can hold it; None: nothing."""
+    """What the last scan passed over because no row can hold it, and the listing caps it
+    stopped at; None: nothing."""
     created_at: datetime
     updated_at: datetime
 
