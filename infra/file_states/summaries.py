@@ -1,0 +1,46 @@
+"""Old notified files summarized away: their rows (and journals) removed, their number and
+bytes added to ``file_totals``, one row per server and day of discovery, in the same
+statement. The console's totals (``services/admin/dashboard/queries.py``) add them back.
+
+A notified file has nothing left in flight: no lease, no outbox row, no multipart upload,
+no spool copy a file needs. A job that read it keeps its result; its ``file_id`` becomes
+NULL (``jobs_file`` makes finding those jobs an index lookup).
+"""
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+
+from infra.file_states.states import Status
+
+# files_status_newest serves the oldest notified files first; FOR UPDATE SKIP LOCKED and
+# the status checked again: a notified file never moves, but a row locked elsewhere waits.
+_SUMMARIZE = f"""
+WITH gone AS (
+    DELETE FROM files f
+     WHERE f.id IN (SELECT id FROM files
+                     WHERE status = '{Status.NOTIFIED}'
+                       AND created_at < now() - make_interval(days => %(days)s)
+                     ORDER BY created_at, id
+                     LIMIT %(limit)s
+                       FOR UPDATE SKIP LOCKED)
+       AND f.status = '{Status.NOTIFIED}'
+    RETURNING f.server_id, f.created_at, f.size
+), added AS (
+    INSERT INTO file_totals AS t (server_id, day, files, bytes)
+    SELECT server_id, (created_at AT TIME ZONE 'UTC')::date, count(*), sum(size)
+      FROM gone GROUP BY 1, 2
+    ON CONFLICT ON CONSTRAINT file_totals_day
+    DO UPDATE SET files = t.files + EXCLUDED.files, bytes = t.bytes + EXCLUDED.bytes
+)
+SELECT count(*) AS files FROM gone
+"""  # noqa: S608 (constants of the Status enum)
+
+
+async def summarize_batch(conn: AsyncConnection[DictRow], *, older_than_days: int,
+                          limit: int) -> int:
+    """Summarize at most ``limit`` notified files discovered ``older_than_days`` days ago or
+    more; returns how many (fewer than ``limit``: nothing is left to do)."""
+    cur = await conn.execute(_SUMMARIZE, {"days": older_than_days, "limit": limit})
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["files"])
