@@ -4,7 +4,11 @@ statement. The console's totals (``services/admin/dashboard/queries.py``) add th
 
 A notified file has nothing left in flight: no lease, no outbox row, no multipart upload,
 no spool copy a file needs. A job that read it keeps its result; its ``file_id`` becomes
-NULL (``jobs_file`` makes finding those jobs an index lookup).
+NULL (``jobs_file`` makes finding those jobs an index lookup). Its row was also what told
+discovery that this version of the partner's file was delivered: a ``delivered`` sighting
+of the path takes over (the newest version of it; a sighting of the path already there
+is a newer version discovery is watching, and stays), so a file the partner still lists
+is not downloaded again (``services/discovery/queries.py``, ``OBSERVE_BATCH``).
 """
 
 from psycopg import AsyncConnection
@@ -24,7 +28,15 @@ WITH gone AS (
                      LIMIT %(limit)s
                        FOR UPDATE SKIP LOCKED)
        AND f.status = '{Status.NOTIFIED}'
-    RETURNING f.server_id, f.created_at, f.size
+    RETURNING f.server_id, f.remote_path, f.size, f.remote_mtime, f.created_at
+), remembered AS (
+    INSERT INTO sightings (server_id, remote_path, size, remote_mtime, first_seen_at,
+                           last_seen_at, delivered)
+    SELECT DISTINCT ON (server_id, remote_path)
+           server_id, remote_path, size, remote_mtime, now(), now(), true
+      FROM gone WHERE server_id IS NOT NULL
+     ORDER BY server_id, remote_path, created_at DESC
+    ON CONFLICT (server_id, remote_path) DO NOTHING
 ), added AS (
     INSERT INTO file_totals AS t (server_id, day, files, bytes)
     SELECT server_id, (created_at AT TIME ZONE 'UTC')::date, count(*), sum(size)

@@ -26,3 +26,9 @@ CREATE TABLE file_totals (
 -- Removing a files row sets the file_id of the jobs that read it to NULL: without an index
 -- each removal would read the whole jobs table to find them.
 CREATE INDEX jobs_file ON jobs (file_id) WHERE file_id IS NOT NULL;
+
+-- A notified file summarized away leaves no files row to tell discovery that its version
+-- was delivered: it leaves a sighting marked delivered instead, which discovery's listing
+-- keeps fresh while the partner still lists that version and never turns into a new file;
+-- like every sighting, it goes once a complete listing no longer shows the path.
+ALTER TABLE sightings ADD COLUMN delivered boolean NOT NULL DEFAULT false;

@@ -1,6 +1,7 @@
 """The retention pass against the run's PostgreSQL: journals of files long at rest trimmed
 in batches to one summary event, unfinished files' kept; old notified files summarized with
-the console's totals unchanged; one replica's pass at a time; 0 keeps everything.
+the console's totals unchanged, and not discovered again while their server still lists
+them; one replica's pass at a time; 0 keeps everything.
 
 The files here rest for 400 days and the ages are 300: no other test of the run makes a
 file rest that long, so their rows stay out of reach of these passes.
@@ -21,6 +22,7 @@ from infra.retention import Policy, Swept
 from infra.settings import Settings
 from services.admin.dashboard import queries as dashboard
 from services.admin.servers.queries import remove_server
+from services.discovery import queries
 from services.discovery.settings import DiscoverySettings
 
 AGE_DAYS = 300
@@ -43,7 +45,7 @@ async def server(pool: Pool) -> AsyncIterator[int]:
         server_id = (await cur.fetchone())["id"]
     yield server_id
     async with pool.connection() as conn:
-        for table in ("files", "file_totals", "servers"):
+        for table in ("files", "file_totals", "sightings", "servers"):
             column = "id" if table == "servers" else "server_id"
             await conn.execute(f"DELETE FROM {table} WHERE {column} = %s", (server_id,))
 
@@ -175,6 +177,40 @@ async def test_old_notified_files_are_summarized_and_the_totals_stay(pool, serve
     removal = await remove_server(pool, server)
     assert removal is not None
     assert (removal.deleted, removal.file_count) == (False, 4)
+
+
+async def test_a_summarized_file_its_server_still_lists_is_not_discovered_again(
+        pool, server) -> None:
+    delivered = await _file(pool, server, "notified", rested=LONG_AGO, events=HAPPY)
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT remote_path, size, remote_mtime FROM files"
+                                 " WHERE id = %s", (delivered,))
+        version = await cur.fetchone()
+    path, size, mtime = version["remote_path"], version["size"], version["remote_mtime"]
+    await retention.run_pass(pool, policy(events_days=0, notified_days=AGE_DAYS))
+
+    assert await _stable(pool, server, [(path, size, mtime)]) == []
+    assert await _stable(pool, server, [(path, size, mtime)]) == []  # every scan alike
+    assert await _stable(pool, server, [(path, size + 1, mtime)]) == [(path, size + 1, mtime)]
+
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT now() AS at")
+        scan_started = (await cur.fetchone())["at"]
+        await conn.execute(queries.FORGET_VANISHED,  # a complete listing without the path
+                           {"server_id": server, "scan_started": scan_started})
+        cur = await conn.execute("SELECT count(*) AS n FROM sightings WHERE server_id = %s",
+                                 (server,))
+        assert (await cur.fetchone())["n"] == 0
+
+
+async def _stable(pool: Pool, server: int,
+                  listed: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """What discovery's listing batch finds new and stable (no minimum age)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(queries.OBSERVE_BATCH, {
+            "server_id": server, "entries": queries.listing_param(listed), "min_age": 0,
+            "limit": 100})
+        return [(r["remote_path"], r["size"], r["remote_mtime"]) for r in await cur.fetchall()]
 
 
 async def _counts_of(pool: Pool, server: int) -> dict[str, int]:
