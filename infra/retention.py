@@ -61,10 +61,20 @@ async def run_pass(pool: Pool, policy: Policy) -> Swept | None:
         try:
             swept = await _work(conn, policy)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            await _unlock(conn)
     log.info("retention pass: %s journals trimmed (%s events), %s notified files summarized",
              swept.trimmed_files, swept.trimmed_events, swept.summarized_files)
     return swept
+
+
+async def _unlock(conn: AsyncConnection[DictRow]) -> None:
+    """Let the lock go; a session that cannot (a pass cancelled mid-statement) is closed,
+    which lets it go too, rather than returned to the pool still holding it."""
+    try:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    except Exception:
+        await conn.close()
+        raise
 
 
 async def _work(conn: AsyncConnection[DictRow], policy: Policy) -> Swept:
