@@ -1,18 +1,20 @@
 """db-scale's retention check: a journal for every file, and a retention pass trimming it in
-the background (the statements of ``infra.file_states.trimming``, batch after batch with
-the default size and pause, as ``infra.retention`` runs them) while the queries are timed.
+the background (the statement of ``infra.file_states.trimming``, batch after batch with
+the default size and pause, as ``infra.retention`` runs it) while the queries are timed.
 """
 
 import asyncio
+import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg.rows import dict_row
 
+from bench.measure import timed
 from infra import file_states
 from services.discovery.settings import DiscoverySettings
 
@@ -49,51 +51,97 @@ class PassFigures:
     batch_seconds: list[float] = field(default_factory=list)
     files: int = 0
     events: int = 0
-    seconds: float = 0.0
     finished: bool = False  # ran out of work before it was stopped
 
 
-@contextmanager
-def trimming(url: str) -> Iterator[PassFigures]:
-    """A retention pass over the database at ``url`` from entry, stopped at exit; its first
-    batch is done when the body starts."""
-    figures = PassFigures()
-    started, stop = threading.Event(), threading.Event()
-    failure: list[BaseException] = []
+class BackgroundPass:
+    """A retention pass over the database at ``url`` in a thread of its own, which the
+    timings hold between two batches (``hold``) and let go into its next one (``release``,
+    back once that batch has begun)."""
 
-    async def work() -> None:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True,
+    def __init__(self, url: str) -> None:
+        self.figures = PassFigures()
+        self._url = url
+        self._go, self._idle, self._began = threading.Event(), threading.Event(), threading.Event()
+        self._stop = False
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="retention-pass", daemon=True)
+
+    def hold(self) -> None:
+        self._go.clear()
+        self._idle.wait()
+
+    def release(self) -> None:
+        self._began.clear()
+        self._go.set()
+        self._began.wait()
+
+    async def _work(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self._url, autocommit=True,
                                                          row_factory=dict_row) as conn:
-            began = time.perf_counter()
-            while not stop.is_set():
+            while True:
+                self._idle.set()
+                await asyncio.to_thread(self._go.wait)
+                if self._stop:
+                    return
+                self._idle.clear()
+                self._began.set()
                 at = time.perf_counter()
                 batch = await file_states.trim_batch(conn, older_than_days=EVENTS_DAYS,
                                                      limit=BATCH_FILES)
-                figures.batch_seconds.append(time.perf_counter() - at)
-                figures.files += batch.files
-                figures.events += batch.events
-                started.set()
+                self.figures.batch_seconds.append(time.perf_counter() - at)
+                self.figures.files += batch.files
+                self.figures.events += batch.events
                 if batch.files < BATCH_FILES:
-                    figures.finished = True
-                    break
+                    self.figures.finished = True
+                    return
                 await asyncio.sleep(PAUSE_SECONDS)
-            figures.seconds = time.perf_counter() - began
 
-    def run() -> None:
+    def _run(self) -> None:
         try:
-            asyncio.run(work())
-        except BaseException as exc:  # handed to the bench's thread below
-            failure.append(exc)
+            asyncio.run(self._work())
+        except BaseException as exc:  # raised again in the bench's thread by stop()
+            self._failure = exc
         finally:
-            started.set()
+            self._idle.set()
+            self._began.set()
 
-    thread = threading.Thread(target=run, name="retention-pass", daemon=True)
-    thread.start()
-    started.wait()
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._go.set()
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+
+
+@contextmanager
+def trimming(url: str) -> Iterator[BackgroundPass]:
+    background = BackgroundPass(url)
+    background.start()
     try:
-        yield figures
+        yield background
     finally:
-        stop.set()
-        thread.join()
-    if failure:
-        raise failure[0]
+        background.stop()
+
+
+def alone_and_during(probes: dict[str, Callable[[], object]], background: BackgroundPass, *,
+                     repeat: int) -> tuple[dict[str, float], dict[str, float]]:
+    """For each probe, the median of ``repeat`` runs with the pass held between two batches
+    and of as many runs started just as a batch begins, taking turns run by run (after a
+    warm-up), so that the machine's drift slows both alike."""
+    alone: dict[str, list[float]] = {label: [] for label in probes}
+    during: dict[str, list[float]] = {label: [] for label in probes}
+    for label, probe in probes.items():
+        background.hold()
+        probe()
+        for _ in range(repeat):
+            background.hold()
+            alone[label].append(timed(probe))
+            background.release()
+            during[label].append(timed(probe))
+    background.hold()
+    return ({label: statistics.median(times) for label, times in alone.items()},
+            {label: statistics.median(times) for label, times in during.items()})

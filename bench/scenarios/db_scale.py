@@ -17,8 +17,10 @@ after the other measured that drift as often as the table's size.
 
 Then the larger database gets a journal (three events a file) and every query is timed
 again there, alone and while a retention pass trims that journal in the background
-(``bench/retention_load.py``), with the journal of one file in flight (the console's
-timeline) beside them: the same queries may cost at most ``FLAT`` times as much.
+(``bench/retention_load.py``: each timed run starts as a batch of the pass begins, taking
+turns with a run while the pass waits between two batches), with the journal of one file
+in flight (the console's timeline) beside them: they may cost at most ``FLAT`` times as
+much.
 """
 
 from collections.abc import Callable, Iterator
@@ -109,10 +111,9 @@ def run(bench: Bench) -> ScenarioResult:
     batches = sorted(figures.batch_seconds)
     result.notes.append(
         f"retention pass over a journal of {journal:,} events at {large:,} rows:"
-        f" {figures.events:,} events of {figures.files:,} files trimmed in"
-        f" {figures.seconds:.1f} s ({figures.events / figures.seconds:,.0f} events/s),"
-        f" {len(batches)} batches of {retention_load.BATCH_FILES} files, median"
-        f" {seconds(batches[len(batches) // 2])}, longest {seconds(batches[-1])}"
+        f" {figures.events:,} events of {figures.files:,} files trimmed in {len(batches)}"
+        f" batches of {retention_load.BATCH_FILES} files, each {seconds(batches[0])} to"
+        f" {seconds(batches[-1])}, median {seconds(batches[len(batches) // 2])}"
         + (" (ran out of work before the timings ended)" if figures.finished else ""))
     return result
 
@@ -123,10 +124,9 @@ def _while_trimming(sized: Sized, repeat: int) -> tuple[
     (alone, during, what the pass did meanwhile, the journal's size before)."""
     journal = retention_load.fill_journal(sized.conn)
     probes = {**sized.probes, "GET /api/files/{id} with its journal": sized.timeline}
-    [alone] = interleaved_medians([probes], repeat=repeat)
-    with retention_load.trimming(sized.url) as figures:
-        [during] = interleaved_medians([probes], repeat=repeat)
-    return alone, during, figures, journal
+    with retention_load.trimming(sized.url) as background:
+        alone, during = retention_load.alone_and_during(probes, background, repeat=repeat)
+    return alone, during, background.figures, journal
 
 
 @contextmanager

@@ -37,7 +37,6 @@ class FileRow:
     updated_at: datetime
     spool_id: str | None  # the spool its download was written to
     spool_losses: int
-    journal_trimmed_at: datetime | None  # its old journal last trimmed (trimming.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))  # the column is text

@@ -4,10 +4,13 @@ A file whose status has not changed for the age (finished: notified, failed or m
 loses its events, all older than that; in their place one ``journal_trimmed`` event
 tells how many of which kind went, and the time of the first and last: the timeline
 still says what happened, not every step. A file that is not finished keeps everything.
-A retried file that finishes again is trimmed again once it rests as long.
 
-One batch is one statement (so one short transaction) over at most ``limit`` files, found
-through ``files_journal_due`` (infra/migrations/0012_retention.sql), oldest first.
+The files are walked in the order their rest began, ``(updated_at, id)`` through
+``files_finished_since``, from the mark the last batch left in ``retention_marks``
+(infra/migrations/0012_retention.sql). Every change of a file sets ``updated_at``, so a
+file that was unfinished when the walk passed it, or retried and finished again since,
+lies ahead of the mark and is met again once it has rested as long. One batch is one
+statement (so one short transaction) over at most ``limit`` files.
 """
 
 from typing import NamedTuple
@@ -18,24 +21,27 @@ from psycopg.rows import DictRow
 from infra.file_states.states import FINISHED, sql_list
 
 TRIMMED_EVENT = "journal_trimmed"
+MARK = "journal"
 
-# The predicate of files_journal_due, word for word, so the planner uses it. FOR UPDATE
-# SKIP LOCKED: a retry committing meanwhile waits for this statement (it then finds the
-# file failed still and moves it on); a file being changed right now is left for later.
-# journal_trimmed_at is no change of the file: updated_at stays when its rest began.
+# The statuses are constants, as in files_finished_since's predicate, so the planner uses
+# it; the mark, a value found before the scan, is where the scan starts; the events are
+# looked up by file (file_events_file), never by reading the journal. FOR UPDATE: a retry
+# committing meanwhile is waited for, and its file, no longer finished, left out (it lies
+# ahead of the mark now); nothing else works on a finished file.
 _TRIM = f"""
 WITH due AS (
-    SELECT id FROM files
+    SELECT id, updated_at FROM files
      WHERE status IN ({sql_list(FINISHED)})
-       AND (journal_trimmed_at IS NULL OR journal_trimmed_at < updated_at)
+       AND (updated_at, id) > (SELECT updated_at, file_id FROM retention_marks
+                                WHERE name = '{MARK}')
        AND updated_at < now() - make_interval(days => %(days)s)
-     ORDER BY updated_at
+     ORDER BY updated_at, id
      LIMIT %(limit)s
-       FOR UPDATE SKIP LOCKED
+       FOR UPDATE
 ), gone AS (
-    DELETE FROM file_events e USING due
-     WHERE e.file_id = due.id AND e.event <> '{TRIMMED_EVENT}'
-    RETURNING e.file_id, e.at, e.event
+    DELETE FROM file_events
+     WHERE file_id = ANY(ARRAY(SELECT id FROM due)) AND event <> '{TRIMMED_EVENT}'
+    RETURNING file_id, at, event
 ), kinds AS (
     SELECT file_id, event, count(*) AS n, min(at) AS first, max(at) AS last
       FROM gone GROUP BY file_id, event
@@ -43,14 +49,16 @@ WITH due AS (
     SELECT file_id, sum(n)::bigint AS events, min(first) AS first, max(last) AS last,
            jsonb_object_agg(event, n) AS kinds
       FROM kinds GROUP BY file_id
-), marked AS (
-    UPDATE files f SET journal_trimmed_at = now() FROM due WHERE f.id = due.id
 ), journal AS (
     INSERT INTO file_events (file_id, event, details)
     SELECT file_id, '{TRIMMED_EVENT}', jsonb_build_object(
                'events', events, 'kinds', kinds, 'first', first, 'last', last,
                'older_than_days', %(days)s::integer)
       FROM summed
+), moved AS (
+    UPDATE retention_marks m SET updated_at = last.updated_at, file_id = last.id
+      FROM (SELECT updated_at, id FROM due ORDER BY updated_at DESC, id DESC LIMIT 1) last
+     WHERE m.name = '{MARK}'
 )
 SELECT (SELECT count(*) FROM due) AS files,
        (SELECT coalesce(sum(events), 0) FROM summed)::bigint AS events
@@ -58,7 +66,7 @@ SELECT (SELECT count(*) FROM due) AS files,
 
 
 class Trimmed(NamedTuple):
-    files: int  # files looked at: fewer than the limit means nothing is left to do
+    files: int  # files passed: fewer than the limit means nothing is left to do
     events: int  # events removed
 
 

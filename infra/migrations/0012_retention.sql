@@ -1,15 +1,19 @@
 -- Version 12: retention (infra/retention.py, infra/file_states/trimming.py, summaries.py).
 --
--- journal_trimmed_at: when the file's old journal was last trimmed down to one
--- journal_trimmed event. A file that finished since (a retry) has updated_at past it, and
--- is due again once it has rested long enough. files_journal_due holds only the finished
--- files not trimmed since their last change: a pass reads the work it has to do, never
--- the files it trimmed before, however many they are.
-ALTER TABLE files ADD COLUMN journal_trimmed_at timestamptz;
+-- The journal pass walks the finished files in the order their rest began (updated_at:
+-- every change of a file sets it) from where the last batch stopped, kept in
+-- retention_marks. A file that was not finished when the walk passed it, or that was
+-- retried and finished again later, has a newer updated_at and is met again further on:
+-- nothing marks the files themselves, and a pass reads only the work it has to do.
+CREATE INDEX files_finished_since ON files (updated_at, id)
+    WHERE status IN ('notified', 'failed', 'missing');
 
-CREATE INDEX files_journal_due ON files (updated_at)
-    WHERE status IN ('notified', 'failed', 'missing')
-      AND (journal_trimmed_at IS NULL OR journal_trimmed_at < updated_at);
+CREATE TABLE retention_marks (
+    name        text PRIMARY KEY,
+    updated_at  timestamptz NOT NULL,  -- the (updated_at, id) of the last file passed
+    file_id     uuid NOT NULL
+);
+INSERT INTO retention_marks VALUES ('journal', '-infinity', '00000000-0000-0000-0000-000000000000');
 
 -- Notified files summarized away (INTAKE_RETENTION_NOTIFIED_DAYS): counted per server and
 -- per day of their discovery, so the console's totals still include them. server_id is

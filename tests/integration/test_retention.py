@@ -37,8 +37,10 @@ def policy(**overrides: Any) -> Policy:
 @pytest.fixture
 async def server(pool: Pool) -> AsyncIterator[int]:
     """A disabled server of the test's own; afterwards its files and totals go with it, out
-    of the next test's passes' reach."""
+    of the next test's passes' reach. The journal's walk starts from the beginning."""
     async with pool.connection() as conn:
+        await conn.execute("UPDATE retention_marks SET updated_at = '-infinity'"
+                           " WHERE name = 'journal'")
         cur = await conn.execute(
             "INSERT INTO servers (name, host, username, enabled) VALUES (%s, '127.0.0.1',"
             " 'u', false) RETURNING id", (f"ret-{uuid.uuid4().hex[:10]}",))
@@ -89,9 +91,6 @@ async def test_the_journals_of_files_long_at_rest_are_trimmed_in_batches(pool, s
     # Retried after a first trim, and at rest again as long: trimmed a second time.
     again = await _file(pool, server, "failed", rested=LONG_AGO,
                         events=["journal_trimmed", "retried", "download_failed"])
-    async with pool.connection() as conn:
-        await conn.execute("UPDATE files SET journal_trimmed_at = updated_at - interval '1 day'"
-                           " WHERE id = %s", (again,))
     kept = {
         "recent": await _file(pool, server, "notified", rested=timedelta(days=10),
                               events=HAPPY),
@@ -122,8 +121,15 @@ async def test_the_journals_of_files_long_at_rest_are_trimmed_in_batches(pool, s
     assert details["kinds"] == {"retried": 1, "download_failed": 1}
     for name, file_id in kept.items():
         assert await _events(pool, file_id) == kept_journals[name], name
-
     assert await retention.run_pass(pool, policy()) == Swept()  # nothing left to do
+
+    # The walk passed the unfinished file; once finished and at rest as long, it is trimmed.
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE files SET status = 'notified', updated_at = now() - %s"
+                           " WHERE id = %s", (LONG_AGO - timedelta(days=1), kept["unfinished"]))
+    assert await retention.run_pass(pool, policy()) == Swept(trimmed_files=1, trimmed_events=5)
+    [(event, _)] = await _events(pool, kept["unfinished"])
+    assert event == "journal_trimmed"
 
 
 async def test_old_notified_files_are_summarized_and_the_totals_stay(pool, server) -> None:

@@ -16,7 +16,7 @@ def _row(server: ServerAccess | None, created_at: datetime) -> FileWithServer:
         size=1, remote_mtime=0, status=Status.STORED, sha256=None, md5=None, bucket=None,
         object_key=None, etag=None, attempts=0, lease_until=None, error_message=None,
         stored_at=None, notified_at=None, created_at=created_at, updated_at=created_at,
-        spool_id=None, spool_losses=0, journal_trimmed_at=None, server=server)
+        spool_id=None, spool_losses=0, server=server)
 
 
 def test_an_upload_is_keyed_by_its_date_and_id_under_upload() -> None:

@@ -51,7 +51,7 @@ def test_reconciler_re_sends_the_message_of_the_waiting_stage(status, queue):
                   filename="a", size=3, remote_mtime=1, sha256="s", md5="m", bucket="b",
                   object_key="k", etag=None, attempts=1, lease_until=None, error_message=None,
                   stored_at=None, notified_at=None, created_at=now, updated_at=now,
-                  spool_id="host-a", spool_losses=0, journal_trimmed_at=None)
+                  spool_id="host-a", spool_losses=0)
     stage, message = message_for(row)
     assert stage == queue
     assert message.file_id == row.id
