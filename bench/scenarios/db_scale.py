@@ -34,7 +34,7 @@ from bench import retention_load
 from bench.context import Bench
 from bench.measure import interleaved_medians
 from bench.results import Check, ScenarioResult, at_most, seconds
-from infra.file_states import losses
+from infra.file_states import losses, trimming
 from services.admin.cursor import encode_cursor
 from services.admin.files.queries import FileFilter, list_files_query
 from services.discovery import queries
@@ -93,7 +93,8 @@ def run(bench: Bench) -> ScenarioResult:
         sized = [stack.enter_context(_database(bench, rows)) for rows in (small, large)]
         timings = interleaved_medians([s.probes for s in sized], repeat=bench.sizes.repeat)
         plans = _plans(sized[1].conn)
-        alone, trimmed, figures, journal = _while_trimming(sized[1], bench.sizes.repeat)
+        alone, trimmed, figures, journal, trim_plan = _while_trimming(sized[1],
+                                                                      bench.sizes.repeat)
 
     result = ScenarioResult("db-scale")
     for label in timings[0]:
@@ -115,18 +116,22 @@ def run(bench: Bench) -> ScenarioResult:
         f" batches of {retention_load.BATCH_FILES} files, each {seconds(batches[0])} to"
         f" {seconds(batches[-1])}, median {seconds(batches[len(batches) // 2])}"
         + (" (ran out of work before the timings ended)" if figures.finished else ""))
+    result.notes.append(f"plan at {large:,} rows, retention batch: {trim_plan}")
     return result
 
 
 def _while_trimming(sized: Sized, repeat: int) -> tuple[
-        dict[str, float], dict[str, float], retention_load.PassFigures, int]:
+        dict[str, float], dict[str, float], retention_load.PassFigures, int, str]:
     """The queries' medians alone and during a retention pass, on a database with a journal:
-    (alone, during, what the pass did meanwhile, the journal's size before)."""
+    (alone, during, what the pass did meanwhile, the journal's size before, the plan of a
+    batch)."""
     journal = retention_load.fill_journal(sized.conn)
+    plan = _plan(sized.conn, trimming.TRIM_BATCH,
+                 {"days": retention_load.EVENTS_DAYS, "limit": retention_load.BATCH_FILES})
     probes = {**sized.probes, "GET /api/files/{id} with its journal": sized.timeline}
     with retention_load.trimming(sized.url) as background:
         alone, during = retention_load.alone_and_during(probes, background, repeat=repeat)
-    return alone, during, background.figures, journal
+    return alone, during, background.figures, journal, plan
 
 
 @contextmanager

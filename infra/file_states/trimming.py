@@ -28,7 +28,8 @@ MARK = "journal"
 # looked up by file (file_events_file), never by reading the journal. FOR UPDATE: a retry
 # committing meanwhile is waited for, and its file, no longer finished, left out (it lies
 # ahead of the mark now); nothing else works on a finished file.
-_TRIM = f"""
+# A name of its own for the bench (bench/scenarios/db_scale.py).
+TRIM_BATCH = f"""
 WITH due AS (
     SELECT id, updated_at FROM files
      WHERE status IN ({sql_list(FINISHED)})
@@ -73,7 +74,7 @@ class Trimmed(NamedTuple):
 async def trim_batch(conn: AsyncConnection[DictRow], *, older_than_days: int,
                      limit: int) -> Trimmed:
     """Trim the journals of at most ``limit`` files at rest for ``older_than_days`` days."""
-    cur = await conn.execute(_TRIM, {"days": older_than_days, "limit": limit})
+    cur = await conn.execute(TRIM_BATCH, {"days": older_than_days, "limit": limit})
     row = await cur.fetchone()
     assert row is not None
     return Trimmed(row["files"], row["events"])
