@@ -120,7 +120,7 @@ def stage_router(topology: Topology, handlers: Mapping[Stage, Callable[..., Awai
         channel = None if count is None else Channel(prefetch_count=count)
         queue = stage_queue(topology, stage, spool if stage in SPOOLED else None)
         router.subscriber(queue, exchange(topology), channel=channel,
-                          ack_policy=AckPolicy.NACK_ON_ERROR)(handler)
+                          ack_policy=AckPolicy.NACK_ON_ERROR, title=queue.name)(handler)
     return router
 
 

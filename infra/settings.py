@@ -123,6 +123,13 @@ class Settings(DatabaseSettings):
                     " an interrupted upload from its stored parts; 0: upload after download",
     )
 
+    progress_seconds: float = Field(
+        2.0, gt=0,
+        description="How often a transfer in flight (a whole file's download or a multipart"
+                    " upload) records its bytes done and rate for the admin; shown until"
+                    " three of these pass without a new sample",
+    )
+
     sftp_connect_timeout: float = Field(15.0, gt=0)
     sftp_io_timeout: float = Field(60.0, gt=0)
 

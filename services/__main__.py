@@ -7,7 +7,9 @@ served by uvicorn, which turns SIGTERM into a graceful lifespan shutdown.
 they disagree; ``python -m services migrate`` applies the schema migrations and exits (for
 installations whose services run with ``INTAKE_MIGRATE_ON_START=false``);
 ``python -m services rotate-secrets`` encrypts every stored partner credential again with
-the first key of ``INTAKE_SECRET_KEY`` (infra/secret_rotation.py).
+the first key of ``INTAKE_SECRET_KEY`` (infra/secret_rotation.py);
+``python -m services asyncapi`` prints the AsyncAPI document of the messages
+(services/asyncapi.py; ``docs/asyncapi.json`` is its output).
 """
 
 import argparse
@@ -95,8 +97,15 @@ def _load(settings_class: type[S]) -> S:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="intake", description=__doc__)
     parser.add_argument("command",
-                        choices=[*sorted(SERVICES), "audit-storage", "migrate", "rotate-secrets"])
+                        choices=[*sorted(SERVICES), "asyncapi", "audit-storage", "migrate",
+                                 "rotate-secrets"])
     args = parser.parse_args(argv)
+    if args.command == "asyncapi":
+        # Here, not at the top: it imports every service.
+        from services.asyncapi import render
+
+        sys.stdout.write(render())
+        return
     if args.command == "migrate":
         sys.exit(asyncio.run(_migrate(_load(DatabaseSettings))))
     if args.command == "rotate-secrets":

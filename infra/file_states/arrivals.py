@@ -20,13 +20,19 @@ from infra.outbox import Outgoing, insert_after
 from infra.postgres import Pool
 
 # One statement per listing batch, whatever its size: the rows, their journal rows, and the
-# end of the sightings that became files.
+# end of the sightings that became files. Each row takes its server's post-fetch action as
+# it is now (NULL: keep), pending until the file is stored (remote_actions.py).
 INSERT_DISCOVERED = """
 WITH new AS (
-    INSERT INTO files (server_id, remote_path, filename, size, remote_mtime, status)
-    SELECT %(server_id)s, p, n, s, m, %(status)s
+    INSERT INTO files (server_id, remote_path, filename, size, remote_mtime, status,
+                       remote_action, remote_action_state, remote_action_due_at)
+    SELECT %(server_id)s, p, n, s, m, %(status)s, a.action,
+           CASE WHEN a.action IS NOT NULL THEN 'pending' END,
+           CASE WHEN a.action IS NOT NULL THEN now() END
       FROM unnest(%(paths)s::text[], %(names)s::text[], %(sizes)s::bigint[],
-                  %(mtimes)s::bigint[]) AS t(p, n, s, m)
+                  %(mtimes)s::bigint[]) AS t(p, n, s, m),
+           (SELECT NULLIF(post_fetch, 'keep') AS action
+              FROM servers WHERE id = %(server_id)s) AS a
     ON CONFLICT ON CONSTRAINT files_version DO NOTHING
     RETURNING id, remote_path, size, remote_mtime
 ), journal AS (

@@ -37,6 +37,11 @@ class FileRow:
     updated_at: datetime
     spool_id: str | None  # the spool its download was written to
     spool_losses: int
+    # Its action on the partner once stored (remote_actions.py); None: keep the file there.
+    remote_action: str | None = None
+    remote_action_state: str | None = None
+    remote_action_due_at: datetime | None = None
+    remote_action_attempts: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))  # the column is text
@@ -50,7 +55,7 @@ class FileWithServer(FileRow):
     """A file's row as the transitions return it: with its server, so no stage looks it up
     on its own. Built by :data:`file_with_server` from the row and ``to_jsonb`` of its server."""
 
-    server: ServerAccess | None  # None: an admin upload
+    server: ServerAccess | None = None  # None: an admin upload
 
     @property
     def server_name(self) -> str | None:

@@ -60,6 +60,14 @@ TRANSITIONS: frozenset[Move] = frozenset(Move(*move) for move in [
     *((source, target, "retried") for source in (_S.FAILED, _S.MISSING) for target in _RESTARTS),
 ])
 
+# A file's action on its partner once stored (remote_actions.py): journal events beside
+# the status, which they never change; where the action stands is the row's
+# remote_action_state (infra/migrations/0010_post_fetch.sql).
+REMOTE_ACTION_EVENTS = frozenset({"remote_deleted", "remote_moved", "remote_changed",
+                                  "remote_action_failed", "remote_action_retried"})
+# Where a file's copy is safe in the bucket: only then may its partner's be touched.
+ACTIONABLE = (_S.STORED, _S.NOTIFIED)
+
 # Where a file rests for good, unless an operator retries it (the migration's partial index
 # files_unfinished leaves these out).
 FINISHED = frozenset({Status.NOTIFIED, Status.FAILED, Status.MISSING})

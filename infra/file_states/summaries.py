@@ -8,7 +8,9 @@ NULL (``jobs_file`` makes finding those jobs an index lookup). Its row was also 
 discovery that this version of the partner's file was delivered: a ``delivered`` sighting
 of the path takes over (the newest version of it; a sighting of the path already there
 is a newer version discovery is watching, and stays), so a file the partner still lists
-is not downloaded again (``services/discovery/queries.py``, ``OBSERVE_BATCH``).
+is not downloaded again (``services/discovery/queries.py``, ``OBSERVE_BATCH``). A file
+whose post-fetch action on its partner is still due, or was given up (for an operator to
+retry, ``remote_actions.py``), keeps its row.
 """
 
 from psycopg import AsyncConnection
@@ -25,6 +27,8 @@ WITH gone AS (
      WHERE f.id = ANY(ARRAY(SELECT id FROM files
                              WHERE status = '{Status.NOTIFIED}'
                                AND created_at < now() - make_interval(days => %(days)s)
+                               AND remote_action_state IS DISTINCT FROM 'pending'
+                               AND remote_action_state IS DISTINCT FROM 'failed'
                              ORDER BY created_at, id
                              LIMIT %(limit)s
                                FOR UPDATE SKIP LOCKED))

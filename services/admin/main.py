@@ -26,7 +26,7 @@ from infra.outbox import Outbox
 from infra.postgres import create_pool, prepare_schema
 from infra.storage import ObjectStore
 from infra.telemetry import configure_logging
-from services.admin.api_docs import SCHEMA_PATH, VendoredSwagger
+from services.admin.api_docs import ASYNCAPI_PATH, SCHEMA_PATH, VendoredSwagger, asyncapi_document
 from services.admin.auth.access import (
     AdminAuthMiddleware,
     Credentials,
@@ -153,6 +153,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
             healthz,
             readyz,
             metrics,
+            asyncapi_document,
             ServerController,
             FileController,
             JobController,
@@ -195,7 +196,8 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
             path=SCHEMA_PATH,
             description=(
                 "Partner SFTP servers and the files Intake copies from them. Every operation "
-                "needs `Authorization: Bearer <INTAKE_ADMIN_TOKEN>`."
+                "needs `Authorization: Bearer <INTAKE_ADMIN_TOKEN>`. The messages Intake "
+                f"sends and takes, `FileReady` among them, are in [AsyncAPI]({ASYNCAPI_PATH})."
             ),
             render_plugins=[VendoredSwagger()],
             components=Components(

@@ -20,6 +20,10 @@ def filesize(size: int) -> str:
     return f"{size / 1024**exponent:.1f} {_SIZE_UNITS[exponent]}"
 
 
+def rate(bytes_per_second: float) -> str:
+    return f"{filesize(int(bytes_per_second))}/s"
+
+
 def timestamp(moment: datetime | None, *, milliseconds: bool = False) -> str:
     if moment is None:
         return "—"
@@ -81,6 +85,6 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     )
     environment.filters.update(
         filesize=filesize, timestamp=timestamp, duration=duration, pretty_json=pretty_json,
-        seconds=seconds, ago=ago,
+        seconds=seconds, ago=ago, rate=rate,
     )
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))

@@ -22,6 +22,7 @@ from infra.sftp.session import SftpSession, connect
 from infra.telemetry import StageMetrics
 from services.discovery import queries
 from services.discovery.batching import Batching
+from services.discovery.post_fetch import PostFetch
 from services.discovery.settings import DiscoverySettings
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 class ScanResult:
     listed: int = 0
     emitted: int = 0
+    acted: int = 0  # files deleted or moved on the server (post_fetch.py)
     passed_over: Skipped = field(default_factory=Skipped)
 
     @property
@@ -77,6 +79,7 @@ class Scanner:
         self._metrics = metrics
         self._batching = Batching(settings.batch_max_files, settings.batch_max_bytes,
                                   settings.batch_file_max_bytes)
+        self._post_fetch = PostFetch(settings, pool, metrics)
 
     async def claim_due_server(self) -> dict[str, Any] | None:
         async with self._pool.connection() as conn:
@@ -106,9 +109,10 @@ class Scanner:
             await conn.execute(queries.SCAN_SUCCEEDED, {"id": server["id"],
                                                         "warnings": result.warnings()})
         recovered = last_error is not None
-        log.log(logging.INFO if result.emitted or recovered else logging.DEBUG,
+        log.log(logging.INFO if result.emitted or result.acted or recovered else logging.DEBUG,
                 "scan finished", extra={"server": name, "listed": result.listed,
-                                        "emitted": result.emitted, "skipped": result.skipped,
+                                        "emitted": result.emitted, "acted": result.acted,
+                                        "skipped": result.skipped,
                                         "refused": result.passed_over.refusals,
                                         "recovered": recovered})
         return result
@@ -145,6 +149,8 @@ class Scanner:
                 await conn.execute(queries.FORGET_VANISHED,
                                    {"server_id": server["id"],
                                     "scan_started": server["scan_started"]})
+            # After the listing, on its session: no listing sees a file half-way through.
+            result.acted = await self._post_fetch.run(server, session.client)
             result.passed_over = skipped
             return result
         finally:

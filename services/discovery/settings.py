@@ -22,6 +22,15 @@ class DiscoverySettings(PartnerKeySettings):
         16 * 1024 * 1024, ge=1, description="Bytes of the files of one batch at most")
     batch_file_max_bytes: int = Field(
         256 * 1024, ge=0, description="Files larger than this are announced on their own")
+    remote_actions_per_scan: int = Field(
+        100, ge=1, description="Post-fetch actions (delete, move) one scan does at most")
+    remote_action_retry_seconds: float = Field(
+        60.0, gt=0, description="A failed post-fetch action is tried again after this long,"
+                                " doubled after each failure")
+    remote_action_retry_max_seconds: float = Field(
+        3600.0, gt=0, description="The longest wait between two tries of a post-fetch action")
+    remote_action_max_attempts: int = Field(
+        10, ge=1, description="Tries of a post-fetch action before it is given up")
     retention_events_days: int = Field(
         90, ge=0, description="The journal of a file finished (notified, failed, missing) this"
                               " many days ago is trimmed to one journal_trimmed event;"

@@ -22,6 +22,7 @@ from infra.sftp.reads import RemoteFile, read_range
 from infra.sftp.session import RemoteFileChanged, SftpError, translate_io_error
 from infra.spool.paths import Spool
 from infra.spool.space import SpoolFull
+from infra.transfer_progress import Meter
 from services.downloader.hashing_writer import HashingWriter
 from services.downloader.spool_hashing import CHILD_MIN_BYTES, SpoolHasher
 
@@ -70,8 +71,10 @@ def fetch(
     window: int,
     read_size: int,
     abort: threading.Event,
+    meter: Meter,
 ) -> Download:
-    """Copy ``remote_path`` (expected ``size``/``mtime``) to the spool. Runs in a thread."""
+    """Copy ``remote_path`` (expected ``size``/``mtime``) to the spool, counting the bytes
+    on ``meter``. Runs in a thread."""
     part, final = spool.partial(file_id), spool.complete(file_id)
     started = time.monotonic()
     if final.exists() and final.stat().st_size == size:
@@ -81,6 +84,7 @@ def fetch(
     if offset > size:
         part.unlink()
         offset = 0
+    meter.resumed(offset)
     in_child = size >= CHILD_MIN_BYTES
     sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     if offset and not in_child:
@@ -102,7 +106,9 @@ def fetch(
                     if abort.is_set():
                         raise LeaseLost(f"claim on {file_id} lost; copy abandoned")
                     writer.write(batch)
-                    position += sum(map(len, batch))
+                    written = sum(map(len, batch))
+                    position += written
+                    meter.add(written)
                 if position < size:
                     _check_unchanged(client, remote_path, size, mtime)
                     raise SftpError(f"{remote_path} ended at {position} of {size} bytes")

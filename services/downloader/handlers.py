@@ -8,7 +8,7 @@ from typing import Annotated
 from faststream import Context
 
 from contracts import DiscoveredBatch, FileDiscovered, FileDownloaded, FileDownloading, Stage
-from infra import file_states
+from infra import file_states, transfer_progress
 from infra.crypto import SecretBox, SecretBoxError
 from infra.file_states import FileWithServer, Status
 from infra.outbox import Outgoing
@@ -19,6 +19,7 @@ from infra.sftp.pool import SessionPool
 from infra.sftp.session import RemoteFileChanged, RemoteFileGone, SftpError
 from infra.spool.registry import SpoolWatch
 from infra.spool.space import SpoolFull, check_free_space
+from infra.transfer_progress import Transfer
 from services.downloader.downloading import Download, LeaseLost, fetch
 from services.downloader.settings import DownloaderSettings
 from services.downloader.spool_hashing import SpoolHashError
@@ -140,7 +141,9 @@ async def _download(deps: DownloaderDeps, row: FileWithServer) -> Download:
     target = target_from_row(server, deps.box)
     settings = deps.settings
     async with file_states.lease_kept(deps.pool, [row.id], status=Status.DOWNLOADING,
-                                      lease_seconds=settings.lease_seconds) as lost:
+                                      lease_seconds=settings.lease_seconds) as lost, \
+            transfer_progress.reporting(deps.pool, row.id, Transfer.DOWNLOAD, total=row.size,
+                                        every=settings.progress_seconds) as meter:
 
         def copy() -> Download:
             with deps.sessions.session(target, cap=server.max_connections) as session:
@@ -148,7 +151,7 @@ async def _download(deps: DownloaderDeps, row: FileWithServer) -> Download:
                     session.client, row.remote_path, spool=settings.spool,
                     file_id=str(row.id), size=row.size, mtime=row.remote_mtime,
                     window=settings.read_window_bytes,
-                    read_size=session.read_size, abort=lost,
+                    read_size=session.read_size, abort=lost, meter=meter,
                 )
 
         return await asyncio.to_thread(copy)

@@ -15,6 +15,9 @@ from services.downloader.handlers import DownloaderDeps
 from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings
 
+# The queue each handler takes (services/asyncapi.py documents them).
+HANDLERS = {Stage.DISCOVERED: take_discovered}
+
 
 def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     settings = settings or DownloaderSettings()
@@ -41,5 +44,5 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")
     runtime.on_stop(close_sessions)
     runtime.broker.include_router(
-        stage_router(settings.topology, {Stage.DISCOVERED: take_discovered}))
+        stage_router(settings.topology, HANDLERS))
     return runtime.asgi_app(deps)

@@ -10,6 +10,9 @@ from services.notifier.handlers import NotifierDeps
 from services.notifier.notifying import declare_external
 from services.notifier.settings import NotifierSettings
 
+# The queue each handler takes (services/asyncapi.py documents them).
+HANDLERS = {Stage.STORED: take_stored}
+
 
 def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
     settings = settings or NotifierSettings()
@@ -28,5 +31,5 @@ def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
     runtime.on_start(connect_external)
     runtime.on_stop(close_external)
     runtime.broker.include_router(
-        stage_router(settings.topology, {Stage.STORED: take_stored}))
+        stage_router(settings.topology, HANDLERS))
     return runtime.asgi_app(deps)

@@ -63,6 +63,7 @@ class _Progress:
 
 
 async def run_job(msg: JobRequested, deps: Annotated[ProcessorDeps, Context()]) -> None:
+    """The ``jobs`` queue's subscriber: one processing job, run under its lease."""
     settings = deps.settings
     job = await jobs.claim(deps.pool, msg.job_id, lease_seconds=settings.lease_seconds)
     if job is None:

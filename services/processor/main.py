@@ -10,6 +10,9 @@ from infra.storage import ObjectStore
 from services.processor.handlers import ProcessorDeps, log_result, run_job
 from services.processor.settings import ProcessorSettings
 
+# The queue each handler takes (services/asyncapi.py documents them).
+HANDLERS = {Stage.JOBS: run_job}
+
 
 def create_app(settings: ProcessorSettings | None = None) -> AsgiFastStream:
     settings = settings or ProcessorSettings()
@@ -33,6 +36,6 @@ def create_app(settings: ProcessorSettings | None = None) -> AsgiFastStream:
 
     runtime.run_every(settings.job_reconcile_seconds, reconcile, what="job reconciler")
     runtime.broker.include_router(stage_router(
-        settings.topology, {Stage.JOBS: run_job},
+        settings.topology, HANDLERS,
         prefetch={Stage.JOBS: settings.job_concurrency}))
     return runtime.asgi_app(deps)

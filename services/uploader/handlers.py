@@ -49,6 +49,8 @@ class UploaderDeps(StageDeps):
 
 async def stream_downloading(msg: FileDownloading,
                              deps: Annotated[UploaderDeps, Context()]) -> None:
+    """The ``downloading`` stage's subscriber: a large file's parts go to storage while
+    its download goes on."""
     outcome = await stream(deps.pool, deps.objects, deps.settings, msg.file_id,
                            spool_id=deps.spool_id)
     if outcome is not None:
@@ -128,7 +130,8 @@ async def _store(deps: UploaderDeps, row: FileWithServer, spooled: Path, key: st
               "retrying": row.attempts > 1}
     if deps.settings.large_file(row.size):
         return await store_in_parts(deps.pool, deps.objects, spooled, key,
-                                    file_id=row.id, abort=lost, **common)
+                                    file_id=row.id, abort=lost,
+                                    progress_seconds=deps.settings.progress_seconds, **common)
     return await asyncio.to_thread(store, deps.objects, spooled, key, **common)
 
 

@@ -15,6 +15,9 @@ from services.uploader.handlers import UploaderDeps, stream_downloading
 from services.uploader.janitor import abort_abandoned
 from services.uploader.settings import UploaderSettings
 
+# The queue each handler takes (services/asyncapi.py documents them).
+HANDLERS = {Stage.DOWNLOADED: take_downloaded, Stage.DOWNLOADING: stream_downloading}
+
 
 def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     settings = settings or UploaderSettings()
@@ -42,8 +45,7 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     # Uploads share the broker's channel; streams have one of their own, so that a few
     # large files streaming never hold up the uploads of the rest.
     runtime.broker.include_router(stage_router(
-        settings.topology,
-        {Stage.DOWNLOADED: take_downloaded, Stage.DOWNLOADING: stream_downloading},
+        settings.topology, HANDLERS,
         prefetch={Stage.DOWNLOADING: settings.stream_uploads}, spool=spool,
     ))
     return runtime.asgi_app(deps)

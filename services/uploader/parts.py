@@ -7,6 +7,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from infra.storage import PARALLEL_PARTS, ObjectStore, UploadedPart, part_size
+from infra.transfer_progress import Meter
 from services.uploader.spool_reader import SpoolFile
 
 
@@ -37,10 +38,14 @@ class PartPlan:
 
 
 def send_parts(objects: ObjectStore, key: str, upload_id: str, plan: PartPlan,
-               spool: SpoolFile, stored: dict[int, UploadedPart]) -> list[UploadedPart]:
-    """Upload every part that ``stored`` lacks, in order, as its bytes become readable;
-    returns all parts of the file. In a thread; raises the first failure."""
+               spool: SpoolFile, stored: dict[int, UploadedPart], *,
+               meter: Meter) -> list[UploadedPart]:
+    """Upload every part that ``stored`` lacks, in order, as its bytes become readable,
+    counting each sent part on ``meter``; returns all parts of the file. In a thread;
+    raises the first failure."""
     parts = {n: p for n, p in stored.items() if n <= plan.count}
+    missing = plan.missing(parts)
+    meter.resumed(plan.size - sum(plan.span(n)[1] for n in missing))
     slots = threading.BoundedSemaphore(PARALLEL_PARTS)
     failures: list[BaseException] = []
 
@@ -51,9 +56,10 @@ def send_parts(objects: ObjectStore, key: str, upload_id: str, plan: PartPlan,
             return
         part = future.result()
         parts[part.number] = part
+        meter.add(part.size)
 
     with ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="part-upload") as pool:
-        for number in plan.missing(parts):
+        for number in missing:
             data = spool.read(*plan.span(number))
             slots.acquire()
             if failures:

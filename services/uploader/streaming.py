@@ -22,11 +22,12 @@ from uuid import UUID, uuid4
 from minio.error import MinioException
 from urllib3.exceptions import HTTPError
 
-from infra import file_states
+from infra import file_states, transfer_progress
 from infra.file_states import Status
 from infra.object_keys import object_key
 from infra.postgres import Pool
 from infra.storage import ObjectStore, StorageError
+from infra.transfer_progress import Transfer
 from services.uploader import upload_records
 from services.uploader.parts import PartPlan, send_parts
 from services.uploader.settings import UploaderSettings
@@ -70,8 +71,11 @@ async def stream(pool: Pool, objects: ObjectStore, settings: UploaderSettings,
                 upload_id, stored = await open_upload(
                     pool, objects, file_id, key=key, plan=plan, spool=spool,
                     record=record, checksums=None)
-                await asyncio.to_thread(send_parts, objects, key, upload_id, plan,
-                                        spool, stored)
+                async with transfer_progress.reporting(
+                        pool, file_id, Transfer.UPLOAD, total=row.size,
+                        every=settings.progress_seconds) as meter:
+                    await asyncio.to_thread(send_parts, objects, key, upload_id, plan,
+                                            spool, stored, meter=meter)
     except StreamAbandoned:
         outcome = "stream_abandoned"
         log.info("stream abandoned: the download stopped for good, or the lease was lost",

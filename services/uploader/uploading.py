@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
+from infra import transfer_progress
 from infra.postgres import Pool
 from infra.storage import ObjectMismatch, ObjectStore, UploadedPart, UploadGone
+from infra.transfer_progress import Transfer
 from services.uploader import upload_records
 from services.uploader.parts import PartPlan, send_parts
 from services.uploader.spool_reader import SpoolFile
@@ -97,9 +99,10 @@ async def open_upload(pool: Pool, objects: ObjectStore, file_id: UUID, *, key: s
 
 async def store_in_parts(pool: Pool, objects: ObjectStore, path: Path, key: str, *,
                          file_id: UUID, size: int, sha256: str, md5: str, retrying: bool,
-                         abort: threading.Event) -> Stored:
+                         abort: threading.Event, progress_seconds: float) -> Stored:
     """Complete the file's recorded multipart upload (waiting for its streamer to finish),
-    sending the parts it lacks from the complete spool file; verify and tag the object."""
+    sending the parts it lacks from the complete spool file, its progress recorded every
+    ``progress_seconds``; verify and tag the object."""
     started = time.monotonic()
     if retrying and (etag := await asyncio.to_thread(identical, objects, key, size=size,
                                                      sha256=sha256)):
@@ -114,13 +117,17 @@ async def store_in_parts(pool: Pool, objects: ObjectStore, path: Path, key: str,
                                                spool=spool, record=record,
                                                checksums=(sha256, md5))
 
-        def complete() -> str:
-            parts = send_parts(objects, key, upload_id, plan, spool, already)
-            etag = objects.complete_upload(key, upload_id, parts)
-            objects.tag_checksums(key, sha256=sha256, md5=md5)
-            return objects.verify(key, size=size, md5=md5, etag=etag)
+        # After the streamer: it records the upload's progress until then.
+        async with transfer_progress.reporting(pool, file_id, Transfer.UPLOAD, total=size,
+                                               every=progress_seconds) as meter:
 
-        etag = await asyncio.to_thread(complete)
+            def complete() -> str:
+                parts = send_parts(objects, key, upload_id, plan, spool, already, meter=meter)
+                etag = objects.complete_upload(key, upload_id, parts)
+                objects.tag_checksums(key, sha256=sha256, md5=md5)
+                return objects.verify(key, size=size, md5=md5, etag=etag)
+
+            etag = await asyncio.to_thread(complete)
     await upload_records.forget(pool, file_id)
     missing = plan.missing(already)
     return Stored(key, etag, time.monotonic() - started, skipped=False,

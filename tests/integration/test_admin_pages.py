@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 from psycopg.types.json import Jsonb
@@ -184,6 +185,54 @@ def test_dashboard(client: TestClient[Litestar], console: Console, db: Db) -> No
     live = console.get("/dashboard/live", headers={"hx-request": "true"})
     assert live.text.lstrip().startswith("<div id=\"dashboard\"")
     assert 'hx-trigger="every 5s"' in live.text
+
+
+def progress_row(db: Db, file_id: object, stage: str, *, done: int, total: int,
+                 rate: float | None, age_s: float = 0) -> None:
+    """A sample of a transfer in flight ``age_s`` ago, shown for three 2 s intervals."""
+    db.execute(
+        "INSERT INTO transfer_progress (file_id, stage, bytes_done, bytes_total,"
+        " bytes_per_second, started_at, updated_at, expires_at)"
+        " VALUES (%s, %s, %s, %s, %s, now() - interval '1 minute',"
+        " now() - make_interval(secs => %s), now() - make_interval(secs => %s - 6))",
+        (file_id, stage, done, total, rate, age_s, age_s))
+
+
+def test_transfers_in_flight_show_in_the_files_list_and_the_dashboard(
+        client: TestClient[Litestar], console: Console, db: Db) -> None:
+    server = create_server(client)
+    size = 100 * 2**30
+    moving = insert_file(db, server["id"], filename="moving.bin", status="downloading",
+                         size=size)
+    stalled = insert_file(db, server["id"], filename="stalled.bin", status="storing",
+                          size=size)
+    dead = insert_file(db, server["id"], filename="dead.bin", status="downloading", size=size)
+    progress_row(db, moving, "download", done=size // 4, total=size, rate=50 * 2**20)
+    progress_row(db, stalled, "upload", done=size // 2, total=size, rate=0)
+    progress_row(db, dead, "download", done=size // 8, total=size, rate=50 * 2**20, age_s=60)
+
+    page = console.get(f"/files?server_id={server['id']}")
+    assert page.status_code == 200
+    rows = {name: re.search(rf'<tr id="file-{file_id}".*?</tr>', page.text, re.S).group(0)
+            for name, file_id in (("moving", moving), ("stalled", stalled), ("dead", dead))}
+    assert f'<progress max="{size}" value="{size // 4}">25%</progress>' in rows["moving"]
+    assert "download 25% · 25.0 GiB of 100.0 GiB · 50.0 MiB/s · 25 min left" in rows["moving"]
+    assert "upload 50%" in rows["stalled"] and "no bytes moving" in rows["stalled"]
+    assert "<progress" not in rows["dead"]  # its process stopped sampling: not alive
+    row = console.get(f"/files/{moving}/row", headers={"hx-request": "true"})
+    assert 'data-stage="download"' in row.text and 'hx-trigger="every 2s"' in row.text
+    assert "In flight" in console.get(f"/files/{moving}").text
+
+    live = console.get("/dashboard/live", headers={"hx-request": "true"})
+    transfers = re.search(r'<table id="transfers">.*?</table>', live.text, re.S).group(0)
+    assert "moving.bin" in transfers and "stalled.bin" in transfers
+    assert "dead.bin" not in transfers
+    assert "25 min left" in transfers
+    stats = client.get("/api/stats").json()
+    shown = {t["filename"]: t for t in stats["transfers"]}
+    assert shown["moving.bin"]["eta_seconds"] == pytest.approx(size * 3 / 4 / (50 * 2**20))
+    assert shown["stalled.bin"]["eta_seconds"] is None
+    assert "dead.bin" not in shown
 
 
 def form(**overrides: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 
 from infra.sftp.session import connect
 from infra.spool.paths import Spool
+from infra.transfer_progress import Meter
 from services.downloader import downloading
 from tests.harness import cached_bytes, make_inbox, sftp_target, write_random
 
@@ -27,12 +28,14 @@ def test_a_download_is_hashed_whole(sftp_server, tmp_path: Path, monkeypatch, in
     data = source.read_bytes()
     if resumed_from:  # what an earlier attempt left in the spool
         Spool(tmp_path).partial("f").write_bytes(data[:resumed_from])
+    meter = Meter()
     with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session:
         result = downloading.fetch(
             session.client, f"{remote}/f.bin", spool=Spool(tmp_path), file_id="f", size=SIZE,
             mtime=int(source.stat().st_mtime), window=1024 * 1024,
-            read_size=session.read_size, abort=threading.Event())
+            read_size=session.read_size, abort=threading.Event(), meter=meter)
     assert result.resumed_from == resumed_from
+    assert meter.read() == (SIZE, SIZE - resumed_from)  # done, and moved by this copy
     assert (result.sha256, result.md5) == (hashlib.sha256(data).hexdigest(),
                                            hashlib.md5(data).hexdigest())
     assert (tmp_path / "f").read_bytes() == data
@@ -48,7 +51,8 @@ def test_a_large_download_does_not_stay_in_the_page_cache(sftp_server, tmp_path:
         result = downloading.fetch(
             session.client, f"{remote}/f.bin", spool=Spool(tmp_path), file_id="f", size=size,
             mtime=int(source.stat().st_mtime), window=1024 * 1024,
-            read_size=session.read_size, abort=threading.Event())
+            read_size=session.read_size, abort=threading.Event(),
+            meter=Meter())
     source.unlink()
     assert result.sha256 == digest
     # The child releases each 16 MiB window it hashed once it is two windows further on:

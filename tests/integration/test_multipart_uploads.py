@@ -12,6 +12,7 @@ import pytest
 
 from infra.spool.paths import Spool
 from infra.storage import PART_SIZE, ObjectStore, UploadGone
+from infra.transfer_progress import Meter
 from services.uploader import upload_records
 from services.uploader.janitor import abort_abandoned
 from services.uploader.parts import PartPlan, send_parts
@@ -58,8 +59,9 @@ async def test_parts_are_sent_while_the_spool_file_is_still_growing(pool, object
         upload_id, stored = await open_upload(pool, objects, file_id, key=key, plan=plan,
                                               spool=spool, record=None, checksums=None)
         assert stored == {}
+        meter = Meter()
         sending = asyncio.create_task(asyncio.to_thread(
-            send_parts, objects, key, upload_id, plan, spool, stored))
+            send_parts, objects, key, upload_id, plan, spool, stored, meter=meter))
 
         # The first two parts reach the server while the file holds only 2.5 parts' bytes.
         await asyncio.to_thread(wait_for, lambda: len(objects.uploaded_parts(key, upload_id)) >= 2,
@@ -71,6 +73,7 @@ async def test_parts_are_sent_while_the_spool_file_is_still_growing(pool, object
         parts = await sending
 
     assert [p.number for p in parts] == list(range(1, plan.count + 1))
+    assert meter.read() == (SIZE, SIZE)  # every part counted once it was stored
     objects.complete_upload(key, upload_id, parts)
     digest = hashlib.sha256(data).hexdigest()
     objects.tag_checksums(key, sha256=digest, md5=hashlib.md5(data).hexdigest())
@@ -94,7 +97,7 @@ async def test_a_later_attempt_continues_the_recorded_upload(pool, objects, data
     digest, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
     result = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
                                   sha256=digest, md5=md5, retrying=True,
-                                  abort=threading.Event())
+                                  abort=threading.Event(), progress_seconds=2.0)
 
     assert result.parts_already_stored == 3 and not result.skipped
     assert result.bytes_sent == SIZE - 3 * PART_SIZE
@@ -102,7 +105,7 @@ async def test_a_later_attempt_continues_the_recorded_upload(pool, objects, data
     assert await upload_records.get(pool, file_id) is None  # completed: nothing to continue
     again = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
                                  sha256=digest, md5=md5, retrying=True,
-                                 abort=threading.Event())
+                                 abort=threading.Event(), progress_seconds=2.0)
     assert again.skipped and again.etag == result.etag
 
 
@@ -128,7 +131,8 @@ async def test_recorded_parts_are_not_reused_after_a_change_of(changed: str, poo
     digest = hashlib.sha256(data).hexdigest()
     result = await store_in_parts(pool, objects, path, key, file_id=file_id, size=SIZE,
                                   sha256=digest, md5=hashlib.md5(data).hexdigest(),
-                                  retrying=False, abort=threading.Event())
+                                  retrying=False, abort=threading.Event(),
+                                  progress_seconds=2.0)
 
     assert result.parts_already_stored == 0
     assert sha256_of_object(objects.client, objects.bucket, key) == digest

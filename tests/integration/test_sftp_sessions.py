@@ -12,6 +12,7 @@ from infra.sftp.pool import SessionPool
 from infra.sftp.reads import RemoteFile, read_range
 from infra.sftp.session import connect
 from infra.spool.paths import Spool
+from infra.transfer_progress import Meter
 from services.downloader.downloading import fetch
 from tests.harness import make_inbox, sftp_target, write_random
 
@@ -74,7 +75,8 @@ def test_a_large_download_holds_a_bounded_amount_in_memory(sftp_server, tmp_path
             try:
                 result = fetch(session.client, f"{remote}/big.bin", spool=Spool(tmp_path),
                                file_id="f", size=size, mtime=mtime, window=window,
-                               read_size=session.read_size, abort=threading.Event())
+                               read_size=session.read_size, abort=threading.Event(),
+            meter=Meter())
                 _, peak = tracemalloc.get_traced_memory()
             finally:
                 tracemalloc.stop()

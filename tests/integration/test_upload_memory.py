@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 from infra.storage import PARALLEL_PARTS, PART_SIZE, ObjectStore
+from infra.transfer_progress import Meter
 from services.uploader.parts import PartPlan, send_parts
 from services.uploader.spool_reader import SpoolFile
 from services.uploader.uploading import store
@@ -56,7 +57,7 @@ def test_parts_sent_from_the_spool_hold_a_bounded_amount_in_memory(settings,
     tracemalloc.start()
     try:
         with SpoolFile.open((spooled,), abort=threading.Event(), stall_seconds=0) as spool:
-            parts = send_parts(objects, key, upload_id, plan, spool, {})
+            parts = send_parts(objects, key, upload_id, plan, spool, {}, meter=Meter())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -1,10 +1,12 @@
 """The processor's column sums (services/processor/csv_sums.py) on inputs built here."""
 
 import io
+import itertools
 import random
 import tracemalloc
 from decimal import Decimal, localcontext
 
+import pyarrow as pa
 import pytest
 
 from services.processor import csv_input, csv_sums
@@ -97,6 +99,33 @@ def test_what_does_not(cell: str, short: bool) -> None:
     assert result["columns"]["1"] == "0"
     assert result["skipped"]["non_numeric"] == {
         "1": {"count": 1, "first": [{"row": 1, "value": cell}]}}
+
+
+def test_the_casts_accept_exactly_the_numeric_texts() -> None:
+    """The fast path trusts pyarrow's casts from text to tell numbers among texts of
+    digits, points and signs; every such text up to five characters, alone in its batch
+    and among numbers, is summed by it exactly when it is a number."""
+    texts = ["".join(chars) for length in range(1, 6)
+             for chars in itertools.product("01.+-", repeat=length)]
+    for text in texts:
+        numeric = csv_sums._is_number(text)
+        for cells in ([text], ["7", text], ["0.25", text]):
+            plain = csv_sums._plain_sum(pa.array(cells), 0)
+            assert (plain is not None) == numeric, cells
+            if numeric:
+                with localcontext(prec=50):
+                    assert plain[0] == sum(map(Decimal, cells)), cells
+    for text in ["1e3", "1E3", "0x1F", "0X1F", " 4", "4 ", "", "١٢", "1,5", "inf"]:
+        assert csv_sums._plain_sum(pa.array(["1", text]), 0) is None, text
+
+
+def test_a_column_gaining_decimals_and_ints_near_int64_sum_exactly(small_blocks: int
+                                                                   ) -> None:
+    cells = ["1", "2", *["0.5"] * 20, "0.125", *["4"] * 20, *[str(2**62)] * 20,
+             str(-2**63), "+3"]
+    result = sums(csv_bytes([["a"], *([cell] for cell in cells)]), **EVERY)
+    assert result["columns"] == {"1": format(sum(map(Decimal, cells)), "f")}
+    assert result["columns"]["1"].endswith(".125")
 
 
 def test_header_detected_from_the_summed_columns() -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from infra.file_states import FINISHED, RETRYABLE, TRANSITIONS, IllegalMove, Status
-from infra.file_states.states import check, sql_list
+from infra.file_states.states import REMOTE_ACTION_EVENTS, check, sql_list
 
 
 def _reachable(start: Status | None) -> set[Status]:
@@ -65,3 +65,8 @@ def test_a_move_not_in_the_table_raises(source: Status | None, target: Status,
 def test_status_lists_for_sql_follow_the_enum_order() -> None:
     assert sql_list(FINISHED) == "'notified', 'failed', 'missing'"
     assert sql_list([Status.STORING, Status.DOWNLOADING]) == "'downloading', 'storing'"
+
+
+def test_post_fetch_events_are_beside_the_statuses_never_a_move_of_one() -> None:
+    assert not REMOTE_ACTION_EVENTS & {move.event for move in TRANSITIONS}
+    assert not REMOTE_ACTION_EVENTS & {str(status) for status in Status}

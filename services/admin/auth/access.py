@@ -7,8 +7,9 @@
   SameSite=Lax, Secure when ``cookie_secure``) that names the user, when it was issued and
   a marker derived from the password hash, so changing the password or the session secret
   ends every session. Without one, a page redirects to ``/login``.
-* ``/schema`` (the OpenAPI document and its viewers) takes either; without one, the
-  document (``/schema/openapi.json``, ``.yaml``) answers 401 JSON, the viewers redirect.
+* ``/schema`` (the OpenAPI document and its viewers, the AsyncAPI document) takes either;
+  without one, a document (``/schema/openapi.json``, ``.yaml``, ``/schema/asyncapi.json``)
+  answers 401 JSON, the viewers redirect.
 * Open: ``/healthz``, ``/readyz``, ``/metrics``, ``/login`` and ``/static/*``.
 
 Unsafe requests from pages carry a CSRF token (Litestar's CSRFMiddleware, configured in
@@ -154,7 +155,7 @@ class AdminAuthMiddleware(AbstractAuthenticationMiddleware):
             return AuthenticationResult(user=user, auth="session")
         if path.startswith("/schema") and self.credentials.bearer_ok(bearer):
             return AuthenticationResult(user=self.credentials.user, auth="bearer")
-        if path.startswith("/schema/openapi."):  # the document itself: read by scripts
+        if path.startswith(("/schema/openapi.", "/schema/asyncapi.")):  # documents: for scripts
             raise _bearer_required()
         raise LoginRequired("log in first")
 

@@ -6,6 +6,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from infra.file_states import Status
+from services.admin.files.schemas import ProgressOut
 
 
 class MinuteOut(BaseModel):
@@ -49,6 +50,11 @@ class ServiceOut(BaseModel):
     """Its ``/readyz`` answered 2xx within a second."""
 
 
+class TransferOut(ProgressOut):
+    file_id: UUID
+    filename: str
+
+
 class StatsOut(BaseModel):
     counts: dict[str, int]
     """Files per status; every status is present."""
@@ -63,5 +69,8 @@ class StatsOut(BaseModel):
     """Each host's spool, the 50 seen last; a lost one's files are downloaded elsewhere."""
     jobs_in_progress: int = 0
     """Processing jobs queued or running."""
+    transfers: list[TransferOut] = []
+    """Downloads and uploads in flight, the 50 oldest (a streamed file's download and
+    upload each), with their rate and ETA."""
     services: list[ServiceOut] = []
     """Each service of ``INTAKE_SERVICE_URLS``, probed with the other numbers."""

@@ -5,6 +5,7 @@ import time
 from collections.abc import Mapping
 from datetime import timedelta
 
+from infra import transfer_progress
 from infra.file_states import Status
 from infra.postgres import Pool
 from services.admin.dashboard import queries
@@ -15,8 +16,11 @@ from services.admin.dashboard.schemas import (
     ServerStatsOut,
     SpoolOut,
     StatsOut,
+    TransferOut,
 )
 from services.admin.jobs import queries as jobs_queries
+
+TRANSFERS_SHOWN = 50
 
 
 def _zero() -> dict[str, int]:
@@ -24,7 +28,8 @@ def _zero() -> dict[str, int]:
 
 
 async def collect(pool: Pool, *, lost_after: int) -> StatsOut:
-    counted, in_flight, oldest, (now, minutes), servers, spools, jobs = await asyncio.gather(
+    (counted, in_flight, oldest, (now, minutes), servers, spools, jobs,
+     transfers) = await asyncio.gather(
         queries.counts(pool),
         queries.in_flight(pool),
         queries.oldest_unfinished(pool),
@@ -32,6 +37,7 @@ async def collect(pool: Pool, *, lost_after: int) -> StatsOut:
         queries.servers(pool),
         queries.spools(pool, lost_after=lost_after),
         jobs_queries.in_progress(pool),
+        transfer_progress.in_flight(pool, limit=TRANSFERS_SHOWN),
     )
     totals = _zero()
     per_server: dict[int | None, dict[str, int]] = {}
@@ -56,6 +62,7 @@ async def collect(pool: Pool, *, lost_after: int) -> StatsOut:
         ],
         spools=[SpoolOut.model_validate(spool) for spool in spools],
         jobs_in_progress=jobs,
+        transfers=[TransferOut.model_validate(transfer) for transfer in transfers],
     )
 
 

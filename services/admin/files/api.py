@@ -13,7 +13,7 @@ from infra.file_states import Status
 from services.admin.cursor import decode_cursor, encode_cursor
 from services.admin.dependencies import ObjectsDep, OutboxDep, PoolDep, SettingsDep
 from services.admin.errors import found, responses
-from services.admin.files import queries, retrying
+from services.admin.files import queries, remote_retrying, retrying
 from services.admin.files.schemas import (
     DownloadLink,
     FileDetail,
@@ -90,6 +90,24 @@ class FileController(Controller):
         done = found(done, "file", file_id)
         return RetryOut(id=done.file_id, from_status=Status(done.from_status),
                         to_status=Status(done.to_status), published=done.published)
+
+    @post(
+        "/{file_id:uuid}/remote-action/retry",
+        status_code=200,
+        responses=responses(not_found=_NOT_FOUND,
+                            conflict="The file's post-fetch action is not given up"),
+    )
+    async def retry_remote_action(
+        self, file_id: FromPath[UUID], pool: PoolDep, request: Request[Any, Any, Any],
+    ) -> FileDetail:
+        """Make a post-fetch action that was given up (``remote_action_state`` failed) due
+        again, its attempts reset: discovery tries it at its next scan of the server."""
+        try:
+            row = await remote_retrying.retry_remote_action(pool, file_id,
+                                                            by=str(request.user))
+        except remote_retrying.ActionNotGivenUp as exc:
+            raise HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc)) from exc
+        return FileDetail.model_validate(found(row, "file", file_id))
 
     @get(
         "/{file_id:uuid}/download",

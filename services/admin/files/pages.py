@@ -15,13 +15,14 @@ from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_404_NOT_FOUND, HTTP_4
 from infra.file_states import FINISHED, Status
 from services.admin.cursor import decode_cursor, encode_cursor
 from services.admin.dependencies import ObjectsDep, OutboxDep, PoolDep, SettingsDep
-from services.admin.files import queries, retrying
+from services.admin.files import queries, remote_retrying, retrying
 from services.admin.files.service import MAX_QUERY, NotStored, download_link, file_filter
 from services.admin.rendering import AnyRequest, fragment, gone, not_found, page
 from services.admin.servers import queries as server_queries
 
 PAGE_SIZE = 50
-_SUMMARY_KEYS = ("attempt", "seconds", "skipped_identical", "object_key", "reason")
+_SUMMARY_KEYS = ("attempt", "seconds", "skipped_identical", "object_key", "reason", "to",
+                 "retry_at")
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,22 @@ class FilePages(Controller):
         row = await queries.get_file_with_events(pool, file_id)
         if row is None:
             return fragment("_message.html", status_code=status_code, **message)
+        return fragment("_file_live.html", file=row, timeline=timeline(row["events"]),
+                        finished=FINISHED, message=message, status_code=status_code)
+
+    @post("/{file_id:uuid}/remote-action/retry", status_code=200)
+    async def retry_remote_action(self, request: AnyRequest, file_id: FromPath[UUID],
+                                  pool: PoolDep) -> Template:
+        try:
+            row = await remote_retrying.retry_remote_action(pool, file_id,
+                                                            by=str(request.user))
+            message, status_code = {"kind": "ok", "text": "The action on the server is due"
+                                    " again: discovery tries it at its next scan."}, 200
+        except remote_retrying.ActionNotGivenUp as exc:
+            row = await queries.get_file_with_events(pool, file_id)
+            message, status_code = {"kind": "error", "text": str(exc)}, HTTP_409_CONFLICT
+        if row is None:
+            return gone("file")
         return fragment("_file_live.html", file=row, timeline=timeline(row["events"]),
                         finished=FINISHED, message=message, status_code=status_code)
 

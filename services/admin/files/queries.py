@@ -13,6 +13,8 @@ from uuid import UUID
 
 from psycopg import sql
 
+from infra import transfer_progress
+from infra.file_states import FINISHED
 from infra.postgres import Pool
 from services.admin.rows import Row, fetch_one
 
@@ -22,7 +24,8 @@ FileKey = tuple[datetime, UUID]
 FILE_COLUMNS = sql.SQL(
     "f.id, f.server_id, s.name AS server_name, f.source, f.remote_path, f.filename, f.size,"
     " f.remote_mtime, f.status, f.sha256, f.md5, f.bucket, f.object_key, f.etag, f.attempts,"
-    " f.lease_until, f.error_message, f.created_at, f.updated_at, f.stored_at, f.notified_at"
+    " f.lease_until, f.error_message, f.created_at, f.updated_at, f.stored_at, f.notified_at,"
+    " f.remote_action, f.remote_action_state"
 )
 _FILES_FROM = sql.SQL("FROM files f LEFT JOIN servers s ON s.id = f.server_id")
 _GET_FILE = sql.SQL("SELECT {columns} {source} WHERE f.id = %s").format(
@@ -89,23 +92,36 @@ async def list_files(
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
         rows = await cur.fetchall()
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, (rows[-1]["created_at"], rows[-1]["id"])
+    next_key = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_key = rows[-1]["created_at"], rows[-1]["id"]
+    return await _with_progress(pool, rows), next_key
 
 
 async def get_file(pool: Pool, file_id: UUID) -> Row | None:
+    """The file with its server's name and its transfer in flight under ``progress``."""
     async with pool.connection() as conn:
-        return await fetch_one(await conn.execute(_GET_FILE, (file_id,)))
+        row = await fetch_one(await conn.execute(_GET_FILE, (file_id,)))
+    return (await _with_progress(pool, [row]))[0] if row else None
 
 
 async def get_file_with_events(pool: Pool, file_id: UUID) -> Row | None:
-    """The file (with its server's name) and its journal under ``events``, oldest first."""
+    """:func:`get_file` and its journal under ``events``, oldest first."""
+    row = await get_file(pool, file_id)
+    if row is None:
+        return None
     async with pool.connection() as conn:
-        row = await fetch_one(await conn.execute(_GET_FILE, (file_id,)))
-        if row is None:
-            return None
         cur = await conn.execute(_FILE_EVENTS, (file_id,))
         row["events"] = await cur.fetchall()
     return row
+
+
+async def _with_progress(pool: Pool, rows: list[Row]) -> list[Row]:
+    """Each row with ``progress``: its transfer in flight, or None. Finished files have
+    none, so a page of them costs no query."""
+    moving = [row["id"] for row in rows if row["status"] not in FINISHED]
+    progress = await transfer_progress.of_files(pool, moving) if moving else {}
+    for row in rows:
+        row["progress"] = progress.get(row["id"])
+    return rows

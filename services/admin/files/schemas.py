@@ -1,12 +1,33 @@
 """Bodies of the files API."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from infra.file_states import Status
+
+
+class ProgressOut(BaseModel):
+    """A transfer in flight, sampled every ``INTAKE_PROGRESS_SECONDS`` by the process that
+    moves its bytes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    stage: Literal["download", "upload"]
+    """``download``: from the partner into the spool; ``upload``: from the spool to the
+    bucket (a large file's parts, streamed while it downloads or sent after)."""
+    bytes_done: int
+    """Including the bytes an earlier attempt left (a resumed copy, parts already stored)."""
+    bytes_total: int
+    bytes_per_second: float | None
+    """Moved over the last five samples (about ten seconds at the default interval)."""
+    eta_seconds: float | None
+    """The bytes left at that rate; null while nothing moves."""
+    started_at: datetime
+    updated_at: datetime
+    """The last sample: never older than three intervals, or the transfer is not shown."""
 
 
 class FileOut(BaseModel):
@@ -30,6 +51,14 @@ class FileOut(BaseModel):
     updated_at: datetime
     stored_at: datetime | None
     notified_at: datetime | None
+    remote_action: Literal["delete", "move"] | None
+    """What happens to the file on its server once stored (None: kept there)."""
+    remote_action_state: Literal["pending", "done", "changed", "failed"] | None
+    """pending (to do, or to try again), done, changed (left alone: not the version copied),
+    failed (given up); the journal tells each try."""
+    progress: ProgressOut | None = None
+    """Its download or upload in flight; null when none is, and for transfers never sampled:
+    a batch's small files, uploads in one request (below INTAKE_STREAM_UPLOAD_MIN_BYTES)."""
 
 
 class FileEventOut(BaseModel):

@@ -29,7 +29,8 @@ from services.admin.servers.schemas import (
 )
 
 _NOT_FOUND = "No server has this id"
-_NO_CREDENTIALS = {HTTP_422_UNPROCESSABLE_ENTITY: "Neither a password nor a private key"}
+_UNPROCESSABLE = {HTTP_422_UNPROCESSABLE_ENTITY: "Neither a password nor a private key, or"
+                                                  " settings that cannot go together"}
 
 
 def _name_taken(exc: queries.ServerNameTaken) -> HTTPException:
@@ -41,6 +42,11 @@ def _no_credentials(exc: queries.ServerWithoutCredentials) -> HTTPException:
         status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc),
         extra=[{"key": key, "message": str(exc)} for key in ("password", "private_key")],
     )
+
+
+def _clash(exc: queries.ServerSettingsClash) -> HTTPException:
+    return HTTPException(status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc),
+                         extra=[{"key": exc.field, "message": str(exc)}])
 
 
 class ServerController(Controller):
@@ -56,7 +62,7 @@ class ServerController(Controller):
         row = found(await queries.get_server(pool, server_id), "server", server_id)
         return ServerOut.model_validate(row)
 
-    @post(responses=responses(conflict="The name is taken", more=_NO_CREDENTIALS))
+    @post(responses=responses(conflict="The name is taken", more=_UNPROCESSABLE))
     async def create_server(
         self, data: JSONBody[ServerCreate], pool: PoolDep, secret_box: SecretBoxDep
     ) -> ServerOut:
@@ -68,12 +74,14 @@ class ServerController(Controller):
             raise _name_taken(exc) from exc
         except queries.ServerWithoutCredentials as exc:
             raise _no_credentials(exc) from exc
+        except queries.ServerSettingsClash as exc:
+            raise _clash(exc) from exc
         return ServerOut.model_validate(row)
 
     @patch(
         "/{server_id:int}",
         responses=responses(not_found=_NOT_FOUND, conflict="The new name is taken",
-                            more=_NO_CREDENTIALS),
+                            more=_UNPROCESSABLE),
     )
     async def update_server(
         self,
@@ -88,6 +96,8 @@ class ServerController(Controller):
             raise _name_taken(exc) from exc
         except queries.ServerWithoutCredentials as exc:
             raise _no_credentials(exc) from exc
+        except queries.ServerSettingsClash as exc:
+            raise _clash(exc) from exc
         return ServerOut.model_validate(found(row, "server", server_id))
 
     @delete(

@@ -6,10 +6,11 @@ poll; the API and the console's forms both go through them, so both say the same
 
 import ipaddress
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, StringConstraints
 
+from infra import archive_paths
 from services.admin.servers.ssh_keys import check_private_key, normalise_host_key
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
@@ -106,4 +107,14 @@ JobPattern = Annotated[_JobGlob | None, BeforeValidator(_empty_is_none)]
 PollInterval = Annotated[int, Field(ge=1, le=_WEEK_S)]
 MinFileAge = Annotated[int, Field(ge=0, le=_WEEK_S)]
 MaxConnections = Annotated[int, Field(ge=1, le=64)]
+PostFetch = Annotated[Literal["keep", "delete", "move"], Field(
+    description="What happens to a file on the server once it is stored: kept, deleted, or"
+                " moved into archive_dir")]
+ArchiveDir = Annotated[
+    str, StringConstraints(min_length=1, max_length=archive_paths.MAX_LENGTH),
+    AfterValidator(archive_paths.check),
+    Field(description="Where 'move' puts files: relative to remote_dir, or absolute; %Y %m %d"
+                      " %H are the file's storing date (UTC), %% a %; no '..'",
+          json_schema_extra=_PRINTABLE_SCHEMA),
+]
 HostKey = Annotated[str, StringConstraints(max_length=16384), AfterValidator(normalise_host_key)]

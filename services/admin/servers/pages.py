@@ -27,9 +27,11 @@ from services.admin.servers.probing import test_server
 from services.admin.servers.schemas import ServerCreate, ServerUpdate
 
 TEXT_FIELDS = ("name", "host", "port", "username", "remote_dir", "pattern", "poll_interval_s",
-               "min_file_age_s", "max_connections", "host_key", "job_pattern")
+               "min_file_age_s", "max_connections", "host_key", "job_pattern", "archive_dir")
 # Text fields that may be left empty: none, rather than an error or the column default.
-OPTIONAL = frozenset({"host_key", "job_pattern"})
+OPTIONAL = frozenset({"host_key", "job_pattern", "archive_dir"})
+# A browser always posts a select's value; a form that lacks one leaves the setting be.
+SELECTS = ("post_fetch",)
 CHECKBOXES = ("recursive", "enabled", "trust_on_first_use")
 SECRETS = ("password", "private_key")
 REQUIRED = frozenset(name for name, info in ServerCreate.model_fields.items()
@@ -44,6 +46,9 @@ def _values(form: Any, *, editing: bool) -> dict[str, Any]:
             values[name] = text or None
         elif text or editing or name in REQUIRED:  # empty on an edit is an error
             values[name] = text
+    for name in SELECTS:
+        if (choice := str(form.get(name, "")).strip()):
+            values[name] = choice
     for name in CHECKBOXES:
         values[name] = form.get(name) is not None
     for name in SECRETS:
@@ -92,6 +97,8 @@ async def _save(request: AnyRequest, model: type[ServerCreate | ServerUpdate],
         return values, {"name": f"{exc}; choose another name"}
     except queries.ServerWithoutCredentials as exc:
         return values, {"password": str(exc)}
+    except queries.ServerSettingsClash as exc:
+        return values, {exc.field: str(exc)}
     return values, {}
 
 

@@ -1,5 +1,6 @@
 """SQL for the servers table; a duplicate name becomes :class:`ServerNameTaken`, a server
-left with no way to log in :class:`ServerWithoutCredentials`.
+left with no way to log in :class:`ServerWithoutCredentials`, settings that contradict each
+other (the table's checks across columns) :class:`ServerSettingsClash`.
 
 Server rows are selected column by column so that ``password_enc`` and ``private_key_enc``
 never leave the database through this service: only whether they are set.
@@ -34,6 +35,8 @@ SERVER_WRITABLE = frozenset(
         "host_key",
         "trust_on_first_use",
         "job_pattern",
+        "post_fetch",
+        "archive_dir",
     }
 )
 
@@ -44,6 +47,7 @@ _CREDENTIALS = frozenset(_SECRET_COLUMNS.values())
 _SERVER_COLUMNS = sql.SQL(
     "id, name, host, port, username, remote_dir, pattern, recursive, poll_interval_s,"
     " min_file_age_s, max_connections, enabled, host_key, trust_on_first_use, job_pattern,"
+    " post_fetch, archive_dir,"
     " next_scan_at, last_scan_at, last_scan_error, last_scan_warnings, created_at, updated_at,"
     " password_enc IS NOT NULL AS has_password,"
     " private_key_enc IS NOT NULL AS has_private_key"
@@ -81,6 +85,31 @@ class ServerWithoutCredentials(Exception):
     def __init__(self) -> None:
         super().__init__("give a password or a private key: discovery logs in to the server "
                          "with one of them")
+
+
+# The table's checks across columns (infra/migrations/0010_post_fetch.sql), as the field to
+# blame and what to do.
+_CLASHES = {
+    "servers_archive_dir_needed": (
+        "archive_dir", "give an archive directory: 'move' puts the stored files there"),
+    "servers_archive_dir_scanned": (
+        "archive_dir", "a relative archive directory lies inside the scanned directory, which"
+        " is scanned with its subdirectories, so the moved files would be found again: give"
+        " an absolute path outside it, or do not include subdirectories"),
+}
+
+
+class ServerSettingsClash(Exception):
+    """Settings each valid alone that the server cannot have together."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
+def _clash(exc: errors.CheckViolation) -> ServerSettingsClash | None:
+    found = _CLASHES.get(exc.diag.constraint_name or "")
+    return None if found is None else ServerSettingsClash(*found)
 
 
 @dataclass(frozen=True)
@@ -154,6 +183,8 @@ async def insert_server(pool: Pool, values: Row) -> Row:
             row = await fetch_one(await conn.execute(query, values))
     except errors.UniqueViolation as exc:
         raise ServerNameTaken(values["name"]) from exc
+    except errors.CheckViolation as exc:
+        raise _clash(exc) or exc from exc
     assert row is not None  # INSERT ... RETURNING always yields the new row
     return row
 
@@ -184,6 +215,8 @@ async def update_server(pool: Pool, server_id: int, values: Row) -> Row | None:
             return row
     except errors.UniqueViolation as exc:
         raise ServerNameTaken(values["name"]) from exc
+    except errors.CheckViolation as exc:
+        raise _clash(exc) or exc from exc
 
 
 # With the files that retention summarized into file_totals: their history stays too.

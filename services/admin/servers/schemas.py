@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from infra.crypto import SecretBox
 from services.admin.servers.fields import (
     WRITE_ONLY,
+    ArchiveDir,
     Host,
     HostKey,
     JobPattern,
@@ -22,6 +23,7 @@ from services.admin.servers.fields import (
     Pattern,
     PollInterval,
     Port,
+    PostFetch,
     PrivateKey,
     RemoteDir,
     Username,
@@ -29,7 +31,7 @@ from services.admin.servers.fields import (
 from services.admin.servers.probing import Probe
 from services.admin.servers.queries import server_columns
 
-_NULLABLE = frozenset({"password", "private_key", "host_key", "job_pattern"})
+_NULLABLE = frozenset({"password", "private_key", "host_key", "job_pattern", "archive_dir"})
 _JOB_PATTERN = ("A job (default options) on each file of this server once stored, when its"
                 " name matches: * any characters, ? one, case-sensitive; null: no rule")
 
@@ -68,13 +70,15 @@ class ServerCreate(_ServerBody):
     host_key: HostKey | None = None
     trust_on_first_use: bool = _COLUMN_DEFAULT
     job_pattern: JobPattern = Field(None, description=_JOB_PATTERN)
+    post_fetch: PostFetch = _COLUMN_DEFAULT
+    archive_dir: ArchiveDir | None = None
 
 
 class ServerUpdate(_ServerBody):
     """A partial update: only the fields present in the body change.
 
-    ``null`` removes an optional value (password, private_key, host_key, job_pattern); the
-    other fields cannot be null.
+    ``null`` removes an optional value (password, private_key, host_key, job_pattern,
+    archive_dir); the other fields cannot be null.
     """
 
     name: Name | None = None
@@ -93,6 +97,8 @@ class ServerUpdate(_ServerBody):
     host_key: HostKey | None = None
     trust_on_first_use: bool | None = None
     job_pattern: JobPattern = Field(None, description=_JOB_PATTERN)
+    post_fetch: PostFetch | None = None
+    archive_dir: ArchiveDir | None = None
 
     # Runs only for fields present in the body, since defaults are not validated.
     @field_validator("*")
@@ -133,6 +139,8 @@ class ServerOut(BaseModel):
     host_key: str | None
     trust_on_first_use: bool
     job_pattern: str | None = Field(description=_JOB_PATTERN)
+    post_fetch: PostFetch
+    archive_dir: str | None
     next_scan_at: datetime
     last_scan_at: datetime | None
     last_scan_error: str | None
