@@ -147,6 +147,10 @@ async def test_old_notified_files_are_summarized_and_the_totals_stay(pool, serve
         "failed": await _file(pool, server, "failed", rested=LONG_AGO, events=["discovered"]),
         "recent": await _file(pool, server, "notified", rested=timedelta(days=1),
                               events=HAPPY),
+        # Its deletion on the partner was given up: an operator may still retry it.
+        "action given up": await _file(pool, server, "notified", rested=LONG_AGO,
+                                       events=HAPPY, remote_action="delete",
+                                       remote_action_state="failed"),
     }
     before = await _counts_of(pool, server)
 
@@ -154,7 +158,7 @@ async def test_old_notified_files_are_summarized_and_the_totals_stay(pool, serve
                                                   batch_files=2))
 
     assert swept == Swept(summarized_files=3)
-    assert await _counts_of(pool, server) == before == {"notified": 4, "failed": 1}
+    assert await _counts_of(pool, server) == before == {"notified": 5, "failed": 1}
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT id FROM files WHERE server_id = %s", (server,))
         assert {row["id"] for row in await cur.fetchall()} == set(stays.values())
@@ -175,7 +179,7 @@ async def test_old_notified_files_are_summarized_and_the_totals_stay(pool, serve
         cur = await conn.execute(
             "SELECT files, bytes FROM file_totals WHERE server_id = %s ORDER BY day", (server,))
         assert [(r["files"], r["bytes"]) for r in await cur.fetchall()] == [(1, 5), (3, 31)]
-    assert (await _counts_of(pool, server))["notified"] == 5
+    assert (await _counts_of(pool, server))["notified"] == 6
 
     # Its history is counted: the server is disabled, not deleted.
     async with pool.connection() as conn:
