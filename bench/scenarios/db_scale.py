@@ -14,6 +14,13 @@ after the other measured that drift as often as the table's size.
   deep (``cursor``);
 * the reconciler's ``CLAIM_STALLED`` (limit 500) and its search for the copies of spools
   that stopped showing life (``LOSE_ON_DEAD_SPOOLS``), rolled back.
+
+Then the larger database gets a journal (three events a file) and every query is timed
+again there, alone and while a retention pass trims that journal in the background
+(``bench/retention_load.py``: each timed run starts as a batch of the pass begins, taking
+turns with a run while the pass waits between two batches), with the journal of one file
+in flight (the console's timeline) beside them: they may cost at most ``FLAT`` times as
+much.
 """
 
 from collections.abc import Callable, Iterator
@@ -23,10 +30,11 @@ from typing import Any
 
 import psycopg
 
+from bench import retention_load
 from bench.context import Bench
 from bench.measure import interleaved_medians
 from bench.results import Check, ScenarioResult, at_most, seconds
-from infra.file_states import losses
+from infra.file_states import losses, trimming
 from services.admin.cursor import encode_cursor
 from services.admin.files.queries import FileFilter, list_files_query
 from services.discovery import queries
@@ -73,8 +81,10 @@ UPDATE files f
 class Sized:
     """One database of files, its connection and the probes timed on it."""
 
+    url: str
     conn: psycopg.Connection
     probes: dict[str, Callable[[], object]]
+    timeline: Callable[[], object]  # GET /api/files/{id} of a file in flight, with its journal
 
 
 def run(bench: Bench) -> ScenarioResult:
@@ -83,6 +93,8 @@ def run(bench: Bench) -> ScenarioResult:
         sized = [stack.enter_context(_database(bench, rows)) for rows in (small, large)]
         timings = interleaved_medians([s.probes for s in sized], repeat=bench.sizes.repeat)
         plans = _plans(sized[1].conn)
+        alone, trimmed, figures, journal, trim_plan = _while_trimming(sized[1],
+                                                                      bench.sizes.repeat)
 
     result = ScenarioResult("db-scale")
     for label in timings[0]:
@@ -91,8 +103,35 @@ def run(bench: Bench) -> ScenarioResult:
         result.checks.append(Check(
             f"{label}: {large:,} rows vs {small:,}", seconds(at_large), seconds(at_small),
             ratio, f"<= {FLAT:.1f} (flat)", at_most(ratio, FLAT)))
+    for label, at_rest in alone.items():
+        ratio = trimmed[label] / at_rest
+        result.checks.append(Check(
+            f"{label}: during a retention pass vs not", seconds(trimmed[label]),
+            seconds(at_rest), ratio, f"<= {FLAT:.1f} (flat)", at_most(ratio, FLAT)))
     result.notes = [f"plan at {large:,} rows, {label}: {plan}" for label, plan in plans.items()]
+    batches = sorted(figures.batch_seconds)
+    result.notes.append(
+        f"retention pass over a journal of {journal:,} events at {large:,} rows:"
+        f" {figures.events:,} events of {figures.files:,} files trimmed in {len(batches)}"
+        f" batches of {retention_load.BATCH_FILES} files, each {seconds(batches[0])} to"
+        f" {seconds(batches[-1])}, median {seconds(batches[len(batches) // 2])}"
+        + (" (ran out of work before the timings ended)" if figures.finished else ""))
+    result.notes.append(f"plan at {large:,} rows, retention batch: {trim_plan}")
     return result
+
+
+def _while_trimming(sized: Sized, repeat: int) -> tuple[
+        dict[str, float], dict[str, float], retention_load.PassFigures, int, str]:
+    """The queries' medians alone and during a retention pass, on a database with a journal:
+    (alone, during, what the pass did meanwhile, the journal's size before, the plan of a
+    batch)."""
+    journal = retention_load.fill_journal(sized.conn)
+    plan = _plan(sized.conn, trimming.TRIM_BATCH,
+                 {"days": retention_load.EVENTS_DAYS, "limit": retention_load.BATCH_FILES})
+    probes = {**sized.probes, "GET /api/files/{id} with its journal": sized.timeline}
+    with retention_load.trimming(sized.url) as background:
+        alone, during = retention_load.alone_and_during(probes, background, repeat=repeat)
+    return alone, during, background.figures, journal, plan
 
 
 @contextmanager
@@ -107,7 +146,9 @@ def _database(bench: Bench, rows: int) -> Iterator[Sized]:
             admin.wait_ready()  # it migrates the new database
             with psycopg.connect(url, autocommit=True) as conn:
                 _fill(conn, rows)
-                yield Sized(conn, _probes(conn, admin.url, bench.servers.admin_token, rows))
+                token = bench.servers.admin_token
+                yield Sized(url, conn, _probes(conn, admin.url, token, rows),
+                            _timeline(conn, admin.url, token))
         finally:
             admin.stop()
 
@@ -153,6 +194,18 @@ def _probes(conn: psycopg.Connection, admin_url: str, token: str,
         "reconciler CLAIM_STALLED": claim,
         "reconciler copies of dead spools": lose,
     }
+
+
+def _timeline(conn: psycopg.Connection, admin_url: str, token: str) -> Callable[[], object]:
+    [in_flight] = conn.execute(  # type: ignore[misc]
+        "SELECT id FROM files WHERE status NOT IN ('notified', 'failed', 'missing')"
+        " ORDER BY created_at DESC LIMIT 1").fetchone()
+
+    def timeline() -> None:
+        if not api(f"{admin_url}/api/files/{in_flight}", token=token)["events"]:
+            raise RuntimeError(f"file {in_flight} has no journal")
+
+    return timeline
 
 
 def _known_batch(conn: psycopg.Connection) -> tuple[int, list[tuple[str, int, int]]]:

@@ -8,6 +8,7 @@ from infra.file_states.arrivals import (
     record_discovered,
     record_upload,
 )
+from infra.file_states.expiry import expire_copies
 from infra.file_states.losses import lose_copies_of_dead_spools, lose_copy
 from infra.file_states.redriving import message_for, outgoing_for
 from infra.file_states.restarts import Restart, restart
@@ -21,6 +22,7 @@ from infra.file_states.states import (
     Status,
     sql_list,
 )
+from infra.file_states.summaries import summarize_batch
 from infra.file_states.transitions import (
     Finished,
     FinishedBatch,
@@ -34,12 +36,14 @@ from infra.file_states.transitions import (
     release,
     renew_leases,
 )
+from infra.file_states.trimming import TRIMMED_EVENT, Trimmed, trim_batch
 
 __all__ = [
     "FINISHED",
     "RETRYABLE",
     "SPOOL_HELD",
     "TRANSITIONS",
+    "TRIMMED_EVENT",
     "Discovered",
     "FileRow",
     "FileWithServer",
@@ -49,8 +53,10 @@ __all__ = [
     "Recorded",
     "Restart",
     "Status",
+    "Trimmed",
     "claim",
     "claim_all",
+    "expire_copies",
     "file_row",
     "finish",
     "finish_all",
@@ -68,4 +74,6 @@ __all__ = [
     "renew_leases",
     "restart",
     "sql_list",
+    "summarize_batch",
+    "trim_batch",
 ]

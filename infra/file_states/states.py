@@ -53,6 +53,9 @@ TRANSITIONS: frozenset[Move] = frozenset(Move(*move) for move in [
     # file has no server (an upload) or lost too many copies in a row (losses.py).
     *((source, target, "spool_lost") for source in SPOOL_HELD
       for target in (_S.DISCOVERED, _S.FAILED)),
+    # A failed file's copy waited in its spool past INTAKE_SPOOL_FAILED_KEEP_DAYS: the row
+    # forgets the spool, a retry then downloads from the partner again (expiry.py).
+    (_S.FAILED,       _S.FAILED,       "spool_expired"),
     # An operator's retry restarts a failed or missing file from its last good state.
     *((source, target, "retried") for source in (_S.FAILED, _S.MISSING) for target in _RESTARTS),
 ])

@@ -4,7 +4,8 @@ Crashes leave copies behind (a worker killed after the upload committed but befo
 deleted its spool file, a ``.part`` of a file that went missing). A complete copy is kept
 while its file may still be uploaded; a ``.part`` while its file may still resume; either
 only while the file's row says this spool holds it (a file downloaded again elsewhere
-after this spool was thought lost needs no copy here).
+after this spool was thought lost needs no copy here; a failed file's row stops saying so
+once its copy expired, ``infra.file_states.expiry``).
 """
 
 import asyncio

@@ -1,10 +1,12 @@
-"""Discovery service: scan workers over due servers and the reconciler loop."""
+"""Discovery service: scan workers over due servers, the reconciler loop and the retention
+pass."""
 
 import asyncio
 import logging
 
 from faststream.asgi import AsgiFastStream
 
+from infra import retention
 from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
 from services.discovery.fleet import scan_fleet
@@ -37,6 +39,12 @@ def create_app(settings: DiscoverySettings | None = None) -> AsgiFastStream:
                 log.exception("reconciler pass failed")
             await asyncio.sleep(settings.reconcile_interval_seconds)
 
+    async def retention_pass() -> None:
+        await retention.run_pass(runtime.pool, settings.retention)
+
     runtime.run_in_background(scan_loop)
     runtime.run_in_background(reconcile_loop)
+    if settings.retention.anything:
+        runtime.run_every(settings.retention_interval_seconds, retention_pass,
+                          what="retention pass")
     return runtime.asgi_app()

@@ -57,7 +57,9 @@ UPDATE servers
 
 # Entries of one listing batch that are not yet a files row are recorded as sightings;
 # a sighting whose (size, mtime) changed starts its stability clock again. Returns the
-# entries that have been unchanged for the server's minimum age.
+# entries that have been unchanged for the server's minimum age, except the versions
+# already delivered whose files rows retention summarized away (a ``delivered`` sighting,
+# infra/file_states/summaries.py): a changed version is a new file again.
 # The LATERAL ... LIMIT 1 probe keeps the cost per batch at one index lookup per entry: as
 # NOT EXISTS, the planner prefers a hash anti-join that reads every file of the server for
 # every batch (33 ms instead of 5 per batch at 100k files, growing with the directory).
@@ -82,13 +84,15 @@ WITH batch AS (
        SET first_seen_at = CASE
                WHEN s.size = EXCLUDED.size AND s.remote_mtime = EXCLUDED.remote_mtime
                THEN s.first_seen_at ELSE EXCLUDED.first_seen_at END,
+           delivered = s.delivered AND s.size = EXCLUDED.size
+                       AND s.remote_mtime = EXCLUDED.remote_mtime,
            size = EXCLUDED.size,
            remote_mtime = EXCLUDED.remote_mtime,
            last_seen_at = EXCLUDED.last_seen_at
-    RETURNING remote_path, size, remote_mtime, first_seen_at
+    RETURNING remote_path, size, remote_mtime, first_seen_at, delivered
 )
 SELECT remote_path, size, remote_mtime FROM seen
- WHERE first_seen_at <= now() - make_interval(secs => %(min_age)s)
+ WHERE NOT delivered AND first_seen_at <= now() - make_interval(secs => %(min_age)s)
  ORDER BY remote_path
  LIMIT %(limit)s
 """

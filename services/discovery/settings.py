@@ -1,5 +1,6 @@
 from pydantic import Field
 
+from infra.retention import Policy
 from infra.settings import PartnerKeySettings
 
 
@@ -39,3 +40,25 @@ class DiscoverySettings(PartnerKeySettings):
         3600.0, gt=0, description="The longest wait between two tries of a post-fetch action")
     remote_action_max_attempts: int = Field(
         10, ge=1, description="Tries of a post-fetch action before it is given up")
+    retention_events_days: int = Field(
+        90, ge=0, description="The journal of a file finished (notified, failed, missing) this"
+                              " many days ago is trimmed to one journal_trimmed event;"
+                              " 0: every event is kept forever")
+    retention_notified_days: int = Field(
+        0, ge=0, description="Notified files discovered this many days ago are removed and"
+                             " counted into file_totals (per server and day), which the"
+                             " console's totals include; 0: their rows are kept forever")
+    retention_interval_seconds: float = Field(
+        3600, gt=0, description="How often one discovery replica runs the retention pass")
+    retention_batch_files: int = Field(
+        500, ge=1, le=100_000,
+        description="Files one statement (one short transaction) of the pass trims or removes")
+    retention_pause_seconds: float = Field(
+        0.1, ge=0, description="Pause between two batches of the retention pass")
+
+    @property
+    def retention(self) -> Policy:
+        return Policy(events_days=self.retention_events_days,
+                      notified_days=self.retention_notified_days,
+                      batch_files=self.retention_batch_files,
+                      pause_seconds=self.retention_pause_seconds)

@@ -38,7 +38,8 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
         await asyncio.to_thread(deps.sessions.close)
 
     async def sweep_spool() -> None:
-        await sweep(runtime.pool, settings.spool, spool.spool)
+        await sweep(runtime.pool, settings.spool, spool.spool,
+                    failed_keep_days=settings.spool_failed_keep_days)
 
     runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")
     runtime.on_stop(close_sessions)

@@ -18,3 +18,7 @@ class DownloaderSettings(PartnerKeySettings):
     janitor_interval_seconds: float = Field(
         300, gt=0, description="How often the spool is swept for copies no file needs"
     )
+    spool_failed_keep_days: int = Field(
+        7, ge=0, description="A failed file's copy stays in the spool this many days for a"
+                             " retry to upload it; after that its janitor removes it (journaled"
+                             " spool_expired) and a retry downloads it again; 0: kept forever")

@@ -1,6 +1,7 @@
 """SQL behind the dashboard: counts, what is moving, throughput, and what is stuck.
 
-One grouped scan gives the counts per server and status; everything else reads the
+One grouped scan gives the counts per server and status (with the notified files that
+retention summarized into ``file_totals``); everything else reads the
 partial index of unfinished files (``files_unfinished``) or the recent end of the journal
 (``file_events_recent``), so the dashboard stays cheap to poll as the tables grow.
 """
@@ -14,7 +15,14 @@ from services.admin.rows import Row, fetch_one
 
 WINDOW_MINUTES = 15
 
-_COUNTS = "SELECT server_id, status, count(*) AS n FROM files GROUP BY server_id, status"
+# Notified files summarized away by retention (infra/file_states/summaries.py) still count.
+_COUNTS = f"""
+SELECT server_id, status, sum(n)::bigint AS n FROM (
+    SELECT server_id, status, count(*) AS n FROM files GROUP BY server_id, status
+    UNION ALL
+    SELECT server_id, '{Status.NOTIFIED}', sum(files) FROM file_totals GROUP BY server_id
+) counted GROUP BY server_id, status
+"""  # noqa: S608 (a constant of the Status enum)
 
 # The statuses are written into the text (see sql_list): both read files_unfinished.
 _IN_FLIGHT = f"""

@@ -226,6 +226,13 @@ async def update_server(pool: Pool, server_id: int, values: Row) -> Row | None:
         raise _clash(exc) or exc from exc
 
 
+# With the files that retention summarized into file_totals: their history stays too.
+_FILE_COUNT = """
+SELECT (SELECT count(*) FROM files WHERE server_id = %(id)s)
+       + coalesce((SELECT sum(files) FROM file_totals WHERE server_id = %(id)s), 0) AS n
+"""
+
+
 async def remove_server(pool: Pool, server_id: int) -> ServerRemoval | None:
     """Delete a server with no files; disable one with files so their history stays intact."""
     async with pool.connection() as conn, conn.transaction():
@@ -234,9 +241,7 @@ async def remove_server(pool: Pool, server_id: int) -> ServerRemoval | None:
         cur = await conn.execute("SELECT id FROM servers WHERE id = %s FOR UPDATE", (server_id,))
         if await cur.fetchone() is None:
             return None
-        cur = await conn.execute(
-            "SELECT count(*) AS n FROM files WHERE server_id = %s", (server_id,)
-        )
+        cur = await conn.execute(_FILE_COUNT, {"id": server_id})
         counted = await cur.fetchone()
         file_count = int(counted["n"]) if counted else 0
         if file_count == 0:

@@ -1,7 +1,7 @@
 """The downloader's handler in-process, against the run's sshd and PostgreSQL: a file is
 copied into the spool and announced; a vanished, changed or unreadable file, a cut
 connection, a full spool and duplicate messages each end as they should, alone or in a
-batch."""
+batch; a failed file whose spool copy expired is downloaded again when retried."""
 
 import asyncio
 import hashlib
@@ -14,8 +14,11 @@ import pytest
 from contracts import DiscoveredBatch, DownloadedBatch, FileDownloaded, Stage
 from infra import file_states
 from infra.crypto import SecretBox
+from infra.file_states import Status
+from services.admin.files.retrying import retry_file
 from services.downloader.batches import take_discovered
 from services.downloader.handlers import DownloaderDeps, download_discovered
+from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings
 from tests.faults.proxy import FaultProxy
 from tests.harness import write_random
@@ -278,3 +281,42 @@ async def test_a_redelivered_batch_does_nothing_twice(make_deps, pool, publisher
     for file in batch.files:
         assert [e for e, _ in await events(pool, file.file_id)] == [
             "discovered", "download_started", "downloaded"]
+
+
+async def test_a_failed_file_whose_copy_expired_is_downloaded_again_on_a_retry(
+        make_deps, pool, publisher, partner, inbox):
+    _, local = inbox
+    digest = write_random(local / "late.csv", 40_000)
+    msg = await discover(pool, await partner(), local, "late.csv")
+    deps = make_deps()
+    await download_discovered(msg, deps)
+    # Its upload fails for good; nobody retries it for more than a week.
+    storing = await file_states.claim(pool, msg.file_id, expect=Status.DOWNLOADED,
+                                      to=Status.STORING, lease_seconds=60,
+                                      event="upload_started", from_spool=deps.spool_id)
+    await file_states.release(
+        pool, msg.file_id, expect=Status.STORING, back_to=Status.DOWNLOADED,
+        event="upload_failed", error="bucket refused it", permanent=True, max_attempts=5,
+        then=file_states.outgoing_for(storing))
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE files SET updated_at = now() - interval '8 days'"
+                           " WHERE id = %s", (msg.file_id,))
+    copy = deps.settings.spool.complete(msg.file_id)
+    assert copy.exists()
+
+    assert await sweep(pool, deps.settings.spool, deps.spool_id, failed_keep_days=7) == 1
+
+    assert not copy.exists()
+    publisher.sent.clear()
+    retried = await retry_file(pool, deps.outbox, deps.settings, msg.file_id, by="test")
+    assert retried is not None and retried.to_status == Status.DISCOVERED
+    [(stage, again)] = publisher.sent
+    assert (stage, again) == (Stage.DISCOVERED, msg)  # from the partner, not the spool
+
+    await download_discovered(again, deps)
+
+    assert (await file_states.get(pool, msg.file_id)).status == "downloaded"
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
+    assert [event for event, _ in await events(pool, msg.file_id)] == [
+        "discovered", "download_started", "downloaded", "upload_started", "upload_failed",
+        "spool_expired", "retried", "download_started", "downloaded"]
