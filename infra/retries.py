@@ -11,11 +11,23 @@ from uuid import UUID
 from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra import file_states
 from infra.broker import backoff_seconds
+from infra.failures import reason_of
 from infra.file_states import Status
 from infra.outbox import Outgoing
 from infra.runtime import StageDeps
+from infra.telemetry import StageMetrics
 
 log = logging.getLogger(__name__)
+
+# The work whose failure sends a file back to a stage's queue: the ``stage`` label of the
+# failure metrics, as of ``intake_stage_seconds``.
+WORK = {Stage.DISCOVERED: "download", Stage.DOWNLOADED: "upload", Stage.STORED: "notify"}
+
+
+def expect_failures(metrics: StageMetrics, stage: Stage) -> None:
+    """A service whose work on ``stage``'s messages can fail shows its failures as zero
+    from the start (:meth:`StageMetrics.expect_failures`)."""
+    metrics.expect_failures(WORK[stage])
 
 
 def describe(exc: BaseException) -> str:
@@ -38,7 +50,8 @@ async def retry_later(
 ) -> None:
     """Hand the claim back (``message``'s file to ``back_to``, or failed once its attempts
     are used up) and send ``message`` to ``stage`` again after a backoff that grows with
-    ``attempt``, the claim's attempt number."""
+    ``attempt``, the claim's attempt number. The failure is counted by its reason, unless
+    the claim was lost meanwhile (its new owner records the file)."""
     file_id: UUID = message.file_id
     delay = backoff_seconds(attempt)
     retry = Outgoing(stage, message, f"{file_id}:{stage}", delay)
@@ -47,7 +60,10 @@ async def retry_later(
         error=describe(error), permanent=not transient,
         max_attempts=deps.settings.max_attempts, then=retry,
     )
-    if row is None or row.status != back_to:
+    if row is None:
+        return
+    deps.metrics.failed(WORK[stage], reason_of(error), retried=row.status == back_to)
+    if row.status != back_to:
         return
     await deps.outbox.send(retry)
     log.info("retry scheduled in %.1fs", delay,

@@ -2,11 +2,18 @@
 
 import json
 import logging
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from infra.failures import Reason
 
 # Attributes every LogRecord has; anything else passed via ``extra=`` is a field.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
@@ -71,3 +78,59 @@ class StageMetrics:
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200),
             registry=registry,
         )
+        self.failures = Counter(
+            "intake_stage_failures",
+            "Attempts of a stage's work on a file that failed, by stage and reason",
+            ["stage", "reason"], registry=registry,
+        )
+        self.retries = Counter(
+            "intake_stage_retries",
+            "Failed attempts scheduled to be tried again (the others failed their file)",
+            ["stage", "reason"], registry=registry,
+        )
+        self.in_flight_bytes = Gauge(
+            "intake_in_flight_bytes",
+            "Size of the files this process is copying now (in: download, out: upload)",
+            ["direction"], registry=registry,
+        )
+
+    def expect_failures(self, stage: str) -> None:
+        """Show ``stage``'s failures and retries as zero for every reason from the start:
+        a rate, a panel or an alert then has a series before the first failure."""
+        for reason in Reason:
+            self.failures.labels(stage, reason)
+            self.retries.labels(stage, reason)
+
+    def failed(self, stage: str, reason: Reason, *, retried: bool) -> None:
+        self.failures.labels(stage, reason).inc()
+        if retried:
+            self.retries.labels(stage, reason).inc()
+
+    @contextmanager
+    def moving(self, direction: str, size: int) -> Iterator[None]:
+        """``size`` bytes in flight in ``direction`` while the block runs."""
+        gauge = self.in_flight_bytes.labels(direction)
+        gauge.inc(size)
+        try:
+            yield
+        finally:
+            gauge.dec(size)
+
+
+def register_build_info(registry: CollectorRegistry, commit: str | None) -> None:
+    """``intake_build_info{version, commit}`` 1: which build answers. ``commit`` is the
+    setting given (the image's), else git's when running from a checkout, else unknown."""
+    info = Gauge("intake_build_info", "The running build: its version and git commit",
+                 ["version", "commit"], registry=registry)
+    info.labels(metadata.version("intake"), commit or _checkout_commit() or "unknown").set(1)
+
+
+def _checkout_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],  # noqa: S607 (git on the PATH)
+            cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
+            timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import paramiko
 
+from infra.failures import Reason
 from infra.sftp.channel import open_sftp, prefer_fast_ciphers
 
 _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
@@ -24,6 +25,7 @@ class SftpError(Exception):
     """Base of the errors this package raises. ``transient`` says whether a retry may help."""
 
     transient = True
+    reason = Reason.SFTP
 
 
 class PermanentSftpError(SftpError):

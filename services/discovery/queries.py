@@ -40,13 +40,14 @@ UPDATE servers SET scan_lease_until = now() + make_interval(secs => %(lease)s)
 SCAN_SUCCEEDED = """
 UPDATE servers
    SET last_scan_at = now(), last_scan_error = NULL, scan_lease_until = NULL,
-       last_scan_warnings = %(warnings)s
+       last_scan_warnings = %(warnings)s, scan_failures = 0, last_scan_ok_at = now()
  WHERE id = %(id)s
 """
 
 SCAN_FAILED = """
 UPDATE servers
-   SET last_scan_at = now(), last_scan_error = %(error)s, scan_lease_until = NULL
+   SET last_scan_at = now(), last_scan_error = %(error)s, scan_lease_until = NULL,
+       scan_failures = scan_failures + 1
  WHERE id = %(id)s
 """
 
