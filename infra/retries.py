@@ -15,19 +15,8 @@ from infra.failures import reason_of
 from infra.file_states import Status
 from infra.outbox import Outgoing
 from infra.runtime import StageDeps
-from infra.telemetry import StageMetrics
 
 log = logging.getLogger(__name__)
-
-# The work whose failure sends a file back to a stage's queue: the ``stage`` label of the
-# failure metrics, as of ``intake_stage_seconds``.
-WORK = {Stage.DISCOVERED: "download", Stage.DOWNLOADED: "upload", Stage.STORED: "notify"}
-
-
-def expect_failures(metrics: StageMetrics, stage: Stage) -> None:
-    """A service whose work on ``stage``'s messages can fail shows its failures as zero
-    from the start (:meth:`StageMetrics.expect_failures`)."""
-    metrics.expect_failures(WORK[stage])
 
 
 def describe(exc: BaseException) -> str:
@@ -62,7 +51,7 @@ async def retry_later(
     )
     if row is None:
         return
-    deps.metrics.failed(WORK[stage], reason_of(error), retried=row.status == back_to)
+    deps.metrics.failed(stage, reason_of(error), retried=row.status == back_to)
     if row.status != back_to:
         return
     await deps.outbox.send(retry)

@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from contracts import Stage
 from infra.failures import Reason
 
 # Attributes every LogRecord has; anything else passed via ``extra=`` is a field.
@@ -54,6 +55,19 @@ def configure_logging(service: str, level: str) -> None:
     logging.getLogger("paramiko").setLevel(logging.WARNING)
 
 
+class Work(NamedTuple):
+    """A service's work on one stage's messages, as its metrics name it."""
+
+    name: str  # the ``stage`` label of its durations and failures
+    done: str  # the event that ends it
+    direction: str | None  # of the bytes it moves
+
+
+WORK = {Stage.DISCOVERED: Work("download", "downloaded", "in"),
+        Stage.DOWNLOADED: Work("upload", "stored", "out"),
+        Stage.STORED: Work("notify", "notified", None)}
+
+
 class StageMetrics:
     """Per-service counters of state changes and transfer sizes/durations."""
 
@@ -73,7 +87,7 @@ class StageMetrics:
         )
         self.duration = Histogram(
             "intake_stage_seconds",
-            "Time one stage took for one file (stage job: one processing job)",
+            "Time one stage took for one file or batch (stage job: one processing job)",
             ["stage"],
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200),
             registry=registry,
@@ -94,17 +108,26 @@ class StageMetrics:
             ["direction"], registry=registry,
         )
 
-    def expect_failures(self, stage: str) -> None:
-        """Show ``stage``'s failures and retries as zero for every reason from the start:
-        a rate, a panel or an alert then has a series before the first failure."""
+    def expect(self, stage: Stage) -> None:
+        """Show the series of the work on ``stage``'s messages from the start, at zero: a
+        series born at its first increment shows no rate for that increment, and a panel
+        or an alert has nothing to read before it."""
+        work = WORK[stage]
+        self.transitions.labels(work.done)
+        self.duration.labels(work.name)
+        if work.direction is not None:
+            self.bytes.labels(work.direction)
+            self.in_flight_bytes.labels(work.direction)
         for reason in Reason:
-            self.failures.labels(stage, reason)
-            self.retries.labels(stage, reason)
+            self.failures.labels(work.name, reason)
+            self.retries.labels(work.name, reason)
 
-    def failed(self, stage: str, reason: Reason, *, retried: bool) -> None:
-        self.failures.labels(stage, reason).inc()
+    def failed(self, stage: Stage, reason: Reason, *, retried: bool) -> None:
+        """An attempt of the work on ``stage``'s messages failed."""
+        name = WORK[stage].name
+        self.failures.labels(name, reason).inc()
         if retried:
-            self.retries.labels(stage, reason).inc()
+            self.retries.labels(name, reason).inc()
 
     @contextmanager
     def moving(self, direction: str, size: int) -> Iterator[None]:

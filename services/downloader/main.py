@@ -7,7 +7,6 @@ from faststream.asgi import AsgiFastStream
 from contracts import Stage
 from infra.broker import stage_router
 from infra.crypto import SecretBox
-from infra.retries import expect_failures
 from infra.runtime import ServiceRuntime
 from infra.sftp.pool import SessionPool
 from infra.spool.registry import SpoolWatch
@@ -43,7 +42,7 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
 
     runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")
     runtime.on_stop(close_sessions)
-    expect_failures(runtime.metrics, Stage.DISCOVERED)
+    runtime.metrics.expect(Stage.DISCOVERED)
     runtime.broker.include_router(
         stage_router(settings.topology, HANDLERS))
     return runtime.asgi_app(deps)

@@ -4,7 +4,6 @@ from faststream.asgi import AsgiFastStream
 
 from contracts import Stage
 from infra.broker import create_broker, stage_router
-from infra.retries import expect_failures
 from infra.runtime import ServiceRuntime
 from services.notifier.batches import take_stored
 from services.notifier.handlers import NotifierDeps
@@ -31,7 +30,7 @@ def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
 
     runtime.on_start(connect_external)
     runtime.on_stop(close_external)
-    expect_failures(runtime.metrics, Stage.STORED)
+    runtime.metrics.expect(Stage.STORED)
     runtime.broker.include_router(
         stage_router(settings.topology, HANDLERS))
     return runtime.asgi_app(deps)

@@ -8,7 +8,6 @@ from faststream.asgi import AsgiFastStream
 
 from contracts import Stage
 from infra.broker import stage_router
-from infra.retries import expect_failures
 from infra.runtime import ServiceRuntime
 from infra.storage import ObjectStore
 from services.uploader.batches import take_downloaded
@@ -41,7 +40,7 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
 
     runtime.on_start(prepare_bucket)
     runtime.on_stop(stop_puts)
-    expect_failures(runtime.metrics, Stage.DOWNLOADED)
+    runtime.metrics.expect(Stage.DOWNLOADED)
     runtime.run_every(settings.janitor_interval_seconds, abort_uploads,
                       what="multipart upload sweep")
     # Uploads share the broker's channel; streams have one of their own, so that a few
