@@ -1,6 +1,7 @@
 """The admin's pipeline gauges: what the database and the broker know, at ``/metrics``."""
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import Stage
 from services.admin.main import create_app
+from services.admin.pipeline_metrics.gauges import PipelineGauges
+from services.admin.pipeline_metrics.queues import QueueDepths
 from services.admin.settings import AdminSettings
 from tests.integration.conftest import AdminCredentials, Db, create_server, insert_file
 
@@ -121,3 +124,19 @@ def test_the_gauges_are_computed_once_per_max_age(cached: TestClient[Litestar],
     again = scrape(cached)  # within metrics_max_age_s: the first scrape's numbers
     assert value(first, "intake_server_consecutive_failures", server=name) == 0
     assert value(again, "intake_server_consecutive_failures", server=name) == 0
+
+
+async def test_a_source_that_fails_is_left_out_not_shown_stale(pool, admin_settings) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    broker_gone = QueueDepths(f"amqp://guest:guest@127.0.0.1:{port}/")
+    gauges = PipelineGauges(pool, broker_gone, admin_settings.topology, max_age=0,
+                            lost_after=admin_settings.spool_lost_after_seconds)
+
+    await gauges.refresh()
+
+    names = {family.name for family in gauges.collect()}
+    assert {"intake_files", "intake_server_consecutive_failures"} <= names
+    assert not names & {"intake_queue_messages", "intake_dlq_messages"}
+    await broker_gone.close()

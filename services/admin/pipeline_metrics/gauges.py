@@ -3,7 +3,8 @@
 
 ``collect`` (called by the exposition, synchronously) only yields what :meth:`refresh`
 computed: the ``/metrics`` handler awaits the refresh first. A part whose source fails
-(the database, the broker) is logged and left out of that scrape, never shown stale.
+or hangs (the database, the broker) is logged and left out of that scrape, never shown
+stale.
 """
 
 import asyncio
@@ -21,6 +22,9 @@ from services.admin.pipeline_metrics import queries
 from services.admin.pipeline_metrics.queues import QueueDepths, pipeline_queues
 
 log = logging.getLogger(__name__)
+
+# Within Prometheus' default scrape timeout (10 s), so that a scrape gets the other parts.
+PART_TIMEOUT_S = 5.0
 
 
 class PipelineGauges(Collector):
@@ -49,12 +53,15 @@ class PipelineGauges(Collector):
     async def _refresh(self) -> None:
         started = time.monotonic()
         try:
-            parts = await asyncio.gather(self._files(), self._servers(), self._queues(),
-                                         return_exceptions=True)
+            parts = await asyncio.gather(
+                *(asyncio.wait_for(part, PART_TIMEOUT_S)
+                  for part in (self._files(), self._servers(), self._queues())),
+                return_exceptions=True)
             families: list[Metric] = []
             for source, part in zip(("files", "servers", "queues"), parts, strict=True):
                 if isinstance(part, BaseException):
-                    log.warning("pipeline metrics: %s unavailable: %s", source, part)
+                    log.warning("pipeline metrics: %s unavailable: %s", source,
+                                part if str(part) else type(part).__name__)
                 else:
                     families += part
             self._families = families
