@@ -4,8 +4,9 @@ consumer and not yet acknowledged are not in it)."""
 
 from dataclasses import dataclass
 
-import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractConnection
+from aio_pika import Connection
+from aio_pika.abc import AbstractChannel
+from aio_pika.connection import make_url
 from aio_pika.exceptions import ChannelNotFoundEntity
 
 from contracts import SPOOLED, Stage, Topology
@@ -37,18 +38,28 @@ class QueueDepths:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._connection: AbstractConnection | None = None
+        self._connection: Connection | None = None
+
+    async def _connected(self) -> Connection:
+        if self._connection is None or self._connection.is_closed:
+            connection = Connection(make_url(self._url))
+            try:
+                await connection.connect(timeout=5)
+            except BaseException:
+                await connection.close()  # else its finalizer leaves a close un-awaited
+                raise
+            self._connection = connection
+        return self._connection
 
     async def read(self, queues: list[Queue]) -> dict[Queue, int]:
         """The depth of each of ``queues`` that exists."""
-        if self._connection is None or self._connection.is_closed:
-            self._connection = await aio_pika.connect(self._url, timeout=5)
+        connection = await self._connected()
         depths: dict[Queue, int] = {}
         channel: AbstractChannel | None = None
         try:
             for queue in queues:
                 if channel is None or channel.is_closed:
-                    channel = await self._connection.channel(publisher_confirms=False)
+                    channel = await connection.channel(publisher_confirms=False)
                 try:
                     declared = await channel.declare_queue(queue.name, passive=True)
                 except ChannelNotFoundEntity:
