@@ -1,6 +1,7 @@
 """deploy/monitoring: the alert rules pass ``promtool check rules`` and their own unit tests
-(``promtool test rules``), the compose Prometheus config is valid, and every panel of the
-dashboard queries Prometheus through the provisioned datasource. Whether each query returns
+(``promtool test rules``), the compose Prometheus config is valid and scrapes every Intake
+service of the compose file, and every panel of the dashboard queries Prometheus through
+the provisioned datasource. Whether each query returns
 data from the running services: tests/e2e/test_prometheus.py."""
 
 import json
@@ -35,6 +36,17 @@ def test_the_rules_pass_their_unit_tests() -> None:
 def test_the_compose_prometheus_config_is_valid() -> None:
     checked = promtool("check", "config", "prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_compose_prometheus_scrapes_every_intake_service_of_compose() -> None:
+    compose = yaml.safe_load((MONITORING.parents[1] / "compose/docker-compose.yml").read_text())
+    services = {name for name, service in compose["services"].items()
+                if service.get("command", [])[:3] == ["python", "-m", "services"]}
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    scraped = {(job["job_name"], tuple(sd["names"]), sd["port"])
+               for job in config["scrape_configs"] for sd in job["dns_sd_configs"]}
+    assert scraped == {(name, (name,), 8100) for name in services}
+    assert {"admin", "discovery", "downloader", "uploader", "notifier"} <= services
 
 
 def test_every_panel_queries_the_provisioned_datasource() -> None:
