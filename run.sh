@@ -50,6 +50,7 @@ EOF
   has POSTGRES_INTAKE_PASSWORD || setting POSTGRES_INTAKE_PASSWORD "$(token 24)"
   has RABBITMQ_INTAKE_PASSWORD || setting RABBITMQ_INTAKE_PASSWORD "$(token 24)"
   has MINIO_ROOT_PASSWORD || setting MINIO_ROOT_PASSWORD "$(token 24)"
+  has GRAFANA_ADMIN_PASSWORD || setting GRAFANA_ADMIN_PASSWORD "$(token 24)"
   setting INTAKE_SPOOL_DIR "$STATE/spool"
   has INTAKE_ADMIN_TOKEN || setting INTAKE_ADMIN_TOKEN "$(token 32)"
   has INTAKE_SESSION_SECRET || setting INTAKE_SESSION_SECRET "$(token 32)"
@@ -116,6 +117,7 @@ Intake runs in Docker (compose/docker-compose.yml).
   RabbitMQ UI       http://127.0.0.1:15672/  (intake/\$RABBITMQ_INTAKE_PASSWORD, vhost intake); notifications: Queues > file_imports
   MinIO console     http://127.0.0.1:9001/   (intake-root/\$MINIO_ROOT_PASSWORD) S3 API 127.0.0.1:9000, bucket $INTAKE_S3_BUCKET
   Demo SFTP         127.0.0.1:2222 user intake-demo password $DEMO_SFTP_PASSWORD
+  Grafana           http://127.0.0.1:3000/   (admin/\$GRAFANA_ADMIN_PASSWORD) dashboard Intake pipeline; Prometheus http://127.0.0.1:9090/
   Drop a file       echo hello > /tmp/hello.txt && sftp -P 2222 intake-demo@127.0.0.1 <<< 'put /tmp/hello.txt inbox/'
   Logs              docker compose -f compose/docker-compose.yml logs -f
   Stop              ./stop.sh

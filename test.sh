@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
 
-scripts/install.sh --with-browser  # Chromium for the console's browser test
+scripts/install.sh --with-browser --with-prometheus  # the console's browser test; Prometheus
 if ! docker_engine; then
   [[ -n ${INTAKE_TEST_DATABASE_URL:-} ]] || ensure_postgres
   [[ -n ${INTAKE_TEST_AMQP_URL:-} ]] || ensure_rabbitmq

@@ -9,12 +9,16 @@ after which the others can go.
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
+from infra.failures import Reason
+
 _HOW = ("make one with: python -c 'from cryptography.fernet import Fernet; "
         "print(Fernet.generate_key().decode())'")
 
 
 class SecretBoxError(Exception):
     """A stored secret cannot be decrypted: the key changed or the value is corrupt."""
+
+    reason = Reason.CREDENTIALS
 
 
 class SecretBox:

@@ -11,6 +11,7 @@ from uuid import UUID
 from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra import file_states
 from infra.broker import backoff_seconds
+from infra.failures import reason_of
 from infra.file_states import Status
 from infra.outbox import Outgoing
 from infra.runtime import StageDeps
@@ -38,7 +39,8 @@ async def retry_later(
 ) -> None:
     """Hand the claim back (``message``'s file to ``back_to``, or failed once its attempts
     are used up) and send ``message`` to ``stage`` again after a backoff that grows with
-    ``attempt``, the claim's attempt number."""
+    ``attempt``, the claim's attempt number. The failure is counted by its reason, unless
+    the claim was lost meanwhile (its new owner records the file)."""
     file_id: UUID = message.file_id
     delay = backoff_seconds(attempt)
     retry = Outgoing(stage, message, f"{file_id}:{stage}", delay)
@@ -47,7 +49,10 @@ async def retry_later(
         error=describe(error), permanent=not transient,
         max_attempts=deps.settings.max_attempts, then=retry,
     )
-    if row is None or row.status != back_to:
+    if row is None:
+        return
+    deps.metrics.failed(stage, reason_of(error), retried=row.status == back_to)
+    if row.status != back_to:
         return
     await deps.outbox.send(retry)
     log.info("retry scheduled in %.1fs", delay,

@@ -31,7 +31,8 @@ from infra.outbox import Outbox
 from infra.postgres import Pool, create_pool, prepare_schema
 from infra.settings import Settings
 from infra.spool import identity, registry
-from infra.telemetry import StageMetrics, configure_logging
+from infra.spool.space import SpoolSpace
+from infra.telemetry import StageMetrics, configure_logging, register_build_info
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class ServiceRuntime:
         self.settings = settings
         self.registry = CollectorRegistry()
         self.metrics = StageMetrics(self.registry)
+        register_build_info(self.registry, settings.git_commit)
         self.pool = create_pool(settings)
         self.broker = create_broker(
             settings.amqp_url.get_secret_value(),
@@ -111,10 +113,12 @@ class ServiceRuntime:
         """This host's spool, for its downloader or uploader: the directory made, its
         identity resolved (``infra.spool.identity``), the spool registered and its queues
         declared on start. The uploader (``beat``) shows the spool alive from then on and
-        declares its queues again with each beat, which keeps them from expiring."""
+        declares its queues again with each beat, which keeps them from expiring. Both show
+        the spool's free space in their metrics."""
         self.settings.spool.ensure()
         spool = SpoolQueues(identity.resolve(self.settings.spool_dir, self.settings.spool_id),
                             self.settings.spool_queue_expires_seconds)
+        self.registry.register(SpoolSpace(self.settings.spool, spool.spool))
 
         mark = registry.beat if beat else registry.register
 

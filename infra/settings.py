@@ -99,6 +99,10 @@ class Settings(DatabaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8100, ge=1, le=65535)
     log_level: str = "INFO"
+    git_commit: str | None = Field(
+        None, description="The git commit this build was made from, intake_build_info's"
+                          " commit label (the image sets it); unset: git's, in a checkout",
+    )
 
     max_attempts: int = Field(5, ge=1, description="Attempts per stage before a file is failed")
     lease_seconds: int = Field(

@@ -22,6 +22,7 @@ from minio.commonconfig import Tags
 from minio.datatypes import Part
 from minio.error import S3Error
 
+from infra.failures import Reason
 from infra.multipart import MultipartSteps
 from infra.settings import Settings
 
@@ -48,6 +49,7 @@ _REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
 
 class StorageError(Exception):
     transient = True
+    reason = Reason.STORAGE
 
 
 class ObjectMismatch(StorageError):

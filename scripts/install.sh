@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/install.sh [--with-browser]
+# Usage: scripts/install.sh [--with-browser] [--with-prometheus]
 #
 # Idempotent setup, fast when nothing changed:
 # - as root on Debian, the packages the local servers need (openssh-server for the private
@@ -16,7 +16,8 @@ debs=(openssh-server docker-compose)
 for arg in "$@"; do
   case $arg in
     --with-browser) debs+=(chromium chromium-driver) ;;
-    *) die "usage: $0 [--with-browser]" ;;
+    --with-prometheus) debs+=(prometheus) ;;
+    *) die "usage: $0 [--with-browser] [--with-prometheus]" ;;
   esac
 done
 

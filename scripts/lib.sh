@@ -76,13 +76,16 @@ wait_until() {
 docker_engine() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
 
 # compose ARGS...: Compose (the v2 plugin, else Debian's docker-compose) on this project's
-# compose file, with $STATE/intake.env for its ${...} variables and the services' env_file.
+# compose file, with $STATE/intake.env for its ${...} variables and the services' env_file;
+# an image it builds knows the checkout's commit (intake_build_info).
 compose() {
   local args=(--env-file "$STATE/intake.env" -f compose/docker-compose.yml "$@")
+  local commit
+  commit=$(git rev-parse --short=12 HEAD 2>/dev/null) || commit=
   if docker compose version >/dev/null 2>&1; then
-    INTAKE_ENV_FILE=$STATE/intake.env docker compose "${args[@]}"
+    INTAKE_ENV_FILE=$STATE/intake.env INTAKE_GIT_COMMIT=$commit docker compose "${args[@]}"
   else
-    INTAKE_ENV_FILE=$STATE/intake.env docker-compose "${args[@]}"
+    INTAKE_ENV_FILE=$STATE/intake.env INTAKE_GIT_COMMIT=$commit docker-compose "${args[@]}"
   fi
 }
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
+from infra.failures import Reason
 from infra.sftp.channel import open_sftp, prefer_fast_ciphers
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class SftpError(Exception):
     """Base of the errors this package raises. ``transient`` says whether a retry may help."""
 
     transient = True
+    reason = Reason.SFTP
 
 
 class PermanentSftpError(SftpError):

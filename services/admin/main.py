@@ -25,7 +25,7 @@ from infra.crypto import SecretBox
 from infra.outbox import Outbox
 from infra.postgres import create_pool, prepare_schema
 from infra.storage import ObjectStore
-from infra.telemetry import configure_logging
+from infra.telemetry import configure_logging, register_build_info
 from services.admin.api_docs import ASYNCAPI_PATH, SCHEMA_PATH, VendoredSwagger, asyncapi_document
 from services.admin.auth.access import (
     AdminAuthMiddleware,
@@ -48,6 +48,8 @@ from services.admin.health import healthz, readyz
 from services.admin.jobs.api import JobController
 from services.admin.jobs.pages import JobPages, sum_file_columns
 from services.admin.metrics import RequestMetrics, metrics
+from services.admin.pipeline_metrics.gauges import PipelineGauges
+from services.admin.pipeline_metrics.queues import QueueDepths
 from services.admin.security_headers import SecurityHeaders
 from services.admin.servers.api import ServerController
 from services.admin.servers.pages import ServerPages
@@ -88,6 +90,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging("admin", settings.log_level)
     registry = CollectorRegistry()
+    register_build_info(registry, settings.git_commit)
     credentials = Credentials(settings)
     storage = ObjectStore(settings)
 
@@ -126,6 +129,22 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
                 await forgetting
             await outbox.forget_sent()
             await rabbit.stop()
+
+    @asynccontextmanager
+    async def pipeline_gauges(app: Litestar) -> AsyncIterator[None]:
+        """The gauges of what the database and the broker know, computed by the admin
+        alone (on its own broker connection) when /metrics is scraped."""
+        depths = QueueDepths(settings.amqp_url.get_secret_value())
+        gauges = PipelineGauges(app.state.pool, depths, settings.topology,
+                                max_age=settings.metrics_max_age_s,
+                                lost_after=settings.spool_lost_after_seconds)
+        registry.register(gauges)
+        app.state.pipeline_gauges = gauges
+        try:
+            yield
+        finally:
+            registry.unregister(gauges)
+            await depths.close()
 
     @asynccontextmanager
     async def upload_sweeper(app: Litestar) -> AsyncIterator[None]:
@@ -177,7 +196,7 @@ def create_app(settings: AdminSettings | None = None) -> Litestar:
         ],
         dependencies=DEPENDENCIES,
         state=State(state),
-        lifespan=[database, broker, upload_sweeper],
+        lifespan=[database, broker, pipeline_gauges, upload_sweeper],
         middleware=[
             RequestMetrics(registry),
             SecurityHeaders(),

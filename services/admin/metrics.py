@@ -1,4 +1,5 @@
-"""Request metrics in a registry the app owns, and the ``/metrics`` exposition.
+"""Request metrics in a registry the app owns, and the ``/metrics`` exposition, the
+pipeline gauges (``services/admin/pipeline_metrics``) brought up to date first.
 
 Litestar's PrometheusMiddleware records into prometheus_client's global registry; a registry
 per app keeps several apps in one process (tests) from sharing counters.
@@ -59,6 +60,7 @@ class RequestMetrics(ASGIMiddleware):
             self.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
-@get("/metrics", include_in_schema=False, sync_to_thread=False)
-def metrics(state: State) -> Response[bytes]:
+@get("/metrics", include_in_schema=False)
+async def metrics(state: State) -> Response[bytes]:
+    await state.pipeline_gauges.refresh()
     return Response(generate_latest(state.metrics_registry), media_type=CONTENT_TYPE_LATEST)

@@ -86,6 +86,11 @@ class AdminSettings(PartnerKeySettings, JobSourceSettings):
     stats_max_age_s: float = Field(
         2.0, ge=0, le=60, description="Dashboard and /api/stats numbers are at most this old"
     )
+    metrics_max_age_s: float = Field(
+        5.0, ge=0, le=300,
+        description="The pipeline gauges of /metrics (files by status, queue depths, partner"
+                    " health) are computed at most once per this many seconds",
+    )
     max_upload_bytes: int = Field(5 * 1024**3, ge=1, description="Largest accepted upload")
     upload_part_bytes: int = Field(
         PART_SIZE, ge=MIN_PART_SIZE, le=MAX_PART_SIZE,

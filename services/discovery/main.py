@@ -22,6 +22,7 @@ def create_app(settings: DiscoverySettings | None = None) -> AsgiFastStream:
     runtime = ServiceRuntime("discovery", settings)
     scanner = Scanner(settings, runtime.pool, SecretBox(settings.secret_key),
                       runtime.outbox, runtime.metrics)
+    runtime.metrics.transitions.labels("discovered")  # at zero from the start, as expect()
 
     async def scan_loop() -> None:
         await scan_fleet(scanner, workers=settings.scan_concurrency,

@@ -90,7 +90,8 @@ async def _copy(deps: DownloaderDeps, rows: list[FileWithServer]) -> BatchCopy:
                 return fetch_batch(session, files, spool=settings.spool,
                                    window=settings.read_window_bytes, abort=lost)
 
-        return await asyncio.to_thread(copy)
+        with deps.metrics.moving("in", sum(row.size for row in rows)):
+            return await asyncio.to_thread(copy)
 
 
 async def _give_back(deps: DownloaderDeps, message: FileDiscovered, error: Exception,

@@ -56,7 +56,8 @@ async def download_discovered(msg: FileDiscovered,
     if settings.large_file(row.size):
         await _announce(deps, row)
     try:
-        download = await _download(deps, row)
+        with deps.metrics.moving("in", row.size):
+            download = await _download(deps, row)
     except LeaseLost:
         return
     except (RemoteFileGone, RemoteFileChanged) as exc:

@@ -43,6 +43,7 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
 
     runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")
     runtime.on_stop(close_sessions)
+    runtime.metrics.expect(Stage.DISCOVERED)
     runtime.broker.include_router(
         stage_router(settings.topology, HANDLERS))
     return runtime.asgi_app(deps)

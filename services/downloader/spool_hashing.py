@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from infra.failures import Reason
 from infra.spool.page_cache import CacheTrail
 
 CHILD_MIN_BYTES = 64 * 1024 * 1024
@@ -33,6 +34,8 @@ _POLL_SECONDS = 0.01
 
 class SpoolHashError(RuntimeError):
     """The hashing child failed (the attempt is retried)."""
+
+    reason = Reason.SPOOL
 
 
 class SpoolHasher:

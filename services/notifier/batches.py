@@ -6,6 +6,7 @@ notice the broker refuses sends that file alone to its retry.
 """
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -34,6 +35,7 @@ async def notify_batch(batch: StoredBatch, deps: NotifierDeps) -> None:
         to=Status.STORED, lease_seconds=settings.lease_seconds, event=None)
     if not rows:
         return
+    started = time.perf_counter()
     results = await asyncio.gather(*(announce(deps, row) for row in rows),
                                    return_exceptions=True)
     messages = {file.file_id: file for file in batch.files}
@@ -49,4 +51,6 @@ async def notify_batch(batch: StoredBatch, deps: NotifierDeps) -> None:
         return
     done = await file_states.finish_all(deps.pool, sent, expect=Status.STORED,
                                         to=Status.NOTIFIED, event="notified")
-    deps.metrics.transitions.labels("notified").inc(len(done.rows))
+    if done.rows:
+        deps.metrics.transitions.labels("notified").inc(len(done.rows))
+        deps.metrics.duration.labels("notify").observe(time.perf_counter() - started)

@@ -1,6 +1,7 @@
 """The notifier's subscriber: announce a stored file once, then record that it was."""
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -38,6 +39,7 @@ async def notify_stored(msg: FileStored, deps: Annotated[NotifierDeps, Context()
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
         return
+    started = time.perf_counter()
     try:
         await announce(deps, row)
     except Exception as exc:
@@ -52,6 +54,7 @@ async def notify_stored(msg: FileStored, deps: Annotated[NotifierDeps, Context()
     )
     if done is not None:
         deps.metrics.transitions.labels("notified").inc()
+        deps.metrics.duration.labels("notify").observe(time.perf_counter() - started)
 
 
 async def announce(deps: NotifierDeps, row: FileWithServer) -> None:

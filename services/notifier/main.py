@@ -30,6 +30,7 @@ def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
 
     runtime.on_start(connect_external)
     runtime.on_stop(close_external)
+    runtime.metrics.expect(Stage.STORED)
     runtime.broker.include_router(
         stage_router(settings.topology, HANDLERS))
     return runtime.asgi_app(deps)

@@ -74,7 +74,8 @@ async def upload_batch(files: list[FileDownloaded], deps: UploaderDeps) -> None:
                                       status=Status.STORING,
                                       lease_seconds=settings.lease_seconds) as lost:
         # One hand-off to a thread for the batch, which spreads its PUTs over ``puts``.
-        results = await asyncio.to_thread(lambda: list(deps.puts.map(put, rows)))
+        with deps.metrics.moving("out", sum(row.size for row in rows)):
+            results = await asyncio.to_thread(lambda: list(deps.puts.map(put, rows)))
     if lost.is_set():
         log.info("claims lost during the batch's upload; the new owners record them")
         return

@@ -51,8 +51,9 @@ async def stream_downloading(msg: FileDownloading,
                              deps: Annotated[UploaderDeps, Context()]) -> None:
     """The ``downloading`` stage's subscriber: a large file's parts go to storage while
     its download goes on."""
-    outcome = await stream(deps.pool, deps.objects, deps.settings, msg.file_id,
-                           spool_id=deps.spool_id)
+    with deps.metrics.moving("out", msg.size):
+        outcome = await stream(deps.pool, deps.objects, deps.settings, msg.file_id,
+                               spool_id=deps.spool_id)
     if outcome is not None:
         deps.metrics.transitions.labels(outcome).inc()
 
@@ -76,7 +77,8 @@ async def upload_downloaded(msg: FileDownloaded,
     try:
         async with file_states.lease_kept(deps.pool, [msg.file_id], status=Status.STORING,
                                           lease_seconds=settings.lease_seconds) as lost:
-            result = await _store(deps, row, spooled, key, lost)
+            with deps.metrics.moving("out", row.size):
+                result = await _store(deps, row, spooled, key, lost)
     except Exception as exc:
         if not expected_failure(exc):
             log.exception("unexpected upload error", extra={"file_id": str(msg.file_id)})

@@ -40,6 +40,7 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
 
     runtime.on_start(prepare_bucket)
     runtime.on_stop(stop_puts)
+    runtime.metrics.expect(Stage.DOWNLOADED)
     runtime.run_every(settings.janitor_interval_seconds, abort_uploads,
                       what="multipart upload sweep")
     # Uploads share the broker's channel; streams have one of their own, so that a few

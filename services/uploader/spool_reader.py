@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from infra.failures import Reason
 from infra.spool.page_cache import release
 
 POLL_SECONDS = 0.02  # a stat of a local file: cheap, and well under the time a part takes to land
@@ -22,9 +23,13 @@ POLL_SECONDS = 0.02  # a stat of a local file: cheap, and well under the time a 
 class SpoolNotGrowing(Exception):
     """The spool file stopped short of the bytes wanted (the download paused or stopped)."""
 
+    reason = Reason.SPOOL
+
 
 class StreamAbandoned(Exception):
     """The caller gave up on this file (its download went missing or failed)."""
+
+    reason = Reason.SPOOL
 
 
 class SpoolFile:

@@ -89,7 +89,9 @@ async def test_a_stable_file_is_recorded_and_announced_once(settings, pool, sftp
         assert await cur.fetchall() == [
             {"filename": "report 1 – é.csv", "size": 8, "status": "discovered",
              "event": "discovered"}]
-    assert (await reload(pool, server["id"]))["last_scan_error"] is None
+    scanned = await reload(pool, server["id"])
+    assert scanned["last_scan_error"] is None
+    assert (scanned["scan_failures"], scanned["last_scan_ok_at"] is not None) == (0, True)
 
 
 async def test_a_file_must_stay_unchanged_for_the_minimum_age(settings, pool, sftp_server,
@@ -147,9 +149,12 @@ async def test_an_unreachable_server_is_recorded_not_raised(settings, pool, sftp
     scanner, _ = make_scanner(settings, pool)
 
     result = await scanner.scan(server)
+    await scanner.scan(server)
 
     assert result.emitted == 0
-    error = (await reload(pool, server["id"]))["last_scan_error"]
+    scanned = await reload(pool, server["id"])
+    assert (scanned["scan_failures"], scanned["last_scan_ok_at"]) == (2, None)
+    error = scanned["last_scan_error"]
     assert f"cannot reach 127.0.0.1:{closed_port}" in error
     assert sftp_server.password not in error
 

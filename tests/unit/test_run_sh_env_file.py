@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Passwords any scanner tries first, beyond what the services' own check refuses.
 GUESSABLE = {"", "minioadmin", "guest", "postgres", "intake", "password", "admin"}
 PASSWORDS = ("POSTGRES_SUPERUSER_PASSWORD", "POSTGRES_INTAKE_PASSWORD",
-             "RABBITMQ_INTAKE_PASSWORD", "MINIO_ROOT_PASSWORD",
+             "RABBITMQ_INTAKE_PASSWORD", "MINIO_ROOT_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
              "INTAKE_S3_ACCESS_KEY", "INTAKE_S3_SECRET_KEY")
 
 

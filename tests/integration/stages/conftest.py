@@ -59,6 +59,15 @@ def transitions(registry: CollectorRegistry, event: str) -> float | None:
     return registry.get_sample_value("intake_file_transitions_total", {"event": event})
 
 
+def failures(registry: CollectorRegistry, stage: str,
+             reason: str) -> tuple[float | None, float | None]:
+    """How many failed attempts of ``stage`` the metrics counted with ``reason``, and how
+    many of those were scheduled to be tried again."""
+    labels = {"stage": stage, "reason": reason}
+    return (registry.get_sample_value("intake_stage_failures_total", labels),
+            registry.get_sample_value("intake_stage_retries_total", labels))
+
+
 @pytest.fixture
 def stage_settings(settings: Settings, tmp_path: Path) -> dict[str, Any]:
     """The run's settings with a spool of the test's own (its id in ``spool_id``), for a

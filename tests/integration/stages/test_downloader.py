@@ -22,7 +22,13 @@ from services.downloader.janitor import sweep
 from services.downloader.settings import DownloaderSettings
 from tests.faults.proxy import FaultProxy
 from tests.harness import write_random
-from tests.integration.stages.conftest import discover, events, spool_watch, transitions
+from tests.integration.stages.conftest import (
+    discover,
+    events,
+    failures,
+    spool_watch,
+    transitions,
+)
 
 MiB = 1024 * 1024
 
@@ -126,7 +132,7 @@ async def test_a_cut_download_is_retried_and_resumes_from_the_spool(
 
 
 async def test_an_unreadable_file_fails_at_once_with_the_reason(make_deps, pool, publisher,
-                                                                partner, inbox):
+                                                                registry, partner, inbox):
     _, local = inbox
     write_random(local / "secret.csv", 100)
     (local / "secret.csv").chmod(0o000)
@@ -141,6 +147,7 @@ async def test_an_unreadable_file_fails_at_once_with_the_reason(make_deps, pool,
     assert [e for e, _ in journal] == ["discovered", "download_started", "download_failed"]
     assert journal[-1][1]["status"] == "failed"
     assert publisher.delayed == []
+    assert failures(registry, "download", "sftp") == (1, None)  # failed, not retried
 
 
 async def test_a_spool_without_a_live_uploader_takes_no_copy(make_deps, pool, publisher,
@@ -245,7 +252,7 @@ async def test_a_batch_s_bad_files_end_alone_and_the_good_ones_go_on_together(
 
 
 async def test_a_batch_that_cannot_reach_its_server_retries_each_file_on_its_own(
-        make_deps, pool, publisher, partner, inbox):
+        make_deps, pool, publisher, registry, partner, inbox):
     _, local = inbox
     for name in ("x.csv", "y.csv"):
         write_random(local / name, 10)
@@ -263,6 +270,8 @@ async def test_a_batch_that_cannot_reach_its_server_retries_each_file_on_its_own
         row = await file_states.get(pool, file.file_id)
         assert (row.status, row.attempts) == ("discovered", 1)
         assert "cannot reach" in row.error_message
+    assert failures(registry, "download", "sftp") == (2, 2)
+    assert registry.get_sample_value("intake_in_flight_bytes", {"direction": "in"}) == 0
 
 
 async def test_a_redelivered_batch_does_nothing_twice(make_deps, pool, publisher, partner,

@@ -20,7 +20,7 @@ from services.notifier.handlers import NotifierDeps, notify_stored
 from services.notifier.notifying import declare_external
 from services.notifier.settings import NotifierSettings
 from tests.harness import take_notifications
-from tests.integration.stages.conftest import add_file, events, transitions
+from tests.integration.stages.conftest import add_file, events, failures, transitions
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ async def test_a_stored_file_is_announced_once_and_recorded(deps, pool, publishe
 
 
 async def test_a_publish_the_broker_refuses_schedules_a_retry(deps, pool, publisher,
-                                                              partner):
+                                                              registry, partner):
     """The exchange exists but no queue is bound: the mandatory publish comes back."""
     await deps.external.declare_exchange(RabbitExchange(
         deps.settings.notify_exchange, type=ExchangeType.DIRECT, durable=True))
@@ -91,6 +91,7 @@ async def test_a_publish_the_broker_refuses_schedules_a_retry(deps, pool, publis
     assert event == "notify_failed" and details["status"] == "stored"
     [(stage, again, delay)] = publisher.delayed
     assert (stage, again) == (Stage.STORED, msg) and delay > 0
+    assert failures(registry, "notify", "broker") == (1, 1)
 
 
 async def test_a_batch_announces_each_file_on_its_own_and_a_bad_one_retries_alone(
@@ -118,3 +119,5 @@ async def test_a_batch_announces_each_file_on_its_own_and_a_bad_one_retries_alon
     assert publisher.delayed and all((stage, again) == (Stage.STORED, bad)
                                      for stage, again, _ in publisher.delayed)
     assert transitions(registry, "notified") == 6
+    counted, retried = failures(registry, "notify", "unexpected")  # a bug: no notice to make
+    assert counted == retried and counted is not None and counted >= 1
