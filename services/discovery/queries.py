@@ -32,7 +32,8 @@ UPDATE servers
 RETURNING *, now() AS scan_started
 """
 
-# Renewed with every listing batch, so only a scan whose worker died loses its server.
+# Renewed while the scan runs (Scanner._keep_claimed), so only a scan whose replica died
+# loses its server.
 RENEW_SCAN_LEASE = """
 UPDATE servers SET scan_lease_until = now() + make_interval(secs => %(lease)s)
  WHERE id = %(id)s

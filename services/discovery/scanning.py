@@ -4,7 +4,6 @@ batches, and announce every file version that has become stable, all under a dea
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,22 +70,6 @@ class _Phase:
         return self.doing
 
 
-@dataclass
-class _ScanLease:
-    """When the server's scan lease was last extended (claimed, at first)."""
-
-    seconds: float
-    renewed_at: float = field(default_factory=time.monotonic)
-
-    def due(self) -> bool:
-        """Renew once a third of it has passed: a batch with nothing new then commits
-        without writing, so a re-scan of a big directory costs no WAL flush per batch."""
-        return time.monotonic() - self.renewed_at >= self.seconds / 3
-
-    def renewed(self) -> None:
-        self.renewed_at = time.monotonic()
-
-
 def _next_batch(entries: Iterator[RemoteEntry], size: int) -> list[RemoteEntry]:
     return list(itertools.islice(entries, size))
 
@@ -106,11 +89,6 @@ class Scanner:
         # one per concurrent scan, so a stalled partner's thread never holds up another's.
         self._threads = ThreadPoolExecutor(settings.scan_concurrency,
                                            thread_name_prefix="scan")
-        # The lease outlasts the longest a scan may take (its TCP connect is not cut): a
-        # scan stalled until its deadline is never claimed a second time meanwhile.
-        self._lease_seconds = max(float(settings.scan_lease_seconds),
-                                  settings.scan_deadline_seconds
-                                  + settings.sftp_connect_timeout)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -119,7 +97,7 @@ class Scanner:
     async def claim_due_server(self) -> dict[str, Any] | None:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                queries.CLAIM_DUE_SERVER, {"lease": self._lease_seconds}
+                queries.CLAIM_DUE_SERVER, {"lease": self._settings.scan_lease_seconds}
             )
             return await cur.fetchone()
 
@@ -170,6 +148,7 @@ class Scanner:
         cutoff = Cutoff()
         phase = _Phase(f"connecting to {server['host']}:{server['port']}")
         timer = asyncio.get_running_loop().call_later(deadline, cutoff.cut)
+        claimed = asyncio.create_task(self._keep_claimed(server))
         try:
             return await self._scan(server, cutoff, phase)
         except asyncio.CancelledError:
@@ -182,6 +161,22 @@ class Scanner:
             raise
         finally:
             timer.cancel()
+            claimed.cancel()
+
+    async def _keep_claimed(self, server: dict[str, Any]) -> None:
+        """Renew the server's scan lease every third of it while its scan runs, stalled or
+        not (the deadline bounds that): only a scan whose replica died loses its server,
+        and another replica takes it over within ``INTAKE_SCAN_LEASE_SECONDS``."""
+        seconds = self._settings.scan_lease_seconds
+        while True:
+            await asyncio.sleep(seconds / 3)
+            try:
+                async with self._pool.connection() as conn:
+                    await conn.execute(queries.RENEW_SCAN_LEASE,
+                                       {"id": server["id"], "lease": seconds})
+            except Exception as exc:  # the database away: the scan goes on, maybe twice
+                log.warning("scan lease of %s not renewed: %s", server["name"], exc,
+                            extra={"server": server["name"]})
 
     async def _scan(self, server: dict[str, Any], cutoff: Cutoff, phase: _Phase) -> ScanResult:
         target = target_from_row(ServerAccess.from_row(server), self._box)
@@ -204,7 +199,6 @@ class Scanner:
                     _next_batch, entries, self._settings.scan_batch_size))
 
             result = ScanResult()
-            lease = _ScanLease(self._lease_seconds)
             phase.doing = f"listing {server['remote_dir']}"
             listing = list_next()
             while batch := await listing:
@@ -214,7 +208,7 @@ class Scanner:
                 result.listed += len(batch)
                 phase.doing = f"listing {server['remote_dir']} ({result.listed} files so far)"
                 room = max(0, self._settings.max_new_per_scan - result.emitted)
-                result.emitted += await self._process_batch(server, batch, room, lease)
+                result.emitted += await self._process_batch(server, batch, room)
             if skipped.complete:  # a listing cut short by its cap saw only part of the tree
                 async with self._pool.connection() as conn:
                     await conn.execute(queries.FORGET_VANISHED,
@@ -232,13 +226,9 @@ class Scanner:
             await self._in_thread(session.close)
 
     async def _process_batch(self, server: dict[str, Any], batch: list[RemoteEntry],
-                             room: int, lease: _ScanLease) -> int:
+                             room: int) -> int:
         """Record sightings; turn up to ``room`` stable ones into files rows and announce them."""
         async with self._pool.connection() as conn, conn.transaction():
-            if lease.due():
-                await conn.execute(queries.RENEW_SCAN_LEASE, {
-                    "id": server["id"], "lease": lease.seconds})
-                lease.renewed()
             cur = await conn.execute(queries.OBSERVE_BATCH, {
                 "server_id": server["id"],
                 "entries": queries.listing_param((e.path, e.size, e.mtime) for e in batch),

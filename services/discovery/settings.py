@@ -7,9 +7,9 @@ from infra.settings import PartnerKeySettings
 class DiscoverySettings(PartnerKeySettings):
     scan_tick_seconds: float = Field(1.0, gt=0, description="How often due servers are looked for")
     scan_lease_seconds: int = Field(
-        60, ge=5, description="How long a scan holds its server between two listing batches,"
-                              " at least its deadline plus the connect timeout"
-    )
+        60, ge=5, description="How long a scan holds its server without renewing it (every"
+                              " third of it while the scan runs): a dead replica's servers"
+                              " are scanned by another after this long")
     scan_batch_size: int = Field(5000, ge=1, description="Listing entries compared per query")
     max_new_per_scan: int = Field(10000, ge=1, description="New files one scan may announce")
     scan_concurrency: int = Field(

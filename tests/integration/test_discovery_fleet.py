@@ -132,7 +132,7 @@ async def test_a_stalled_scan_keeps_its_server_until_its_deadline(settings, pool
                                poll_interval_s=1)
         only_our_servers.append(row["id"])
         # A lease shorter than the deadline, and a server due again every second: only the
-        # lease's floor (deadline + connect timeout) keeps a second worker off it.
+        # lease's renewal while the scan is stalled keeps a second worker off it.
         scanner, _ = make_scanner(settings, pool, scan_lease_seconds=5,
                                   scan_deadline_seconds=8, sftp_connect_timeout=15)
         workers = asyncio.create_task(scan_fleet(scanner, workers=3, tick_seconds=0.2))
