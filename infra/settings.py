@@ -136,6 +136,19 @@ class Settings(DatabaseSettings):
 
     sftp_connect_timeout: float = Field(15.0, gt=0)
     sftp_io_timeout: float = Field(60.0, gt=0)
+    sftp_idle_seconds: float = Field(
+        10.0, ge=0,
+        description="How long an unused SFTP session stays open for the next file; it holds"
+                    " one of its server's session slots all the while (0: closed at once)")
+    session_slot_lease_seconds: int = Field(
+        30, ge=6,
+        description="A session slot's lease, renewed while its session is open: how long the"
+                    " slots of a crashed process stay taken")
+    session_slot_wait_seconds: float = Field(
+        20.0, gt=0,
+        description="How long work waits for a free session slot of its server before it is"
+                    " put back (a file: on its queue for as long again; a scan: to its next"
+                    " poll), without counting as a failure")
 
     def large_file(self, size: int) -> bool:
         """Whether a file of ``size`` bytes is uploaded while it downloads, in recorded parts

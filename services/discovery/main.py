@@ -9,6 +9,7 @@ from faststream.asgi import AsgiFastStream
 from infra import retention
 from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
+from infra.sftp.pool import TEND_SECONDS, SessionPool
 from services.discovery.fleet import scan_fleet
 from services.discovery.reconciling import recover_lost_copies, redrive_stalled
 from services.discovery.scanning import Scanner
@@ -20,8 +21,9 @@ log = logging.getLogger(__name__)
 def create_app(settings: DiscoverySettings | None = None) -> AsgiFastStream:
     settings = settings or DiscoverySettings()
     runtime = ServiceRuntime("discovery", settings)
+    sessions = SessionPool.for_service(runtime.pool, settings, keep_idle=False)
     scanner = Scanner(settings, runtime.pool, SecretBox(settings.secret_key),
-                      runtime.outbox, runtime.metrics)
+                      runtime.outbox, runtime.metrics, sessions)
     runtime.metrics.transitions.labels("discovered")  # at zero from the start, as expect()
 
     async def scan_loop() -> None:
@@ -48,4 +50,6 @@ def create_app(settings: DiscoverySettings | None = None) -> AsgiFastStream:
     if settings.retention.anything:
         runtime.run_every(settings.retention_interval_seconds, retention_pass,
                           what="retention pass")
+    runtime.run_every(TEND_SECONDS, sessions.tend, what="session slots")
+    runtime.on_stop(sessions.close)
     return runtime.asgi_app()

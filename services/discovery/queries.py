@@ -46,6 +46,9 @@ UPDATE servers
  WHERE id = %(id)s
 """
 
+# No session slot came free: the server is scanned at its next poll, nothing recorded.
+SCAN_POSTPONED = "UPDATE servers SET scan_lease_until = NULL WHERE id = %(id)s"
+
 # A failure pushes the next attempt out by the backoff (services/discovery/backoff.py)
 # instead of the poll interval the claim set.
 SCAN_FAILED = """

@@ -4,8 +4,9 @@ batches, and announce every file version that has become stable, all under a dea
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from infra.server_access import ServerAccess
 from infra.servers import remember_host_key, target_from_row
 from infra.sftp.cutoff import Cutoff
 from infra.sftp.listing import RemoteEntry, Skipped, walk
+from infra.sftp.pool import NoSessionSlot, SessionPool
 from infra.sftp.session import SftpError, SftpSession, connect
 from infra.telemetry import StageMetrics
 from services.discovery import queries
@@ -75,10 +77,15 @@ def _next_batch(entries: Iterator[RemoteEntry], size: int) -> list[RemoteEntry]:
 
 
 class Scanner:
+    """``sessions``: a scan's session (its listing, then the post-fetch actions) holds one
+    of the server's session slots, like the downloaders' sessions, for as long as it is
+    open."""
+
     def __init__(self, settings: DiscoverySettings, pool: Pool, box: SecretBox,
-                 outbox: Outbox, metrics: StageMetrics) -> None:
+                 outbox: Outbox, metrics: StageMetrics, sessions: SessionPool) -> None:
         self._settings = settings
         self._pool = pool
+        self._sessions = sessions
         self._box = box
         self._outbox = outbox
         self._metrics = metrics
@@ -110,7 +117,17 @@ class Scanner:
         """
         name, last_error = server["name"], server["last_scan_error"]
         try:
-            result = await self._scan_in_time(server)
+            # The slot first: waiting for one is no part of the scan's deadline (but the
+            # server is kept claimed meanwhile).
+            async with self._claim_kept(server), self._sessions.slot(server["id"]):
+                result = await self._scan_in_time(server)
+        except NoSessionSlot as exc:
+            # The partner's sessions are all in use by Intake: not the partner's failure.
+            log.info("scan of %s postponed to its next poll: %s", name, exc,
+                     extra={"server": name})
+            async with self._pool.connection() as conn:
+                await conn.execute(queries.SCAN_POSTPONED, {"id": server["id"]})
+            return ScanResult()
         except Exception as exc:
             error = str(exc) or exc.__class__.__name__
             failures = server["scan_failures"] + 1
@@ -148,7 +165,6 @@ class Scanner:
         cutoff = Cutoff()
         phase = _Phase(f"connecting to {server['host']}:{server['port']}")
         timer = asyncio.get_running_loop().call_later(deadline, cutoff.cut)
-        claimed = asyncio.create_task(self._keep_claimed(server))
         try:
             return await self._scan(server, cutoff, phase)
         except asyncio.CancelledError:
@@ -161,6 +177,13 @@ class Scanner:
             raise
         finally:
             timer.cancel()
+
+    @asynccontextmanager
+    async def _claim_kept(self, server: dict[str, Any]) -> AsyncIterator[None]:
+        claimed = asyncio.create_task(self._keep_claimed(server))
+        try:
+            yield
+        finally:
             claimed.cancel()
 
     async def _keep_claimed(self, server: dict[str, Any]) -> None:

@@ -19,10 +19,16 @@ from infra.file_states import FileWithServer, Finished, Status
 from infra.outbox import Outgoing
 from infra.retries import describe, retry_later
 from infra.servers import target_from_row
+from infra.sftp.pool import HeldSlot, NoSessionSlot
 from infra.sftp.session import RemoteFileChanged, RemoteFileGone, SftpError
 from services.downloader.batch_copy import BatchCopy, Copied, NotCopied, Remote, fetch_batch
 from services.downloader.downloading import LeaseLost
-from services.downloader.handlers import DownloaderDeps, download_discovered, spool_takes
+from services.downloader.handlers import (
+    DownloaderDeps,
+    download_discovered,
+    spool_takes,
+    wait_for_slot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +51,20 @@ async def download_batch(batch: DiscoveredBatch, together: list[FileDiscovered],
     """Download ``together``, the batch's files that fit its window, on one session."""
     if not together:
         return
-    settings = deps.settings
     waiting = batch.model_copy(update={"files": together})  # what comes back if it waits
     if not await spool_takes(deps, waiting, sum(file.size for file in together)):
         return
+    try:
+        async with deps.sessions.slot(batch.server_id) as slot:
+            await _claim_and_copy(deps, batch, together, slot)
+    except NoSessionSlot as exc:
+        await wait_for_slot(deps, waiting, exc)
+
+
+async def _claim_and_copy(deps: DownloaderDeps, batch: DiscoveredBatch,
+                          together: list[FileDiscovered], slot: HeldSlot) -> None:
+    """The batch's work while its server's session slot is held: claim, copy, record."""
+    settings = deps.settings
     rows = await file_states.claim_all(
         deps.pool, [file.file_id for file in together], expect=Status.DISCOVERED,
         to=Status.DOWNLOADING, lease_seconds=settings.lease_seconds, event="download_started",
@@ -57,7 +73,7 @@ async def download_batch(batch: DiscoveredBatch, together: list[FileDiscovered],
         return
     messages = {file.file_id: file for file in together}
     try:
-        copy = await _copy(deps, rows)
+        copy = await _copy(deps, rows, slot)
     except LeaseLost:
         return
     except Exception as exc:  # nothing was copied: the session or the credentials failed
@@ -74,24 +90,20 @@ async def download_batch(batch: DiscoveredBatch, together: list[FileDiscovered],
         await _record(deps, copied, copy.seconds, batch)
 
 
-async def _copy(deps: DownloaderDeps, rows: list[FileWithServer]) -> BatchCopy:
+async def _copy(deps: DownloaderDeps, rows: list[FileWithServer], slot: HeldSlot) -> BatchCopy:
     server = rows[0].server  # a batch is one server's: the claim returned it with each row
     if server is None:
         raise SftpError(f"server {rows[0].server_id} no longer exists")
     target = target_from_row(server, deps.box)
     settings = deps.settings
     files = [Remote(row.id, row.remote_path, row.size, row.remote_mtime) for row in rows]
-    async with file_states.lease_kept(deps.pool, [row.id for row in rows],
-                                      status=Status.DOWNLOADING,
-                                      lease_seconds=settings.lease_seconds) as lost:
-
-        def copy() -> BatchCopy:
-            with deps.sessions.session(target, cap=server.max_connections) as session:
-                return fetch_batch(session, files, spool=settings.spool,
-                                   window=settings.read_window_bytes, abort=lost)
-
+    async with (file_states.lease_kept(deps.pool, [row.id for row in rows],
+                                       status=Status.DOWNLOADING,
+                                       lease_seconds=settings.lease_seconds) as lost,
+                slot.session(target) as session):
         with deps.metrics.moving("in", sum(row.size for row in rows)):
-            return await asyncio.to_thread(copy)
+            return await asyncio.to_thread(fetch_batch, session, files, spool=settings.spool,
+                                           window=settings.read_window_bytes, abort=lost)
 
 
 async def _give_back(deps: DownloaderDeps, message: FileDiscovered, error: Exception,

@@ -15,7 +15,7 @@ from infra.outbox import Outgoing
 from infra.retries import describe, retry_later
 from infra.runtime import StageDeps
 from infra.servers import target_from_row
-from infra.sftp.pool import SessionPool
+from infra.sftp.pool import HeldSlot, NoSessionSlot, SessionPool
 from infra.sftp.session import RemoteFileChanged, RemoteFileGone, SftpError
 from infra.spool.registry import SpoolWatch
 from infra.spool.space import SpoolFull, check_free_space
@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DownloaderDeps(StageDeps):
-    """``sessions`` keeps SFTP connections open between files; ``box`` decrypts a
+    """``sessions`` keeps SFTP connections open between files, each holding one of its
+    server's session slots; ``box`` decrypts a
     server's credentials; ``spool_id`` names this host's spool, where the copies go, and
     ``spool_watch`` says whether its uploader still shows life."""
 
@@ -42,9 +43,19 @@ class DownloaderDeps(StageDeps):
 
 async def download_discovered(msg: FileDiscovered,
                               deps: Annotated[DownloaderDeps, Context()]) -> None:
-    settings = deps.settings
     if not await spool_takes(deps, msg, msg.size):
         return
+    try:
+        async with deps.sessions.slot(msg.server_id) as slot:
+            await _claim_and_download(deps, msg, slot)
+    except NoSessionSlot as exc:
+        await wait_for_slot(deps, msg, exc)
+
+
+async def _claim_and_download(deps: DownloaderDeps, msg: FileDiscovered,
+                              slot: HeldSlot) -> None:
+    """The file's work while its server's session slot is held: claim, copy, record."""
+    settings = deps.settings
     row = await file_states.claim(
         deps.pool, msg.file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
         lease_seconds=settings.lease_seconds, event="download_started",
@@ -57,7 +68,7 @@ async def download_discovered(msg: FileDiscovered,
         await _announce(deps, row)
     try:
         with deps.metrics.moving("in", row.size):
-            download = await _download(deps, row)
+            download = await _download(deps, row, slot)
     except LeaseLost:
         return
     except (RemoteFileGone, RemoteFileChanged) as exc:
@@ -111,9 +122,17 @@ async def spool_takes(deps: DownloaderDeps, message: FileDiscovered | Discovered
     return True
 
 
+async def wait_for_slot(deps: DownloaderDeps, message: FileDiscovered | DiscoveredBatch,
+                        exc: NoSessionSlot) -> None:
+    """No session to the partner came free: ``message`` comes back later, nothing claimed
+    and no attempt spent."""
+    await _wait(deps, message, "session_wait", str(exc),
+                delay=deps.settings.session_slot_wait_seconds)
+
+
 async def _wait(deps: DownloaderDeps, message: FileDiscovered | DiscoveredBatch,
-                event: str, why: str) -> None:
-    delay = deps.settings.spool_wait_seconds
+                event: str, why: str, *, delay: float | None = None) -> None:
+    delay = delay or deps.settings.spool_wait_seconds
     key, name = ((message.file_id, "file_id") if isinstance(message, FileDiscovered)
                  else (message.batch_id, "batch_id"))
     log.warning("%s; retrying in %ss", why, delay, extra={name: str(key), "event": event})
@@ -135,24 +154,21 @@ async def _announce(deps: DownloaderDeps, row: FileWithServer) -> None:
                     describe(exc), extra={"file_id": str(row.id)})
 
 
-async def _download(deps: DownloaderDeps, row: FileWithServer) -> Download:
+async def _download(deps: DownloaderDeps, row: FileWithServer, slot: HeldSlot) -> Download:
     server = row.server  # the claim returned it
     if server is None:
         raise SftpError(f"server {row.server_id} no longer exists")
     target = target_from_row(server, deps.box)
     settings = deps.settings
-    async with file_states.lease_kept(deps.pool, [row.id], status=Status.DOWNLOADING,
-                                      lease_seconds=settings.lease_seconds) as lost, \
-            transfer_progress.reporting(deps.pool, row.id, Transfer.DOWNLOAD, total=row.size,
-                                        every=settings.progress_seconds) as meter:
-
-        def copy() -> Download:
-            with deps.sessions.session(target, cap=server.max_connections) as session:
-                return fetch(
-                    session.client, row.remote_path, spool=settings.spool,
-                    file_id=str(row.id), size=row.size, mtime=row.remote_mtime,
-                    window=settings.read_window_bytes,
-                    read_size=session.read_size, abort=lost, meter=meter,
-                )
-
-        return await asyncio.to_thread(copy)
+    async with (file_states.lease_kept(deps.pool, [row.id], status=Status.DOWNLOADING,
+                                       lease_seconds=settings.lease_seconds) as lost,
+                transfer_progress.reporting(deps.pool, row.id, Transfer.DOWNLOAD,
+                                            total=row.size,
+                                            every=settings.progress_seconds) as meter,
+                slot.session(target) as session):
+        return await asyncio.to_thread(
+            fetch, session.client, row.remote_path, spool=settings.spool,
+            file_id=str(row.id), size=row.size, mtime=row.remote_mtime,
+            window=settings.read_window_bytes, read_size=session.read_size, abort=lost,
+            meter=meter,
+        )

@@ -1,14 +1,12 @@
 """Downloader service: consumes ``discovered``, publishes ``downloaded``."""
 
-import asyncio
-
 from faststream.asgi import AsgiFastStream
 
 from contracts import Stage
 from infra.broker import stage_router
 from infra.crypto import SecretBox
 from infra.runtime import ServiceRuntime
-from infra.sftp.pool import SessionPool
+from infra.sftp.pool import TEND_SECONDS, SessionPool
 from infra.spool.registry import SpoolWatch
 from services.downloader.batches import take_discovered
 from services.downloader.handlers import DownloaderDeps
@@ -30,19 +28,16 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
         spool_watch=SpoolWatch(runtime.pool, spool.spool,
                                lost_after=settings.spool_lost_after_seconds,
                                every=settings.spool_heartbeat_seconds),
-        sessions=SessionPool(connect_timeout=settings.sftp_connect_timeout,
-                             io_timeout=settings.sftp_io_timeout),
+        sessions=SessionPool.for_service(runtime.pool, settings),
     )
-
-    async def close_sessions() -> None:
-        await asyncio.to_thread(deps.sessions.close)
 
     async def sweep_spool() -> None:
         await sweep(runtime.pool, settings.spool, spool.spool,
                     failed_keep_days=settings.spool_failed_keep_days)
 
     runtime.run_every(settings.janitor_interval_seconds, sweep_spool, what="spool sweep")
-    runtime.on_stop(close_sessions)
+    runtime.run_every(TEND_SECONDS, deps.sessions.tend, what="session slots")
+    runtime.on_stop(deps.sessions.close)
     runtime.metrics.expect(Stage.DISCOVERED)
     runtime.broker.include_router(
         stage_router(settings.topology, HANDLERS))

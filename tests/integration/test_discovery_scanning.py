@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from infra.crypto import SecretBox
 from infra.outbox import Outbox
+from infra.sftp.pool import SessionPool
 from infra.telemetry import StageMetrics
 from services.discovery.scanning import Scanner
 from services.discovery.settings import DiscoverySettings
@@ -62,7 +63,8 @@ def make_scanner(settings, pool, **overrides) -> tuple[Scanner, RecordingPublish
     publisher = RecordingPublisher()
     outbox = Outbox(pool, publisher, grace_seconds=60)  # type: ignore[arg-type]
     scanner = Scanner(discovery, pool, SecretBox(settings.secret_key), outbox,
-                      StageMetrics(CollectorRegistry()))
+                      StageMetrics(CollectorRegistry()),
+                      SessionPool.for_service(pool, discovery, keep_idle=False))
     return scanner, publisher
 
 

@@ -1,5 +1,6 @@
-"""SFTP sessions against a real sshd: reused, capped per server, memory-bounded reads, and
-a close that brings the file's attributes back."""
+"""SFTP sessions against a real sshd: memory-bounded reads, the server's largest read, and
+a close that brings the file's attributes back. (Sessions kept and capped per server:
+test_session_slots.py.)"""
 
 import random
 import threading
@@ -8,7 +9,6 @@ import uuid
 
 import pytest
 
-from infra.sftp.pool import SessionPool
 from infra.sftp.reads import RemoteFile, read_range
 from infra.sftp.session import connect
 from infra.spool.paths import Spool
@@ -17,71 +17,22 @@ from services.downloader.downloading import fetch
 from tests.harness import make_inbox, sftp_target, write_random
 
 
-def test_sessions_are_reused(sftp_server):
-    pool = SessionPool(connect_timeout=10, io_timeout=10)
-    try:
-        for _ in range(10):
-            with pool.session(sftp_target(sftp_server), cap=4) as session:
-                session.client.listdir(".")
-        assert pool.opened == 1
-    finally:
-        pool.close()
-
-
-def test_concurrent_sessions_never_exceed_the_server_cap(sftp_server):
-    pool = SessionPool(connect_timeout=10, io_timeout=10)
-    active, peak, lock = 0, 0, threading.Lock()
-    started = threading.Barrier(6)
-    two_inside = threading.Event()
-
-    def work() -> None:
-        nonlocal active, peak
-        started.wait()
-        for _ in range(3):
-            with pool.session(sftp_target(sftp_server), cap=2) as session:
-                with lock:
-                    active += 1
-                    peak = max(peak, active)
-                    if active == 2:
-                        two_inside.set()
-                session.client.listdir(".")
-                # Hold on until a second session is in: both must be let in at once.
-                two_inside.wait(timeout=10)
-                with lock:
-                    active -= 1
-
-    threads = [threading.Thread(target=work) for _ in range(6)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert peak == 2
-        assert pool.opened <= 2
-    finally:
-        pool.close()
-
-
 def test_a_large_download_holds_a_bounded_amount_in_memory(sftp_server, tmp_path):
     remote, local = make_inbox(sftp_server, f"mem-{uuid.uuid4().hex[:8]}")
     size = 64 * 1024 * 1024
     digest = write_random(local / "big.bin", size)
-    pool = SessionPool(connect_timeout=10, io_timeout=30)
     mtime = int((local / "big.bin").stat().st_mtime)
     window = 4 * 1024 * 1024
-    try:
-        with pool.session(sftp_target(sftp_server), cap=1) as session:
-            tracemalloc.start()
-            try:
-                result = fetch(session.client, f"{remote}/big.bin", spool=Spool(tmp_path),
-                               file_id="f", size=size, mtime=mtime, window=window,
-                               read_size=session.read_size, abort=threading.Event(),
-            meter=Meter())
-                _, peak = tracemalloc.get_traced_memory()
-            finally:
-                tracemalloc.stop()
-    finally:
-        pool.close()
+    with connect(sftp_target(sftp_server), connect_timeout=10, io_timeout=30) as session:
+        tracemalloc.start()
+        try:
+            result = fetch(session.client, f"{remote}/big.bin", spool=Spool(tmp_path),
+                           file_id="f", size=size, mtime=mtime, window=window,
+                           read_size=session.read_size, abort=threading.Event(),
+                           meter=Meter())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
     assert result.sha256 == digest
     # The read-ahead window plus a few chunks in flight, never the file (64 MiB).
     print(f"download peak traced memory {peak / 1e6:.1f} MB")

@@ -23,6 +23,7 @@ from infra.outbox import Outbox
 from infra.postgres import Pool
 from infra.settings import Settings
 from infra.sftp.pool import SessionPool
+from infra.sftp.slots import SessionSlots
 from infra.spool.registry import SpoolWatch, beat
 from infra.telemetry import StageMetrics
 from tests.harness import make_inbox
@@ -90,10 +91,11 @@ def spool_watch(pool: Pool, spool_id: str) -> SpoolWatch:
 
 
 @pytest.fixture
-def sessions() -> AsyncIterator[SessionPool]:
-    pool = SessionPool(connect_timeout=10, io_timeout=10)
-    yield pool
-    pool.close()
+async def sessions(pool: Pool) -> AsyncIterator[SessionPool]:
+    sessions = SessionPool(SessionSlots(pool, lease_seconds=30), connect_timeout=10,
+                           io_timeout=10, idle_seconds=10, wait_seconds=10)
+    yield sessions
+    await sessions.close()
 
 
 @pytest.fixture
