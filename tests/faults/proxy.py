@@ -3,7 +3,8 @@
 Runs its own event loop in a thread so synchronous tests can drive it: ``cut_after(n)``
 closes the first connection that receives n bytes from the server, ``drop()`` closes every
 open connection, ``refuse()`` / ``accept()`` toggle new connections, ``latency`` delays
-each chunk in both directions.
+each chunk in both directions. ``open_now`` and ``most_open`` count the connections
+forwarded at once: what a partner that caps its sessions would see.
 """
 
 import asyncio
@@ -16,6 +17,8 @@ class FaultProxy:
         self.target = (target_host, target_port)
         self.latency = 0.0
         self.connections = 0
+        self.open_now = 0
+        self.most_open = 0
         self._cut_after: int | None = None
         self.cuts = 0
         self.bytes_up = 0  # client to server
@@ -98,12 +101,18 @@ class FaultProxy:
                 writer.close()
             return
         self.connections += 1
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
         self._writers |= {client_w, server_w}
-        await asyncio.gather(
-            self._pipe(client_r, server_w, cuttable=False),
-            self._pipe(server_r, client_w, cuttable=True),
-            return_exceptions=True,
-        )
+        pipes = {asyncio.ensure_future(self._pipe(client_r, server_w, cuttable=False)),
+                 asyncio.ensure_future(self._pipe(server_r, client_w, cuttable=True))}
+        try:
+            # Over once either side closes, as the client and a counting server see it,
+            # not once the other side has finished closing too.
+            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.open_now -= 1
+        await asyncio.gather(*pipes, return_exceptions=True)
         for writer in (client_w, server_w):
             writer.close()
             self._writers.discard(writer)
