@@ -99,7 +99,13 @@ class SessionPool:
         # Local waits for a server's slot, oldest first: a returned session goes to them.
         self._waiting: dict[int, list[asyncio.Future[HeldSlot | None]]] = defaultdict(list)
         self._renewed_at = time.monotonic()
+        self._stray: set[tuple[int, int]] = set()
         self.opened = 0
+
+    @property
+    def holder(self) -> str:
+        """This process, as the slot table names it."""
+        return self._slots.holder
 
     @classmethod
     def for_service(cls, pool: Pool, settings: Settings, *, keep_idle: bool = True) -> Self:
@@ -192,8 +198,13 @@ class SessionPool:
         is broken, its slot lost, or keeping sessions is not wanted."""
         held.idle_since = time.monotonic()
         keep = held.reusable and self._idle_seconds > 0
-        if keep and await self._slots.waited_for([held.server_id]):
-            keep = False
+        if keep:
+            try:
+                keep = not await self._slots.waited_for([held.server_id])
+            except Exception as exc:  # the database out of reach: keep nothing unasked
+                log.warning("cannot tell whether others wait for server %s (%s); closing"
+                            " its session", held.server_id, exc)
+                keep = False
         if not keep:
             await self._drop(held)
         elif not self._wake(held.server_id, held):
@@ -203,7 +214,11 @@ class SessionPool:
         self._held.discard(held)
         await held.close()
         if not held.lost:
-            await self._slots.release(held.server_id, held.slot)
+            try:
+                await self._slots.release(held.server_id, held.slot)
+            except Exception as exc:  # the next renewal releases it, or its lease runs out
+                log.warning("cannot release session slot %s of server %s: %s",
+                            held.slot, held.server_id, exc)
         self._wake(held.server_id, None)
 
     async def tend(self) -> None:
@@ -233,6 +248,13 @@ class SessionPool:
 
     async def _renew(self) -> None:
         kept = await self._slots.renew()
+        # A slot claimed but never handed out (its claimer cancelled), or whose release
+        # failed, is released once two renewals in a row found it held by nobody here (one
+        # may have come between a claim's commit and its borrower).
+        stray = kept - {(held.server_id, held.slot) for held in self._held}
+        for server_id, slot in stray & self._stray:
+            await self._slots.release(server_id, slot)
+        self._stray = stray - self._stray
         for held in list(self._held):
             if (held.server_id, held.slot) in kept:
                 continue

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from infra.crypto import SecretBox
 from infra.outbox import Outbox
 from infra.sftp.pool import SessionPool
+from infra.sftp.slots import SessionSlots
 from infra.telemetry import StageMetrics
 from services.discovery.scanning import Scanner
 from services.discovery.settings import DiscoverySettings
@@ -251,3 +252,22 @@ async def test_skipped_symlinks_are_counted_and_logged(settings, pool, sftp_serv
     assert skipping == [f"skipping {remote}/link.csv: not a regular file (lrwxrwxrwx)"]
     assert scan_lines(caplog)[-1][2] == {"listed": 1, "emitted": 1, "skipped": 1,
                                          "recovered": False}
+
+
+async def test_a_scan_while_every_session_slot_is_taken_waits_for_the_next_poll(
+        settings, pool, sftp_server, folder):
+    remote, local = folder
+    put(local, "a.csv", b"1")
+    server = await add_server(pool, settings, sftp_server, remote, max_connections=1)
+    downloader = SessionSlots(pool, lease_seconds=30)  # another process holds the only one
+    assert await downloader.claim(server["id"], "its wait") == 1
+    scanner, _ = make_scanner(settings, pool, session_slot_wait_seconds=0.5)
+
+    postponed = await scanner.scan(server)
+
+    assert postponed.listed == 0
+    row = await reload(pool, server["id"])
+    assert (row["last_scan_error"], row["scan_lease_until"]) == (None, None)  # not a failure
+    await downloader.release(server["id"], 1)
+    scanned = await scanner.scan(server)
+    assert (scanned.listed, scanned.emitted) == (1, 1)

@@ -222,7 +222,7 @@ async def test_an_idle_session_is_given_back_when_another_process_waits(
     server = await add_server(1)
     done, waiting = pools(idle_seconds=600), pools()
     await list_home(done, server, sftp_server)
-    assert await holders(pool, server) == [done._slots.holder]
+    assert await holders(pool, server) == [done.holder]
 
     wants = asyncio.ensure_future(list_home(waiting, server, sftp_server))
     started = time.monotonic()
@@ -231,7 +231,7 @@ async def test_an_idle_session_is_given_back_when_another_process_waits(
         await asyncio.wait([wants], timeout=0.2)
         assert time.monotonic() - started < 20, "the idle session kept its slot"
     await wants
-    assert await holders(pool, server) == [waiting._slots.holder]
+    assert await holders(pool, server) == [waiting.holder]
 
 
 async def test_an_idle_session_is_closed_after_its_idle_time(pool, add_server, pools,
@@ -284,3 +284,24 @@ async def test_a_session_returned_goes_to_a_borrower_of_the_same_process_waiting
     release.set()
     await asyncio.wait_for(asyncio.gather(holding, second), timeout=10)
     assert sessions.opened == 1  # handed over, not closed and opened again
+
+
+async def test_a_session_whose_slot_expired_is_closed_not_kept(pool, add_server, sftp_server):
+    server = await add_server(1)
+    # The database out of reach for a whole lease: this process could not renew in time.
+    cut_off = SessionPool(process(pool, lease_seconds=1), connect_timeout=10, io_timeout=10,
+                          idle_seconds=600, wait_seconds=30)
+    other = process(pool)
+    try:
+        await list_home(cut_off, server, sftp_server)
+        wait = waiter()
+        assert await eventually(lambda: other.claim(server, wait), timeout=10) == 1
+
+        await cut_off.tend()  # its renewal finds the slot gone
+
+        assert await holders(pool, server) == [other.holder]
+        await other.release(server, 1)
+        await list_home(cut_off, server, sftp_server)  # on a slot of its own again
+        assert cut_off.opened == 2
+    finally:
+        await cut_off.close()
