@@ -21,6 +21,7 @@ from infra.retries import describe, retry_later
 from infra.servers import target_from_row
 from infra.sftp.pool import HeldSlot, NoSessionSlot
 from infra.sftp.session import RemoteFileChanged, RemoteFileGone, SftpError
+from infra.sftp.slots import ServerGone
 from services.downloader.batch_copy import BatchCopy, Copied, NotCopied, Remote, fetch_batch
 from services.downloader.downloading import LeaseLost
 from services.downloader.handlers import (
@@ -59,6 +60,8 @@ async def download_batch(batch: DiscoveredBatch, together: list[FileDiscovered],
             await _claim_and_copy(deps, batch, together, slot)
     except NoSessionSlot as exc:
         await wait_for_slot(deps, waiting, exc)
+    except ServerGone:  # a server with files cannot be deleted: no such files either
+        log.debug("server gone, ignored", extra={"batch_id": str(batch.batch_id)})
 
 
 async def _claim_and_copy(deps: DownloaderDeps, batch: DiscoveredBatch,

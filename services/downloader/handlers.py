@@ -17,6 +17,7 @@ from infra.runtime import StageDeps
 from infra.servers import target_from_row
 from infra.sftp.pool import HeldSlot, NoSessionSlot, SessionPool
 from infra.sftp.session import RemoteFileChanged, RemoteFileGone, SftpError
+from infra.sftp.slots import ServerGone
 from infra.spool.registry import SpoolWatch
 from infra.spool.space import SpoolFull, check_free_space
 from infra.transfer_progress import Transfer
@@ -30,9 +31,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DownloaderDeps(StageDeps):
     """``sessions`` keeps SFTP connections open between files, each holding one of its
-    server's session slots; ``box`` decrypts a
-    server's credentials; ``spool_id`` names this host's spool, where the copies go, and
-    ``spool_watch`` says whether its uploader still shows life."""
+    server's session slots; ``box`` decrypts a server's credentials; ``spool_id`` names
+    this host's spool, where the copies go, and ``spool_watch`` says whether its uploader
+    still shows life."""
 
     settings: DownloaderSettings
     spool_id: str
@@ -50,6 +51,8 @@ async def download_discovered(msg: FileDiscovered,
             await _claim_and_download(deps, msg, slot)
     except NoSessionSlot as exc:
         await wait_for_slot(deps, msg, exc)
+    except ServerGone:  # a server with files cannot be deleted: no such file either
+        log.debug("server gone, ignored", extra={"file_id": str(msg.file_id)})
 
 
 async def _claim_and_download(deps: DownloaderDeps, msg: FileDiscovered,
@@ -113,11 +116,13 @@ async def spool_takes(deps: DownloaderDeps, message: FileDiscovered | Discovered
     try:
         check_free_space(deps.settings.spool, size, deps.settings.spool_reserve_bytes)
     except SpoolFull as exc:
-        await _wait(deps, message, "spool_full", str(exc))
+        await _wait(deps, message, "spool_full", str(exc),
+                    delay=deps.settings.spool_wait_seconds)
         return False
     if not await deps.spool_watch.alive():
         await _wait(deps, message, "spool_silent",
-                    f"spool {deps.spool_id} shows no life (its uploader is not running)")
+                    f"spool {deps.spool_id} shows no life (its uploader is not running)",
+                    delay=deps.settings.spool_wait_seconds)
         return False
     return True
 
@@ -131,8 +136,7 @@ async def wait_for_slot(deps: DownloaderDeps, message: FileDiscovered | Discover
 
 
 async def _wait(deps: DownloaderDeps, message: FileDiscovered | DiscoveredBatch,
-                event: str, why: str, *, delay: float | None = None) -> None:
-    delay = delay or deps.settings.spool_wait_seconds
+                event: str, why: str, *, delay: float) -> None:
     key, name = ((message.file_id, "file_id") if isinstance(message, FileDiscovered)
                  else (message.batch_id, "batch_id"))
     log.warning("%s; retrying in %ss", why, delay, extra={name: str(key), "event": event})

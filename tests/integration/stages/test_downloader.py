@@ -4,6 +4,7 @@ connection, a full spool and duplicate messages each end as they should, alone o
 batch; a failed file whose spool copy expired is downloaded again when retried."""
 
 import asyncio
+import dataclasses
 import hashlib
 import socket
 import uuid
@@ -15,6 +16,8 @@ from contracts import DiscoveredBatch, DownloadedBatch, FileDownloaded, Stage
 from infra import file_states
 from infra.crypto import SecretBox
 from infra.file_states import Status
+from infra.sftp.pool import SessionPool
+from infra.sftp.slots import SessionSlots
 from services.admin.files.retrying import retry_file
 from services.downloader.batches import take_discovered
 from services.downloader.handlers import DownloaderDeps, download_discovered
@@ -329,3 +332,36 @@ async def test_a_failed_file_whose_copy_expired_is_downloaded_again_on_a_retry(
     assert [event for event, _ in await events(pool, msg.file_id)] == [
         "discovered", "download_started", "downloaded", "upload_started", "upload_failed",
         "spool_expired", "retried", "download_started", "downloaded"]
+
+
+async def test_a_file_and_a_batch_whose_partner_has_no_free_session_wait_unclaimed(
+        make_deps, pool, publisher, partner, inbox):
+    """Every session the partner allows is open elsewhere (another replica): the work goes
+    back on its queue, nothing claimed and no attempt spent, and is done once one frees."""
+    _, local = inbox
+    server = await partner(max_connections=1)
+    for name in ("alone.bin", "b1.edi", "b2.edi"):
+        write_random(local / name, 5000)
+    alone = await discover(pool, server, local, "alone.bin")
+    batch = await _batch(pool, server, local, ["b1.edi", "b2.edi"])
+    elsewhere = SessionSlots(pool, lease_seconds=30)
+    assert await elsewhere.claim(server["id"], "its wait") == 1
+    deps = make_deps(session_slot_wait_seconds=0.5)
+    deps = dataclasses.replace(deps, sessions=SessionPool.for_service(pool, deps.settings))
+    try:
+        await download_discovered(alone, deps)
+        await take_discovered(batch, deps)
+
+        assert publisher.delayed == [(Stage.DISCOVERED, alone, 0.5),
+                                     (Stage.DISCOVERED, batch, 0.5)]
+        for file_id in [alone.file_id, *(file.file_id for file in batch.files)]:
+            row = await file_states.get(pool, file_id)
+            assert (row.status, row.attempts) == ("discovered", 0)
+        await elsewhere.release(server["id"], 1)
+
+        await download_discovered(alone, deps)
+        await take_discovered(batch, deps)
+    finally:
+        await deps.sessions.close()
+    for file_id in [alone.file_id, *(file.file_id for file in batch.files)]:
+        assert (await file_states.get(pool, file_id)).status == "downloaded"
