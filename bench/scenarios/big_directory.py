@@ -28,6 +28,7 @@ from infra.file_states import arrivals
 from infra.outbox import Outbox
 from infra.postgres import create_pool, migrate
 from infra.sftp.listing import walk
+from infra.sftp.pool import SessionPool
 from infra.sftp.session import connect
 from infra.telemetry import StageMetrics
 from services.discovery import queries
@@ -138,7 +139,11 @@ async def _run(bench: Bench, database_url: str, name: str) -> ScenarioResult:
         server_id = await _add_server(pool, bench, box, remote)
         publisher = CountingPublisher()
         sender = Outbox(pool, publisher, grace_seconds=60)  # type: ignore[arg-type]
-        scanner = Scanner(settings, pool, box, sender, StageMetrics(CollectorRegistry()))
+        # Its session slot is claimed through the plain pool: only the scan's own statements
+        # are counted below.
+        sessions = SessionPool.for_service(pool, settings, keep_idle=False)
+        scanner = Scanner(settings, pool, box, sender, StageMetrics(CollectorRegistry()),
+                          sessions)
         first_started = time.monotonic()
         first = await scanner.scan(await _claim(pool, scanner, server_id))
         first_s = time.monotonic() - first_started
@@ -150,7 +155,7 @@ async def _run(bench: Bench, database_url: str, name: str) -> ScenarioResult:
         listing_s = await asyncio.to_thread(_time_listing, bench, remote)
         counting = CountingPool(pool)
         scanner = Scanner(settings, counting, box, sender,  # type: ignore[arg-type]
-                          StageMetrics(CollectorRegistry()))
+                          StageMetrics(CollectorRegistry()), sessions)
         server = await _claim(pool, scanner, server_id)
         started = time.monotonic()
         second = await scanner.scan(server)
