@@ -11,6 +11,7 @@ session it was lent).
 """
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -160,7 +161,8 @@ class SessionPool:
             jittered = pause * random.uniform(0.5, 1.5)  # noqa: S311 - not cryptographic
             handed = await self._wait_here(server_id, min(jittered, remaining))
             if handed is not None:
-                await self._slots.stop_waiting(server_id, waiter)
+                with contextlib.suppress(Exception):  # else its row goes stale on its own
+                    await self._slots.stop_waiting(server_id, waiter)
                 return handed
             pause = min(pause * 2, _MAX_PAUSE)
 
