@@ -100,13 +100,14 @@ async def _copy(deps: DownloaderDeps, rows: list[FileWithServer], slot: HeldSlot
     target = target_from_row(server, deps.box)
     settings = deps.settings
     files = [Remote(row.id, row.remote_path, row.size, row.remote_mtime) for row in rows]
-    async with (file_states.lease_kept(deps.pool, [row.id for row in rows],
-                                       status=Status.DOWNLOADING,
-                                       lease_seconds=settings.lease_seconds) as lost,
-                slot.session(target) as session):
-        with deps.metrics.moving("in", sum(row.size for row in rows)):
-            return await asyncio.to_thread(fetch_batch, session, files, spool=settings.spool,
-                                           window=settings.read_window_bytes, abort=lost)
+    async with file_states.lease_kept(deps.pool, [row.id for row in rows],
+                                      status=Status.DOWNLOADING,
+                                      lease_seconds=settings.lease_seconds) as lost:
+        with deps.metrics.moving("in", sum(row.size for row in rows)):  # connect included
+            async with slot.session(target) as session:
+                return await asyncio.to_thread(
+                    fetch_batch, session, files, spool=settings.spool,
+                    window=settings.read_window_bytes, abort=lost)
 
 
 async def _give_back(deps: DownloaderDeps, message: FileDiscovered, error: Exception,
