@@ -110,14 +110,16 @@ def test_a_host_lost_mid_run_loses_no_file(start_pipeline_replicas, sftp_server,
         journal = watch(pipeline, remote)
         on_b = spool_id(spool_b)
 
-        def in_flight_on_b() -> set[str]:
+        def in_flight_on_b() -> dict[str, str]:
+            """filename: status of the files host b holds."""
             with psycopg.connect(database_url) as conn:
                 held = conn.execute(
-                    "SELECT filename, size FROM files WHERE server_id = %s AND spool_id = %s"
-                    " AND status IN ('downloading', 'downloaded', 'storing')",
+                    "SELECT filename, size, status FROM files WHERE server_id = %s"
+                    " AND spool_id = %s AND status IN ('downloading', 'downloaded', 'storing')",
                     (journal.server_id, on_b)).fetchall()
-            large = [f for f, size in held if size > MiB]
-            return {f for f, _ in held} if len(large) == 2 and len(held) >= 10 else set()
+            large = [f for f, size, _ in held if size > MiB]
+            enough = len(large) == 2 and len(held) >= 10
+            return {f: status for f, _, status in held} if enough else {}
 
         wait_for(in_flight_on_b, timeout=120, what="copies waiting on host b")
         pipeline.remove_host(spool_b)
@@ -135,9 +137,16 @@ def test_a_host_lost_mid_run_loses_no_file(start_pipeline_replicas, sftp_server,
         names = [event for event, _ in file_events]
         assert_read_where_downloaded(file_events)
         assert names.count("download_started") <= 3, file_events  # the bound
-        if filename in held:
-            assert "spool_lost" in names, file_events
-            assert {d["spool"] for e, d in file_events if e == "spool_lost"} == {on_b}
+        if filename not in held:
+            continue
+        lost = {d["spool"] for e, d in file_events if e == "spool_lost"}
+        if held[filename] == "downloading" and not lost:
+            # A download b died in, its lease run out before b's spool was found silent:
+            # host a claimed it again from downloading (no copy was lost, only a .part).
+            retaken = [d["spool"] for e, d in file_events if e == "download_started"]
+            assert retaken[-1] != on_b and on_b in retaken, file_events
+        else:
+            assert lost == {on_b}, file_events
 
 
 def test_a_copy_no_uploader_can_read_waits_for_its_host_not_loops(start_pipeline_replicas,
