@@ -74,7 +74,9 @@ class BackgroundPass:
     def release(self) -> None:
         self._began.clear()
         self._go.set()
-        self._began.wait()
+        while not self._began.wait(timeout=0.1):
+            if not self._thread.is_alive():
+                return  # the pass ran out of work (or failed: stop() says): none begins
 
     async def _work(self) -> None:
         async with await psycopg.AsyncConnection.connect(self._url, autocommit=True,
