@@ -10,6 +10,7 @@ the batch, and the files it did not reach are due again once their claim runs ou
 
 import asyncio
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,10 +93,12 @@ def _act(client: paramiko.SFTPClient, archive: _Archive, file: DueAction) -> _Ou
 
 
 class PostFetch:
-    def __init__(self, settings: DiscoverySettings, pool: Pool, metrics: StageMetrics) -> None:
+    def __init__(self, settings: DiscoverySettings, pool: Pool, metrics: StageMetrics,
+                 threads: Executor | None = None) -> None:
         self._settings = settings
         self._pool = pool
         self._metrics = metrics
+        self._threads = threads  # the scan's: a stalled partner holds none of the loop's
         self._backoff = Backoff(settings.remote_action_retry_seconds,
                                 settings.remote_action_retry_max_seconds,
                                 settings.remote_action_max_attempts)
@@ -118,7 +121,8 @@ class PostFetch:
         done = 0
         for file in due:
             try:
-                outcome = await asyncio.to_thread(_act, client, archive, file)
+                outcome = await asyncio.get_running_loop().run_in_executor(
+                    self._threads, _act, client, archive, file)
             except _SESSION_LOST as exc:
                 await self._record(file, _Outcome("remote_action_failed",
                                                   error=f"the session was lost: {exc}"))

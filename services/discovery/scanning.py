@@ -91,11 +91,12 @@ class Scanner:
         self._metrics = metrics
         self._batching = Batching(settings.batch_max_files, settings.batch_max_bytes,
                                   settings.batch_file_max_bytes)
-        self._post_fetch = PostFetch(settings, pool, metrics)
-        # A scan has one thread at work at a time (its connect, a listing batch, its close):
-        # one per concurrent scan, so a stalled partner's thread never holds up another's.
+        # A scan has one thread at work at a time (its connect, a listing batch, a post-fetch
+        # action, its close): one per concurrent scan, so a stalled partner's thread never
+        # holds up another's.
         self._threads = ThreadPoolExecutor(settings.scan_concurrency,
                                            thread_name_prefix="scan")
+        self._post_fetch = PostFetch(settings, pool, metrics, self._threads)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
