@@ -1,6 +1,6 @@
 """A TCP fault proxy for tests: put it between a service and a server, then break the link.
 
-Runs its own event loop in a thread so synchronous tests can drive it: ``cut_after(n)``
+Runs its own event loop in a thread (``tests/loop_servers.py``): ``cut_after(n)``
 closes the first connection that receives n bytes from the server, ``drop()`` closes every
 open connection, ``refuse()`` / ``accept()`` toggle new connections, ``latency`` delays
 each chunk in both directions. ``open_now`` and ``most_open`` count the connections
@@ -9,11 +9,13 @@ forwarded at once: what a partner that caps its sessions would see.
 
 import asyncio
 import contextlib
-import threading
+
+from tests.loop_servers import LoopServer
 
 
-class FaultProxy:
+class FaultProxy(LoopServer):
     def __init__(self, target_host: str, target_port: int) -> None:
+        super().__init__()
         self.target = (target_host, target_port)
         self.latency = 0.0
         self.connections = 0
@@ -24,46 +26,6 @@ class FaultProxy:
         self.bytes_up = 0  # client to server
         self.bytes_down = 0
         self._refusing = False
-        self._closing = False
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.port = 0
-
-    def __enter__(self) -> "FaultProxy":
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._call(self._shutdown)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0)
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def _call(self, fn) -> None:
-        asyncio.run_coroutine_threadsafe(fn(), self._loop).result(10)
-
-    async def _shutdown(self) -> None:
-        self._closing = True
-        self._server.close()
-        await self._drop()
-        # Their sockets are closed: the connections still forwarding (asleep in ``latency``,
-        # say) end here, not with the loop as pending tasks. Not cancelled: asyncio's stream
-        # server logs a cancelled connection handler as an error.
-        if handlers := [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
-            await asyncio.wait(handlers, timeout=5)
-        await self._server.wait_closed()
 
     # Controls -----------------------------------------------------------------------------
 
@@ -78,12 +40,7 @@ class FaultProxy:
         self._refusing = False
 
     def drop(self) -> None:
-        self._call(self._drop)
-
-    async def _drop(self) -> None:
-        for writer in list(self._writers):
-            writer.close()
-        self._writers.clear()
+        self._call(self._close_connections)
 
     # Forwarding ---------------------------------------------------------------------------
 
@@ -96,7 +53,7 @@ class FaultProxy:
         except OSError:
             client_w.close()
             return
-        if self._closing:  # accepted while shutting down, after ``_drop`` closed the rest
+        if self._closing:  # accepted while shutting down, after the rest were closed
             for writer in (client_w, server_w):
                 writer.close()
             return
