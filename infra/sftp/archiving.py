@@ -9,6 +9,8 @@ in the archive gets a suffix first, ``report.csv`` becoming ``report-1.csv``.
 import errno
 import posixpath
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import paramiko
@@ -44,6 +46,18 @@ def _session_lost(exc: OSError) -> bool:
     return isinstance(exc, TimeoutError | ConnectionError)
 
 
+@contextmanager
+def _refusals(doing: str) -> Iterator[None]:
+    """The server's refusal as a RemoteActionError saying what was refused; a lost
+    session's error as it is."""
+    try:
+        yield
+    except OSError as exc:
+        if _session_lost(exc):
+            raise
+        raise _refused(exc, doing) from exc
+
+
 def look(client: paramiko.SFTPClient, path: str) -> Seen | None:
     """The file at ``path`` without following a symlink; None if it is gone."""
     try:
@@ -58,23 +72,16 @@ def look(client: paramiko.SFTPClient, path: str) -> Seen | None:
 
 
 def delete(client: paramiko.SFTPClient, path: str) -> None:
-    try:
+    with _refusals(f"deleting {path}"):
         client.remove(path)
-    except OSError as exc:
-        if _session_lost(exc):
-            raise
-        raise _refused(exc, f"deleting {path}") from exc
 
 
 def _exists(client: paramiko.SFTPClient, path: str) -> bool:
-    try:
-        client.lstat(path)
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        if _session_lost(exc):
-            raise
-        raise _refused(exc, f"looking at {path}") from exc
+    with _refusals(f"looking at {path}"):
+        try:
+            client.lstat(path)
+        except FileNotFoundError:
+            return False
     return True
 
 
@@ -115,20 +122,12 @@ def move(client: paramiko.SFTPClient, path: str, directory: str, *,
         if made is not None:
             made.add(directory)
     target = _free_name(client, directory, posixpath.basename(path))
-    try:
+    with _refusals(f"moving {path} to {target}"):
         client.rename(path, target)
-    except OSError as exc:
-        if _session_lost(exc):
-            raise
-        raise _refused(exc, f"moving {path} to {target}") from exc
     return target
 
 
 def absolute(client: paramiko.SFTPClient, path: str) -> str:
     """``path`` as the server resolves it (its login directory for a relative one)."""
-    try:
+    with _refusals(f"resolving {path}"):
         return client.normalize(path)
-    except OSError as exc:
-        if _session_lost(exc):
-            raise
-        raise _refused(exc, f"resolving {path}") from exc
