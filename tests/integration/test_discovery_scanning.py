@@ -15,17 +15,14 @@ from infra.sftp.slots import SessionSlots
 from infra.telemetry import StageMetrics
 from services.discovery.scanning import Scanner
 from services.discovery.settings import DiscoverySettings
+from tests.harness import make_inbox
 from tests.integration.recording import RecordingPublisher
 
 
 @pytest.fixture
 def folder(sftp_server) -> tuple[str, Path]:
     """A fresh remote directory per test, so tests never see each other's files."""
-    name = f"{sftp_server.inbox}/scan-{uuid.uuid4().hex[:8]}"
-    local = sftp_server.home / name
-    local.mkdir(parents=True)
-    local.chmod(0o755)
-    return name, local
+    return make_inbox(sftp_server, f"scan-{uuid.uuid4().hex[:8]}")
 
 
 def put(local: Path, name: str, data: bytes) -> None:

@@ -18,6 +18,8 @@ from infra.postgres import Pool
 from infra.telemetry import StageMetrics
 from services.discovery.post_fetch import PostFetch
 from services.discovery.settings import DiscoverySettings
+from tests.harness import make_inbox
+from tests.integration.leftovers import fail_unfinished
 from tests.integration.test_discovery_scanning import add_server, make_scanner, put
 
 STORED_AT = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
@@ -27,9 +29,7 @@ SPOOL = "post-fetch-tests"
 @pytest.fixture
 def folder(sftp_server) -> tuple[str, Path]:
     """A fresh remote directory the SFTP account may delete and rename in."""
-    name = f"{sftp_server.inbox}/post-fetch-{uuid.uuid4().hex[:8]}"
-    local = sftp_server.home / name
-    local.mkdir(parents=True)
+    name, local = make_inbox(sftp_server, f"post-fetch-{uuid.uuid4().hex[:8]}")
     local.chmod(0o777)
     return name, local
 
@@ -48,11 +48,7 @@ async def partner(pool: Pool, settings, sftp_server) -> AsyncIterator[Callable[.
         return server
 
     yield register
-    async with pool.connection() as conn:
-        await conn.execute(
-            "UPDATE files SET status = 'failed', lease_until = NULL,"
-            " error_message = 'left by a post-fetch test' WHERE server_id = ANY(%s)"
-            " AND status NOT IN ('notified', 'failed', 'missing')", (ids,))
+    await fail_unfinished(pool, ids, left_by="a post-fetch test")
 
 
 async def discover(scanner, server, count: int = 1) -> list[uuid.UUID]:

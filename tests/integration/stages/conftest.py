@@ -27,6 +27,7 @@ from infra.sftp.slots import SessionSlots
 from infra.spool.registry import SpoolWatch, beat
 from infra.telemetry import StageMetrics
 from tests.harness import make_inbox
+from tests.integration.leftovers import fail_unfinished
 from tests.integration.outbox_rows import take_outbox
 from tests.integration.recording import RecordingPublisher
 from tests.servers import SftpServer
@@ -124,11 +125,7 @@ async def partner(pool: Pool, settings: Settings, sftp_server: SftpServer,
         return row
 
     yield register
-    async with pool.connection() as conn:
-        await conn.execute(
-            "UPDATE files SET status = 'failed', lease_until = NULL,"
-            " error_message = 'left by a stage test' WHERE server_id = ANY(%s)"
-            " AND status NOT IN ('notified', 'failed', 'missing')", (ids,))
+    await fail_unfinished(pool, ids, left_by="a stage test")
 
 
 async def insert(pool: Pool, table: str, values: dict[str, Any]) -> dict[str, Any]:
