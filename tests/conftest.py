@@ -1,7 +1,8 @@
 """Session-wide real servers and the settings of one test run.
 
-Every run gets its own database, queue prefix, bucket and SFTP account, so runs never see
-each other's data; where each server comes from is explained in tests/servers.py.
+Every run, and every pytest-xdist worker of a run, gets its own database, queue prefix,
+bucket and SFTP account, so they never see each other's data; where each server comes from
+is explained in tests/servers.py.
 """
 
 import secrets

@@ -2,12 +2,14 @@ import signal
 
 import pytest
 
+from tests.harness import retire_earlier_tests
 from tests.processes import Pipeline
 
 
 @pytest.fixture
 def pipeline(pipeline_env, tmp_path):
     """All five services as processes; each must exit cleanly on SIGTERM at the end."""
+    retire_earlier_tests(pipeline_env["INTAKE_DATABASE_URL"])
     pipeline = Pipeline(pipeline_env, tmp_path / "logs")
     try:
         pipeline.start()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.proxy import FaultProxy
-from tests.harness import Journal, register_server
+from tests.harness import Journal, register_server, retire_earlier_tests
 from tests.processes import Pipeline
 
 # Short leases, a busy reconciler and a quick outbox relay so recovery happens within a
@@ -41,6 +41,7 @@ def start_pipeline_replicas(pipeline_env, tmp_path) -> Iterator[Callable[..., Pi
 
 @contextlib.contextmanager
 def _pipelines(pipeline_env: dict[str, str], tmp_path: Path):
+    retire_earlier_tests(pipeline_env["INTAKE_DATABASE_URL"])
     started: list[Pipeline] = []
 
     def start(replicas: dict[str, int] | None, *,

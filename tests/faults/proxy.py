@@ -3,12 +3,13 @@
 Runs its own event loop in a thread (``tests/loop_servers.py``): ``cut_after(n)``
 closes the first connection that receives n bytes from the server, ``drop()`` closes every
 open connection, ``refuse()`` / ``accept()`` toggle new connections, ``latency`` delays
-each chunk in both directions. ``open_now`` and ``most_open`` count the connections
-forwarded at once: what a partner that caps its sessions would see.
+each chunk in both directions. ``open_now``, ``most_open`` and ``most_open_for`` count
+the connections forwarded at once: what a partner that caps its sessions would see.
 """
 
 import asyncio
 import contextlib
+import time
 
 from tests.loop_servers import LoopServer
 
@@ -21,6 +22,7 @@ class FaultProxy(LoopServer):
         self.connections = 0
         self.open_now = 0
         self.most_open = 0
+        self._spans: list[list[float]] = []  # [opened, closed] of every connection
         self._cut_after: int | None = None
         self.cuts = 0
         self.bytes_up = 0  # client to server
@@ -42,6 +44,30 @@ class FaultProxy(LoopServer):
     def drop(self) -> None:
         self._call(self._close_connections)
 
+    def most_open_for(self, seconds: float) -> int:
+        """The most connections that were open together for ``seconds`` on end.
+
+        ``most_open`` counts at single instants, and this loop notices one connection's end
+        a few iterations after its client closed it: on a busy machine a session the client
+        had closed can still be counted when the next one opens. A partner's cap broken
+        for real lasts a transfer, not those milliseconds.
+        """
+        now = time.monotonic()
+        edges = sorted([(span[0], 1) for span in self._spans]
+                       + [(span[1] if len(span) > 1 else now, -1) for span in self._spans],
+                       key=lambda edge: (edge[0], edge[1]))
+        segments, count = [], 0
+        for (at, step), (until, _) in zip(edges, [*edges[1:], (now, 0)], strict=True):
+            count += step
+            segments.append((until - at, count))
+        for level in range(self.most_open, 0, -1):
+            stretch = 0.0
+            for length, open_then in segments:
+                stretch = stretch + length if open_then >= level else 0.0
+                if stretch >= seconds:
+                    return level
+        return 0
+
     # Forwarding ---------------------------------------------------------------------------
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter):
@@ -60,6 +86,8 @@ class FaultProxy(LoopServer):
         self.connections += 1
         self.open_now += 1
         self.most_open = max(self.most_open, self.open_now)
+        span = [time.monotonic()]
+        self._spans.append(span)
         self._writers |= {client_w, server_w}
         pipes = {asyncio.ensure_future(self._pipe(client_r, server_w, cuttable=False)),
                  asyncio.ensure_future(self._pipe(server_r, client_w, cuttable=True))}
@@ -69,6 +97,7 @@ class FaultProxy(LoopServer):
             await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.open_now -= 1
+            span.append(time.monotonic())
         await asyncio.gather(*pipes, return_exceptions=True)
         for writer in (client_w, server_w):
             writer.close()

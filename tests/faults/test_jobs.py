@@ -17,7 +17,7 @@ import pytest
 from minio import Minio
 
 from tests.faults.proxy import FaultProxy
-from tests.harness import api
+from tests.harness import api, retire_earlier_tests
 from tests.processes import Pipeline, wait_for
 
 pytestmark = pytest.mark.faults
@@ -74,6 +74,7 @@ def jobs_root(tmp_path) -> Path:
 @pytest.fixture
 def start_workers(pipeline_env, tmp_path, jobs_root) -> Iterator[Callable[..., Pipeline]]:
     """The admin and ``workers`` processor replicas; stopped at the end of the test."""
+    retire_earlier_tests(pipeline_env["INTAKE_DATABASE_URL"])
     started: list[Pipeline] = []
 
     def start(workers: int = 1, **env: str) -> Pipeline:

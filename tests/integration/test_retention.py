@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from infra import file_states, retention
 from infra.postgres import Pool
@@ -140,8 +141,8 @@ async def test_old_notified_files_are_summarized_and_the_totals_stay(pool, serve
     read_by_job = summarized[0]
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "INSERT INTO jobs (source, file_id, status) VALUES ('{}', %s, 'succeeded')"
-            " RETURNING id", (read_by_job,))
+            "INSERT INTO jobs (source, file_id, status) VALUES (%s, %s, 'succeeded')"
+            " RETURNING id", (Jsonb({"source": "s3", "bucket": "b", "key": "k"}), read_by_job))
         job = (await cur.fetchone())["id"]
     stays = {
         "failed": await _file(pool, server, "failed", rested=LONG_AGO, events=["discovered"]),

@@ -106,9 +106,10 @@ async def test_a_crashed_holders_slot_comes_back_when_its_lease_runs_out(pool, a
 
 async def test_a_renewed_lease_outlives_its_first_term(pool, add_server):
     server = await add_server(1)
-    holder, other = process(pool, lease_seconds=1), process(pool)
+    # A 2 s lease renewed every 0.3 s: over twice its term, with room for a busy machine.
+    holder, other = process(pool, lease_seconds=2), process(pool)
     assert await holder.claim(server, waiter()) == 1
-    until = time.monotonic() + 2.5
+    until = time.monotonic() + 4.5
     while time.monotonic() < until:
         assert await holder.renew() == {(server, 1)}
         assert await other.claim(server, waiter()) is None
