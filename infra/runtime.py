@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from faststream import ContextRepo
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
@@ -55,6 +56,9 @@ class StageDeps:
     metrics: StageMetrics
 
 
+D = TypeVar("D", bound=StageDeps)
+
+
 class ServiceRuntime:
     def __init__(self, name: str, settings: Settings) -> None:
         configure_logging(name, settings.log_level)
@@ -81,6 +85,12 @@ class ServiceRuntime:
         self.run_every(settings.outbox_relay_seconds, self.outbox.relay, what="outbox relay")
         # What handlers published while the broker drained is forgotten before the pool goes.
         self.on_stop(self.outbox.forget_sent)
+
+    def deps(self, cls: type[D], settings: Settings, **own: Any) -> D:
+        """A stage's ``cls`` of dependencies: this runtime's pool, publisher, outbox and
+        metrics, the service's ``settings``, and the fields ``own`` to that stage."""
+        return cls(pool=self.pool, publisher=self.publisher, outbox=self.outbox,
+                   settings=settings, metrics=self.metrics, **own)
 
     def on_start(self, hook: Hook) -> None:
         """Run after the database and broker are ready, before consuming starts."""

@@ -21,10 +21,8 @@ def create_app(settings: DownloaderSettings | None = None) -> AsgiFastStream:
     settings = settings or DownloaderSettings()
     runtime = ServiceRuntime("downloader", settings)
     spool = runtime.serve_spool(beat=False)
-    deps = DownloaderDeps(
-        pool=runtime.pool, publisher=runtime.publisher, outbox=runtime.outbox,
-        settings=settings, metrics=runtime.metrics, spool_id=spool.spool,
-        box=SecretBox(settings.secret_key),
+    deps = runtime.deps(
+        DownloaderDeps, settings, spool_id=spool.spool, box=SecretBox(settings.secret_key),
         spool_watch=SpoolWatch(runtime.pool, spool.spool,
                                lost_after=settings.spool_lost_after_seconds,
                                every=settings.spool_heartbeat_seconds),

@@ -17,8 +17,7 @@ HANDLERS = {Stage.STORED: take_stored}
 def create_app(settings: NotifierSettings | None = None) -> AsgiFastStream:
     settings = settings or NotifierSettings()
     runtime = ServiceRuntime("notifier", settings)
-    deps = NotifierDeps(pool=runtime.pool, publisher=runtime.publisher,
-                        outbox=runtime.outbox, settings=settings, metrics=runtime.metrics,
+    deps = runtime.deps(NotifierDeps, settings,
                         external=create_broker(settings.notify_url, prefetch=1))
 
     async def connect_external() -> None:

@@ -17,9 +17,7 @@ HANDLERS = {Stage.JOBS: run_job}
 def create_app(settings: ProcessorSettings | None = None) -> AsgiFastStream:
     settings = settings or ProcessorSettings()
     runtime = ServiceRuntime("processor", settings)
-    deps = ProcessorDeps(pool=runtime.pool, publisher=runtime.publisher,
-                         outbox=runtime.outbox, settings=settings, metrics=runtime.metrics,
-                         s3=ObjectStore(settings).client)
+    deps = runtime.deps(ProcessorDeps, settings, s3=ObjectStore(settings).client)
 
     async def reconcile() -> None:
         """Jobs whose worker died, or whose message was lost, are sent again; stored files

@@ -23,9 +23,8 @@ def create_app(settings: UploaderSettings | None = None) -> AsgiFastStream:
     settings = settings or UploaderSettings()
     runtime = ServiceRuntime("uploader", settings)
     spool = runtime.serve_spool(beat=True)
-    deps = UploaderDeps(pool=runtime.pool, publisher=runtime.publisher,
-                        outbox=runtime.outbox, settings=settings, metrics=runtime.metrics,
-                        spool_id=spool.spool, objects=ObjectStore(settings),
+    deps = runtime.deps(UploaderDeps, settings, spool_id=spool.spool,
+                        objects=ObjectStore(settings),
                         puts=ThreadPoolExecutor(settings.batch_uploads,
                                                 thread_name_prefix="put"))
 

@@ -51,6 +51,23 @@ async def partner(pool: Pool, settings, sftp_server) -> AsyncIterator[Callable[.
     await fail_unfinished(pool, ids, left_by="a post-fetch test")
 
 
+@pytest.fixture
+def discovered(settings, pool, partner, folder) -> Callable[..., Any]:
+    """``await discovered(name, content, **server)``: one file put in the folder, a server
+    for it, and the file discovered; returns the scanner, the server and the file's id."""
+    remote, local = folder
+
+    async def discover_one(name: str, content: bytes,
+                           **server: Any) -> tuple[Any, dict[str, Any], uuid.UUID]:
+        put(local, name, content)
+        row = await partner(remote, **server)
+        scanner, _ = make_scanner(settings, pool)
+        [file_id] = await discover(scanner, row)
+        return scanner, row, file_id
+
+    return discover_one
+
+
 async def discover(scanner, server, count: int = 1) -> list[uuid.UUID]:
     await scanner.scan(server)
     return await file_ids(scanner._pool, server["id"], count)
@@ -116,12 +133,9 @@ async def make_due(pool: Pool, file_id: uuid.UUID) -> None:
 
 
 async def test_a_stored_file_is_deleted_on_the_partner_and_journaled(
-        settings, pool, sftp_server, partner, folder):
+        pool, discovered, folder):
     remote, local = folder
-    put(local, "daily.csv", b"a,b\n1,2\n")
-    server = await partner(remote, post_fetch="delete")
-    scanner, _ = make_scanner(settings, pool)
-    [file_id] = await discover(scanner, server)
+    scanner, server, file_id = await discovered("daily.csv", b"a,b\n1,2\n", post_fetch="delete")
     assert (await row(pool, file_id))["remote_action_state"] == "pending"
 
     await store(pool, file_id)
@@ -187,12 +201,9 @@ async def test_a_missing_archive_directory_is_made_absolute_paths_too(
 
 
 async def test_a_file_changed_on_the_partner_is_left_alone_with_a_warning(
-        settings, pool, sftp_server, partner, folder, caplog):
-    remote, local = folder
-    put(local, "grows.log", b"first")
-    server = await partner(remote, post_fetch="delete")
-    scanner, _ = make_scanner(settings, pool)
-    [file_id] = await discover(scanner, server)
+        pool, discovered, folder, caplog):
+    _, local = folder
+    scanner, server, file_id = await discovered("grows.log", b"first", post_fetch="delete")
     await store(pool, file_id)
     put(local, "grows.log", b"first and more")
     caplog.set_level(logging.WARNING, logger="intake.files")
@@ -263,12 +274,9 @@ async def test_a_failed_action_is_retried_with_backoff_then_given_up_and_never_b
 
 
 async def test_a_file_already_gone_is_a_failure_tried_again(
-        settings, pool, sftp_server, partner, folder):
+        pool, discovered, folder):
     remote, local = folder
-    put(local, "gone.csv", b"x")
-    server = await partner(remote, post_fetch="delete")
-    scanner, _ = make_scanner(settings, pool)
-    [file_id] = await discover(scanner, server)
+    scanner, server, file_id = await discovered("gone.csv", b"x", post_fetch="delete")
     await store(pool, file_id)
     (local / "gone.csv").unlink()
 
@@ -281,13 +289,10 @@ async def test_a_file_already_gone_is_a_failure_tried_again(
 
 
 async def test_keep_leaves_the_file_and_writes_nothing(
-        settings, pool, sftp_server, partner, folder):
-    remote, local = folder
-    put(local, "kept.csv", b"x")
-    server = await partner(remote)  # the column's default
-    assert server["post_fetch"] == "keep"
-    scanner, _ = make_scanner(settings, pool)
-    [file_id] = await discover(scanner, server)
+        pool, discovered, folder):
+    _, local = folder
+    scanner, server, file_id = await discovered("kept.csv", b"x")
+    assert server["post_fetch"] == "keep"  # the column's default
     await store(pool, file_id)
 
     assert (await scanner.scan(server)).acted == 0

@@ -1,5 +1,7 @@
 """``/api/servers``: the partner SFTP servers discovery polls."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -33,20 +35,21 @@ _UNPROCESSABLE = {HTTP_422_UNPROCESSABLE_ENTITY: "Neither a password nor a priva
                                                   " settings that cannot go together"}
 
 
-def _name_taken(exc: queries.ServerNameTaken) -> HTTPException:
-    return HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc))
-
-
-def _no_credentials(exc: queries.ServerWithoutCredentials) -> HTTPException:
-    return HTTPException(
-        status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc),
-        extra=[{"key": key, "message": str(exc)} for key in ("password", "private_key")],
-    )
-
-
-def _clash(exc: queries.ServerSettingsClash) -> HTTPException:
-    return HTTPException(status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc),
-                         extra=[{"key": exc.field, "message": str(exc)}])
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The queries' refusals of a server's settings as the API's 409 and 422 answers."""
+    try:
+        yield
+    except queries.ServerNameTaken as exc:
+        raise HTTPException(status_code=HTTP_409_CONFLICT, detail=str(exc)) from exc
+    except queries.ServerWithoutCredentials as exc:
+        raise HTTPException(
+            status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc),
+            extra=[{"key": key, "message": str(exc)} for key in ("password", "private_key")],
+        ) from exc
+    except queries.ServerSettingsClash as exc:
+        raise HTTPException(status_code=HTTP_422_UNPROCESSABLE_ENTITY, detail=str(exc),
+                            extra=[{"key": exc.field, "message": str(exc)}]) from exc
 
 
 class ServerController(Controller):
@@ -68,14 +71,8 @@ class ServerController(Controller):
     ) -> ServerOut:
         """Add a server, with a password or a private key. A setting left out takes the
         ``servers`` table's column default, which the answer shows."""
-        try:
+        with _refusals():
             row = await queries.insert_server(pool, data.to_columns(secret_box))
-        except queries.ServerNameTaken as exc:
-            raise _name_taken(exc) from exc
-        except queries.ServerWithoutCredentials as exc:
-            raise _no_credentials(exc) from exc
-        except queries.ServerSettingsClash as exc:
-            raise _clash(exc) from exc
         return ServerOut.model_validate(row)
 
     @patch(
@@ -90,14 +87,8 @@ class ServerController(Controller):
         pool: PoolDep,
         secret_box: SecretBoxDep,
     ) -> ServerOut:
-        try:
+        with _refusals():
             row = await queries.update_server(pool, server_id, data.to_columns(secret_box))
-        except queries.ServerNameTaken as exc:
-            raise _name_taken(exc) from exc
-        except queries.ServerWithoutCredentials as exc:
-            raise _no_credentials(exc) from exc
-        except queries.ServerSettingsClash as exc:
-            raise _clash(exc) from exc
         return ServerOut.model_validate(found(row, "server", server_id))
 
     @delete(

@@ -26,6 +26,8 @@ from infra.sftp.pool import SessionPool
 from infra.sftp.slots import SessionSlots
 from infra.spool.registry import SpoolWatch, beat
 from infra.telemetry import StageMetrics
+from services.downloader.handlers import DownloaderDeps
+from services.downloader.settings import DownloaderSettings
 from tests.harness import make_inbox
 from tests.integration.leftovers import fail_unfinished
 from tests.integration.outbox_rows import take_outbox
@@ -89,6 +91,20 @@ async def live_spool(pool: Pool, stage_settings: dict[str, Any]) -> str:
 
 def spool_watch(pool: Pool, spool_id: str) -> SpoolWatch:
     return SpoolWatch(pool, spool_id, lost_after=60, every=10)
+
+
+@pytest.fixture
+def downloader_deps(pool: Pool, publisher: RecordingPublisher, outbox: Outbox,
+                    metrics: StageMetrics, sessions: SessionPool,
+                    stage_settings: dict[str, Any]) -> Callable[..., DownloaderDeps]:
+    """``downloader_deps(**settings)``: the downloader's dependencies, some settings changed."""
+    def make(**overrides: Any) -> DownloaderDeps:
+        settings = DownloaderSettings.model_validate({**stage_settings, **overrides})
+        return DownloaderDeps(pool=pool, publisher=publisher, outbox=outbox, settings=settings,
+                              metrics=metrics, sessions=sessions, spool_id=settings.spool_id,
+                              spool_watch=spool_watch(pool, settings.spool_id),
+                              box=SecretBox(settings.secret_key))
+    return make
 
 
 @pytest.fixture

@@ -8,53 +8,38 @@ import dataclasses
 import hashlib
 import socket
 import uuid
-from typing import Any
 
 import pytest
 
 from contracts import DiscoveredBatch, DownloadedBatch, FileDownloaded, Stage
 from infra import file_states
-from infra.crypto import SecretBox
 from infra.file_states import Status
 from infra.sftp.pool import SessionPool
 from infra.sftp.slots import SessionSlots
 from services.admin.files.retrying import retry_file
 from services.downloader.batches import take_discovered
-from services.downloader.handlers import DownloaderDeps, download_discovered
+from services.downloader.handlers import download_discovered
 from services.downloader.janitor import sweep
-from services.downloader.settings import DownloaderSettings
 from tests.faults.proxy import FaultProxy
 from tests.harness import write_random
 from tests.integration.stages.conftest import (
     discover,
     events,
     failures,
-    spool_watch,
     transitions,
 )
 
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def make_deps(pool, publisher, outbox, metrics, sessions, stage_settings):
-    def make(**overrides: Any) -> DownloaderDeps:
-        settings = DownloaderSettings.model_validate({**stage_settings, **overrides})
-        return DownloaderDeps(pool=pool, publisher=publisher, outbox=outbox, settings=settings,
-                              metrics=metrics, sessions=sessions, spool_id=settings.spool_id,
-                              spool_watch=spool_watch(pool, settings.spool_id),
-                              box=SecretBox(settings.secret_key))
-    return make
-
-
 @pytest.mark.parametrize("size", [0, 12_345, 3 * MiB])
 async def test_a_discovered_file_is_copied_into_the_spool_and_announced(
-        size, make_deps, pool, publisher, registry, partner, inbox):
+        size, downloader_deps, pool, publisher, registry, partner, inbox):
     _, local = inbox
     name = "quarterly report – Ünïcödé ß.csv"
     digest = write_random(local / name, size)
     msg = await discover(pool, await partner(), local, name)
-    deps = make_deps()
+    deps = downloader_deps()
 
     await download_discovered(msg, deps)
 
@@ -71,14 +56,14 @@ async def test_a_discovered_file_is_copied_into_the_spool_and_announced(
     assert transitions(registry, "downloaded") == 1
 
 
-async def test_a_file_deleted_after_listing_becomes_missing(make_deps, pool, publisher,
+async def test_a_file_deleted_after_listing_becomes_missing(downloader_deps, pool, publisher,
                                                             partner, inbox):
     _, local = inbox
     write_random(local / "fleeting.csv", 500)
     msg = await discover(pool, await partner(), local, "fleeting.csv")
     (local / "fleeting.csv").unlink()
 
-    await download_discovered(msg, make_deps())
+    await download_discovered(msg, downloader_deps())
 
     row = await file_states.get(pool, msg.file_id)
     assert row.status == "missing"
@@ -88,14 +73,14 @@ async def test_a_file_deleted_after_listing_becomes_missing(make_deps, pool, pub
     assert publisher.sent == publisher.delayed == []
 
 
-async def test_a_file_changed_before_its_copy_ends_is_abandoned(make_deps, pool, partner,
+async def test_a_file_changed_before_its_copy_ends_is_abandoned(downloader_deps, pool, partner,
                                                                 inbox):
     """The new version is a new file for discovery, once it is stable."""
     _, local = inbox
     write_random(local / "report.csv", 8 * MiB)
     msg = await discover(pool, await partner(), local, "report.csv")
     write_random(local / "report.csv", 1024)
-    deps = make_deps()
+    deps = downloader_deps()
 
     await download_discovered(msg, deps)
 
@@ -106,13 +91,13 @@ async def test_a_file_changed_before_its_copy_ends_is_abandoned(make_deps, pool,
 
 
 async def test_a_cut_download_is_retried_and_resumes_from_the_spool(
-        make_deps, pool, publisher, partner, inbox, sftp_server):
+        downloader_deps, pool, publisher, partner, inbox, sftp_server):
     _, local = inbox
     digest = write_random(local / "big.bin", 24 * MiB)
     with FaultProxy(sftp_server.host, sftp_server.port) as proxy:
         msg = await discover(pool, await partner(port=proxy.port), local, "big.bin")
         proxy.cut_after(10 * MiB)
-        deps = make_deps()
+        deps = downloader_deps()
 
         await download_discovered(msg, deps)
 
@@ -134,14 +119,14 @@ async def test_a_cut_download_is_retried_and_resumes_from_the_spool(
     assert downloaded["resumed_from"] > 0
 
 
-async def test_an_unreadable_file_fails_at_once_with_the_reason(make_deps, pool, publisher,
+async def test_an_unreadable_file_fails_at_once_with_the_reason(downloader_deps, pool, publisher,
                                                                 registry, partner, inbox):
     _, local = inbox
     write_random(local / "secret.csv", 100)
     (local / "secret.csv").chmod(0o000)
     msg = await discover(pool, await partner(), local, "secret.csv")
 
-    await download_discovered(msg, make_deps())
+    await download_discovered(msg, downloader_deps())
 
     row = await file_states.get(pool, msg.file_id)
     assert row.status == "failed"
@@ -153,14 +138,14 @@ async def test_an_unreadable_file_fails_at_once_with_the_reason(make_deps, pool,
     assert failures(registry, "download", "sftp") == (1, None)  # failed, not retried
 
 
-async def test_a_spool_without_a_live_uploader_takes_no_copy(make_deps, pool, publisher,
+async def test_a_spool_without_a_live_uploader_takes_no_copy(downloader_deps, pool, publisher,
                                                              partner, inbox):
     """A copy written where no uploader reads it would only be lost: the file waits,
     for this host's uploader or another host, without spending an attempt."""
     _, local = inbox
     write_random(local / "waits.bin", 5000)
     msg = await discover(pool, await partner(), local, "waits.bin")
-    deps = make_deps()
+    deps = downloader_deps()
     async with pool.connection() as conn:
         await conn.execute("UPDATE spools SET seen_at = now() - interval '1 hour' WHERE id = %s",
                            (deps.spool_id,))
@@ -175,30 +160,30 @@ async def test_a_spool_without_a_live_uploader_takes_no_copy(make_deps, pool, pu
     assert not any(deps.settings.spool.root.iterdir())
 
 
-async def test_a_full_spool_delays_a_file_without_failing_it(make_deps, pool, publisher,
+async def test_a_full_spool_delays_a_file_without_failing_it(downloader_deps, pool, publisher,
                                                              partner, inbox):
     _, local = inbox
     digest = write_random(local / "waits.bin", 5000)
     msg = await discover(pool, await partner(), local, "waits.bin")
 
-    deps = make_deps(spool_reserve_bytes=10**18)  # never enough
+    deps = downloader_deps(spool_reserve_bytes=10**18)  # never enough
     await download_discovered(msg, deps)
 
     assert publisher.delayed == [(Stage.DISCOVERED, msg, deps.settings.spool_wait_seconds)]
     row = await file_states.get(pool, msg.file_id)
     assert (row.status, row.attempts) == ("discovered", 0)
 
-    await download_discovered(msg, make_deps(spool_reserve_bytes=0))  # space was freed
+    await download_discovered(msg, downloader_deps(spool_reserve_bytes=0))  # space was freed
 
     assert (await file_states.get(pool, msg.file_id)).sha256 == digest
 
 
-async def test_every_copy_of_a_message_has_one_effect(make_deps, pool, publisher, partner,
+async def test_every_copy_of_a_message_has_one_effect(downloader_deps, pool, publisher, partner,
                                                       inbox):
     _, local = inbox
     write_random(local / "once.csv", 2048)
     msg = await discover(pool, await partner(), local, "once.csv")
-    deps = make_deps()
+    deps = downloader_deps()
 
     await asyncio.gather(*(download_discovered(msg, deps) for _ in range(3)))
     await download_discovered(msg, deps)  # a replay once it is downloaded
@@ -216,7 +201,7 @@ async def _batch(pool, server, local, names: list[str]) -> DiscoveredBatch:
 
 
 async def test_a_batch_s_bad_files_end_alone_and_the_good_ones_go_on_together(
-        make_deps, pool, publisher, registry, partner, inbox):
+        downloader_deps, pool, publisher, registry, partner, inbox):
     _, local = inbox
     digests = {f"b{i:02d}.edi": write_random(local / f"b{i:02d}.edi", 1000 + i)
                for i in range(12)}
@@ -229,7 +214,7 @@ async def test_a_batch_s_bad_files_end_alone_and_the_good_ones_go_on_together(
     (local / "locked.edi").chmod(0o000)
     with (local / "growing.edi").open("ab") as growing:
         growing.write(b"more")
-    deps = make_deps()
+    deps = downloader_deps()
 
     await take_discovered(batch, deps)
 
@@ -255,7 +240,7 @@ async def test_a_batch_s_bad_files_end_alone_and_the_good_ones_go_on_together(
 
 
 async def test_a_batch_that_cannot_reach_its_server_retries_each_file_on_its_own(
-        make_deps, pool, publisher, registry, partner, inbox):
+        downloader_deps, pool, publisher, registry, partner, inbox):
     _, local = inbox
     for name in ("x.csv", "y.csv"):
         write_random(local / name, 10)
@@ -264,7 +249,7 @@ async def test_a_batch_that_cannot_reach_its_server_retries_each_file_on_its_own
         port = closed.getsockname()[1]
     batch = await _batch(pool, await partner(port=port), local, ["x.csv", "y.csv"])
 
-    await take_discovered(batch, make_deps())
+    await take_discovered(batch, downloader_deps())
 
     assert publisher.sent == []
     assert sorted((stage, msg.file_id) for stage, msg, _ in publisher.delayed) == sorted(
@@ -277,13 +262,13 @@ async def test_a_batch_that_cannot_reach_its_server_retries_each_file_on_its_own
     assert registry.get_sample_value("intake_in_flight_bytes", {"direction": "in"}) == 0
 
 
-async def test_a_redelivered_batch_does_nothing_twice(make_deps, pool, publisher, partner,
+async def test_a_redelivered_batch_does_nothing_twice(downloader_deps, pool, publisher, partner,
                                                       inbox):
     _, local = inbox
     for name in ("p.csv", "q.csv", "r.csv"):
         write_random(local / name, 300)
     batch = await _batch(pool, await partner(), local, ["p.csv", "q.csv", "r.csv"])
-    deps = make_deps()
+    deps = downloader_deps()
 
     await asyncio.gather(take_discovered(batch, deps), take_discovered(batch, deps))
     await take_discovered(batch, deps)  # once every file moved on
@@ -296,11 +281,11 @@ async def test_a_redelivered_batch_does_nothing_twice(make_deps, pool, publisher
 
 
 async def test_a_failed_file_whose_copy_expired_is_downloaded_again_on_a_retry(
-        make_deps, pool, publisher, partner, inbox):
+        downloader_deps, pool, publisher, partner, inbox):
     _, local = inbox
     digest = write_random(local / "late.csv", 40_000)
     msg = await discover(pool, await partner(), local, "late.csv")
-    deps = make_deps()
+    deps = downloader_deps()
     await download_discovered(msg, deps)
     # Its upload fails for good; nobody retries it for more than a week.
     storing = await file_states.claim(pool, msg.file_id, expect=Status.DOWNLOADED,
@@ -335,7 +320,7 @@ async def test_a_failed_file_whose_copy_expired_is_downloaded_again_on_a_retry(
 
 
 async def test_a_file_and_a_batch_whose_partner_has_no_free_session_wait_unclaimed(
-        make_deps, pool, publisher, partner, inbox):
+        downloader_deps, pool, publisher, partner, inbox):
     """Every session the partner allows is open elsewhere (another replica): the work goes
     back on its queue, nothing claimed and no attempt spent, and is done once one frees."""
     _, local = inbox
@@ -346,7 +331,7 @@ async def test_a_file_and_a_batch_whose_partner_has_no_free_session_wait_unclaim
     batch = await _batch(pool, server, local, ["b1.edi", "b2.edi"])
     elsewhere = SessionSlots(pool, lease_seconds=30)
     assert await elsewhere.claim(server["id"], "its wait") == 1
-    deps = make_deps(session_slot_wait_seconds=0.5)
+    deps = downloader_deps(session_slot_wait_seconds=0.5)
     deps = dataclasses.replace(deps, sessions=SessionPool.for_service(pool, deps.settings))
     try:
         await download_discovered(alone, deps)

@@ -18,16 +18,14 @@ from litestar.testing import TestClient
 
 from contracts import FileDownloaded, FileDownloading
 from infra import file_states
-from infra.crypto import SecretBox
 from infra.postgres import Pool
 from infra.storage import ObjectStore
-from services.downloader.handlers import DownloaderDeps, download_discovered
-from services.downloader.settings import DownloaderSettings
+from services.downloader.handlers import download_discovered
 from services.uploader.handlers import UploaderDeps, stream_downloading, upload_downloaded
 from services.uploader.settings import UploaderSettings
 from tests.faults.proxy import FaultProxy
 from tests.harness import write_random
-from tests.integration.stages.conftest import add_file, discover, spool_watch
+from tests.integration.stages.conftest import add_file, discover
 
 MiB = 1024 * 1024
 SIZE = 32 * MiB
@@ -119,16 +117,12 @@ def assert_bounded(writes: list[tuple[str, int]], stage: str, seconds: float) ->
 
 
 async def test_a_slow_download_and_its_streamed_upload_show_their_progress(
-        pool, publisher, outbox, metrics, sessions, puts, partner, inbox, sftp_server,
+        pool, publisher, outbox, metrics, downloader_deps, puts, partner, inbox, sftp_server,
         stage_settings, client, samples):
     _, local = inbox
     write_random(local / "big.bin", SIZE)
     deps = uploader(pool, publisher, outbox, metrics, puts, stage_settings)
-    settings = DownloaderSettings.model_validate({**stage_settings, **LARGE})
-    downloader = DownloaderDeps(
-        pool=pool, publisher=publisher, outbox=outbox, metrics=metrics, sessions=sessions,
-        settings=settings, spool_id=settings.spool_id,
-        spool_watch=spool_watch(pool, settings.spool_id), box=SecretBox(settings.secret_key))
+    downloader = downloader_deps(**LARGE)
     with FaultProxy(sftp_server.host, sftp_server.port) as proxy:
         # A download of several seconds: the upload streamed behind it shows between its
         # first part and its last, for several intervals and StatsCache's refreshes.

@@ -24,14 +24,12 @@ from contracts import (
     StoredBatch,
 )
 from infra import file_states
-from infra.crypto import SecretBox
 from infra.file_states import FileWithServer
 from infra.object_keys import object_key
 from infra.outbox import Outbox
 from infra.storage import ObjectStore
 from services.discovery.reconciling import redrive_stalled
-from services.downloader.handlers import DownloaderDeps, download_discovered
-from services.downloader.settings import DownloaderSettings
+from services.downloader.handlers import download_discovered
 from services.uploader import upload_records
 from services.uploader.batches import take_downloaded
 from services.uploader.handlers import UploaderDeps, stream_downloading, upload_downloaded
@@ -44,7 +42,6 @@ from tests.integration.stages.conftest import (
     add_file,
     discover,
     events,
-    spool_watch,
     transitions,
 )
 
@@ -227,18 +224,13 @@ async def test_every_copy_of_a_message_has_one_effect(make_deps, pool, publisher
 
 
 async def test_a_large_file_is_uploaded_while_it_downloads(
-        make_deps, pool, publisher, outbox, metrics, registry, sessions, partner, inbox,
-        sftp_server, stage_settings):
+        make_deps, downloader_deps, pool, publisher, registry, partner, inbox, sftp_server):
     size = 40 * MiB  # five 8 MiB parts
     streamed = {"stream_upload_min_bytes": 16 * MiB}
     deps = make_deps(**streamed)
     _, local = inbox
     digest = write_random(local / "big.bin", size)
-    downloading = DownloaderSettings.model_validate({**stage_settings, **streamed})
-    downloader = DownloaderDeps(
-        pool=pool, publisher=publisher, outbox=outbox, metrics=metrics, sessions=sessions,
-        settings=downloading, spool_id=deps.spool_id,
-        spool_watch=spool_watch(pool, deps.spool_id), box=SecretBox(downloading.secret_key))
+    downloader = downloader_deps(**streamed)
     with FaultProxy(sftp_server.host, sftp_server.port) as proxy:
         proxy.latency = 0.002  # a download of a few seconds
         msg = await discover(pool, await partner(port=proxy.port), local, "big.bin")
