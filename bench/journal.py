@@ -12,11 +12,12 @@ from tests.processes import wait_for
 
 
 def register(servers: BenchServers, admin_url: str, *, name: str, remote_dir: str,
-             port: int | None = None) -> int:
+             port: int | None = None, **overrides: object) -> int:
     """A server polled every second whose files are stable at first sight (min age 0), so
     that the time measured is the pipeline's, not a stability window's."""
     row = register_server(admin_url, servers.sftp, name=name, remote_dir=remote_dir,
-                          port=port, token=servers.admin_token, min_file_age_s=0)
+                          port=port, token=servers.admin_token, min_file_age_s=0,
+                          **overrides)
     return int(row["id"])
 
 

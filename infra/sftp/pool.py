@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 # How often ``tend`` should run: idle sessions are given back within about this long of
 # another process starting to wait for their server.
 TEND_SECONDS = 1.0
-# Polling for a slot starts this fast and slows down to the cap, with jitter.
+# Polling for a slot starts this fast and slows down to the cap, with jitter. The cap is
+# short: a slot given back stays free for the oldest waiter until that waiter's next poll.
 _FIRST_PAUSE = 0.1
-_MAX_PAUSE = 2.0
+_MAX_PAUSE = 0.3
 
 
 class NoSessionSlot(SftpError):
