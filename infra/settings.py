@@ -97,7 +97,8 @@ class Settings(DatabaseSettings):
         3, ge=1, description="Copies of one file lost in a row before it is failed")
 
     http_host: str = "127.0.0.1"
-    http_port: int = Field(8100, ge=1, le=65535)
+    http_port: int = Field(8100, ge=0, le=65535,
+                           description="0: a free port, which the log's startup line names")
     log_level: str = "INFO"
     git_commit: str | None = Field(
         None, description="The git commit this build was made from, intake_build_info's"

@@ -1,5 +1,6 @@
 """Intake services as real OS processes, for end-to-end and fault tests."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -32,13 +33,48 @@ def wait_for(condition: Callable[[], object], *, timeout: float, interval: float
         time.sleep(interval)
 
 
+def listening_port(pid: int) -> int | None:
+    """The TCP port process ``pid`` listens on: its sockets' inodes, looked up in the
+    kernel's table of TCP sockets (state 0A is LISTEN)."""
+    inodes = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        table = Path(f"/proc/{pid}/net/tcp").read_text()
+    except OSError:  # gone
+        return None
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed meanwhile
+            if (target := str(fd.readlink())).startswith("socket:["):
+                inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:
+            return int(fields[1].rsplit(":", 1)[1], 16)
+    return None
+
+
 class ServiceProcess:
+    """One service as a process on a port of its own choosing (``INTAKE_HTTP_PORT=0``): a
+    port picked here and passed on could be taken meanwhile, by another pytest-xdist
+    worker's service or any outgoing connection, and ``/readyz`` would then be another
+    process's answer."""
+
     def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
         self.name = name
-        self.port = free_port()
-        self.env = {**os.environ, **env, "INTAKE_HTTP_PORT": str(self.port)}
+        self.env = {**os.environ, **env, "INTAKE_HTTP_PORT": "0"}
         self.log_path = log_dir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the started process listens on."""
+        if self._port is None:
+            port = listening_port(self.process.pid) if self.process else None
+            if port is None:
+                raise RuntimeError(f"{self.name} is not listening yet")
+            self._port = port
+        return self._port
 
     @property
     def url(self) -> str:
@@ -46,6 +82,7 @@ class ServiceProcess:
 
     def start(self) -> "ServiceProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._port = None
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services", self.name], env=self.env,
@@ -57,6 +94,10 @@ class ServiceProcess:
     def is_ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+        try:
+            self.port  # noqa: B018 - known once the service logged it
+        except RuntimeError:
+            return False
         try:
             with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
                 return response.status == 200
