@@ -33,7 +33,9 @@ def test_three_downloaders_never_open_more_sessions_than_the_partner_allows(
     assert {row["filename"]: row["sha256"] for row in rows} == digests
     for row in rows:  # a file that waited for a session was never failed or retried
         assert [event for event, _ in journal.events(row["id"])] == HAPPY_PATH, row["filename"]
-    assert sftp_proxy.most_open_for(0.5) == 2, \
-        f"the partner saw {sftp_proxy.most_open_for(0.5)} at once"
+    # Over 0.2 s together: not the proxy's own lag in seeing a closed session go.
+    assert sftp_proxy.most_open_for(0.2) <= 2, \
+        f"the partner saw {sftp_proxy.most_open_for(0.2)} at once"
+    assert sftp_proxy.most_open >= 2  # the replicas did share the partner
     assert any('"session_wait"' in replica.log_path.read_text()
                for replica in pipeline.replicas["downloader"])
