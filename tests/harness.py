@@ -96,29 +96,6 @@ def make_inbox(sftp_server: Any, name: str) -> tuple[str, Path]:
     return remote, local
 
 
-def retire_earlier_tests(database_url: str) -> None:
-    """Disable the servers earlier tests registered, fail their unfinished files and jobs,
-    and mark their jobs' results as logged.
-
-    A run's tests share one database, and a started pipeline's discovery, reconcilers and
-    processor would take up those leftovers; which tests ran before depends on the order
-    pytest-xdist gives a worker, so every multi-process test starts from this.
-    """
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        if conn.execute("SELECT to_regclass('jobs')").fetchone() == (None,):
-            return  # not migrated yet: no test ran before
-        conn.execute("UPDATE servers SET enabled = false WHERE enabled")
-        conn.execute("UPDATE files SET status = 'failed', lease_until = NULL,"
-                     " error_message = 'left by an earlier test'"
-                     " WHERE status NOT IN ('notified', 'failed', 'missing')")
-        conn.execute("UPDATE jobs SET status = 'failed', lease_until = NULL,"
-                     " error = 'left by an earlier test', finished_at = now()"
-                     " WHERE status IN ('queued', 'running')")
-        # A processor writes a succeeded job's line into its results log once.
-        conn.execute("UPDATE jobs SET logged_at = now()"
-                     " WHERE status = 'succeeded' AND logged_at IS NULL")
-
-
 class Journal:
     """Read-only view of one server's files and events."""
 

@@ -95,7 +95,7 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
         try:
-            self.port  # noqa: B018 - known once the service logged it
+            self.port  # noqa: B018 - known once the service listens
         except RuntimeError:
             return False
         try:

@@ -2,7 +2,7 @@ import signal
 
 import pytest
 
-from tests.harness import retire_earlier_tests
+from tests.leftovers import retire_earlier_tests
 from tests.processes import Pipeline
 
 

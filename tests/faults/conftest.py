@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.proxy import FaultProxy
-from tests.harness import Journal, register_server, retire_earlier_tests
+from tests.harness import Journal, register_server
+from tests.leftovers import retire_earlier_tests
 from tests.processes import Pipeline
 
 # Short leases, a busy reconciler and a quick outbox relay so recovery happens within a

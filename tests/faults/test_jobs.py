@@ -17,7 +17,8 @@ import pytest
 from minio import Minio
 
 from tests.faults.proxy import FaultProxy
-from tests.harness import api, retire_earlier_tests
+from tests.harness import api
+from tests.leftovers import retire_earlier_tests
 from tests.processes import Pipeline, wait_for
 
 pytestmark = pytest.mark.faults

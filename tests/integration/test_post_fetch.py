@@ -19,8 +19,8 @@ from infra.telemetry import StageMetrics
 from services.discovery.post_fetch import PostFetch
 from services.discovery.settings import DiscoverySettings
 from tests.harness import make_inbox
-from tests.integration.leftovers import fail_unfinished
 from tests.integration.test_discovery_scanning import add_server, make_scanner, put
+from tests.leftovers import fail_unfinished
 
 STORED_AT = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
 SPOOL = "post-fetch-tests"

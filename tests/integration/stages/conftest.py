@@ -29,9 +29,9 @@ from infra.telemetry import StageMetrics
 from services.downloader.handlers import DownloaderDeps
 from services.downloader.settings import DownloaderSettings
 from tests.harness import make_inbox
-from tests.integration.leftovers import fail_unfinished
 from tests.integration.outbox_rows import take_outbox
 from tests.integration.recording import RecordingPublisher
+from tests.leftovers import fail_unfinished
 from tests.servers import SftpServer
 
 
