@@ -12,10 +12,9 @@ import io
 import os
 import stat
 import time
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import urllib3
 from minio import Minio
@@ -47,17 +46,6 @@ class SourceChanged(SourceError):
     Not permanent: the job's next attempt reads the new object from its start."""
 
     permanent = False
-
-
-@dataclass(frozen=True)
-class S3Location:
-    bucket: str
-    key: str
-
-
-@dataclass(frozen=True)
-class LocalLocation:
-    path: str  # relative to the configured root
 
 
 class _EndedEarly(Exception):
@@ -231,14 +219,33 @@ def _release(response: urllib3.BaseHTTPResponse) -> None:
         response.release_conn()
 
 
-def open_s3(client: Minio, location: S3Location, *, allowed_buckets: Collection[str],
+@contextlib.contextmanager
+def opened(source: Mapping[str, Any], *, client: Minio, allowed_buckets: Collection[str],
+           retries: int, local_root: Path | None) -> Iterator[tuple[BinaryIO, int]]:
+    """A job's source, as its row holds it, opened for reading, with its size in bytes."""
+    kind = source.get("source")
+    if kind == "s3":
+        with open_s3(client, source["bucket"], source["key"], allowed_buckets=allowed_buckets,
+                     retries=retries) as reader:
+            yield reader, reader.size
+    elif kind == "local":
+        if local_root is None:
+            raise SourceRefused("this processor reads no local files"
+                                " (INTAKE_JOBS_LOCAL_ROOT is not set)")
+        with open_local(local_root, source["path"]) as local:
+            yield local, os.fstat(local.fileno()).st_size
+    else:
+        raise SourceRefused(f"unknown job source {kind!r}")
+
+
+def open_s3(client: Minio, bucket: str, key: str, *, allowed_buckets: Collection[str],
             retries: int = 8) -> S3Reader:
-    """The object at ``location`` opened for reading, if its bucket is one allowed."""
-    if location.bucket not in allowed_buckets:
-        raise SourceRefused(f"bucket {location.bucket!r} is not one the processor reads")
-    if not location.key:
-        raise SourceRefused(f"an empty object key in bucket {location.bucket!r}")
-    return S3Reader(client, location.bucket, location.key, retries=retries)
+    """The object ``key`` of ``bucket`` opened for reading, if the bucket is one allowed."""
+    if bucket not in allowed_buckets:
+        raise SourceRefused(f"bucket {bucket!r} is not one the processor reads")
+    if not key:
+        raise SourceRefused(f"an empty object key in bucket {bucket!r}")
+    return S3Reader(client, bucket, key, retries=retries)
 
 
 def path_form(path: str) -> PurePosixPath:
@@ -281,22 +288,22 @@ def local_path(root: Path, path: str) -> Path:
     return real
 
 
-def open_local(root: Path, location: LocalLocation) -> BinaryIO:
-    """The file at ``location`` opened for reading; ``os.fstat`` on it gives its size.
+def open_local(root: Path, path: str) -> BinaryIO:
+    """The file ``path`` names under ``root`` opened for reading; ``os.fstat`` on it gives its size.
 
     Opened without following a symlink, and checked again once open: the file may have
     been swapped since ``local_path`` looked (O_NONBLOCK: a FIFO put in its place cannot
     hold the open up; it changes nothing for a regular file).
     """
-    path = local_path(root, location.path)
+    real = local_path(root, path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise SourceNotFound(f"no file {location.path!r} under the jobs root") from None
+        raise SourceNotFound(f"no file {path!r} under the jobs root") from None
     except OSError as exc:  # ELOOP: the file became a symlink
-        raise SourceRefused(f"path {location.path!r} cannot be opened: {exc}") from exc
+        raise SourceRefused(f"path {path!r} cannot be opened: {exc}") from exc
     stream = os.fdopen(fd, "rb")
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         stream.close()
-        raise SourceRefused(f"path {location.path!r} is not a regular file")
+        raise SourceRefused(f"path {path!r} is not a regular file")
     return stream

@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # Helpers shared by the scripts in this repository; `source` it, do not run it.
 
+# The repository's root, wherever the sourcing script was started from.
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
 die() {
   echo "error: $*" >&2
   exit 1
@@ -163,3 +166,7 @@ ensure_rabbitmq() {
   wait_until 90 "RabbitMQ on 127.0.0.1:5672" port_open 127.0.0.1 5672 ||
     die "RabbitMQ did not start (see /var/log/rabbitmq/)"
 }
+
+# state_dir DIR: create DIR if need be and print it as an absolute path (the daemons'
+# configs want absolute paths).
+state_dir() { mkdir -p "$1" && cd "$1" && pwd; }

@@ -7,19 +7,16 @@
 # pidfile and the other ports weed needs (picked free once, saved in STATE_DIR/ports)
 # live in STATE_DIR, so several instances run side by side. Idempotent.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh
-source "$here/lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 usage() { die "usage: $0 start|stop STATE_DIR [S3_PORT]"; }
 
 (($# >= 2)) || usage
-action=$1
-mkdir -p "$2"
-state=$(cd "$2" && pwd)
+action=$1 state=$(state_dir "$2")
 data=$state/data
 pidfile=$state/weed.pid
-weed=$(dirname "$here")/.venv/bin/weed
+weed=$repo_root/.venv/bin/weed
 
 case $action in
   stop)

@@ -13,9 +13,7 @@ source "$(dirname "$0")/lib.sh"
 usage() { die "usage: $0 start|stop STATE_DIR [PORT USER PASSWORD]"; }
 
 (($# >= 2)) || usage
-action=$1
-mkdir -p "$2"
-state=$(cd "$2" && pwd) # sshd wants absolute paths
+action=$1 state=$(state_dir "$2")
 config=$state/sshd_config
 pidfile=$state/sshd.pid
 

@@ -11,19 +11,17 @@
 # idempotent: a running supervisord rereads the config and starts what is not running.
 # stop signals every service at once (one group), SIGKILL after 45 s, then supervisord exits.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh
-source "$here/lib.sh"
+source "$(dirname "$0")/lib.sh"
 
 usage() { die "usage: $0 start STATE_DIR PYTHON NAME:PORT... | status STATE_DIR NAME | stop STATE_DIR"; }
 
 (($# >= 2)) || usage
-action=$1
-mkdir -p "$2/logs"
-state=$(cd "$2" && pwd)
+action=$1 state=$(state_dir "$2")
+mkdir -p "$state/logs"
 conf=$state/supervisord.conf
 pidfile=$state/supervisord.pid
-supervisor_python=$(dirname "$here")/.venv/bin/python
+supervisor_python=$repo_root/.venv/bin/python
 ctl() { "$supervisor_python" -m supervisor.supervisorctl -c "$conf" "$@"; }
 
 case $action in
@@ -56,7 +54,7 @@ write_conf() {
 logfile=$state/logs/supervisord.log
 pidfile=$pidfile
 childlogdir=$state/logs
-directory=$(dirname "$here")
+directory=$repo_root
 
 [unix_http_server]
 file=$state/supervisor.sock

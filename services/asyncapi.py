@@ -2,38 +2,25 @@
 
 Regenerate it with :data:`REGENERATE`; ``tests/unit/test_asyncapi.py`` fails while the
 committed file differs. What each queue takes comes from the services' own handler tables
-(``HANDLERS`` in their ``main.py``: the handlers' annotations are the messages), what is
-sent where from :data:`SENDERS`. Nothing connects, so no server is needed. The names are
-those of the default settings (``INTAKE_AMQP_PREFIX=intake``, the notifier's defaults) and
-the server is a placeholder: a local broker URL, or its credentials, never reach the file.
-:func:`create_app` is also a factory for FastStream's own CLI, with ``faststream[cli]``
-installed (``faststream docs serve services.asyncapi:create_app --factory``).
+(``HANDLERS`` in their ``main.py``: the handlers' annotations are the messages), and so does
+what is sent there; who sends it, from :data:`SENDERS`. Nothing connects, so no server is
+needed. The names are those of the default settings (``INTAKE_AMQP_PREFIX=intake``, the
+notifier's defaults) and the server is a placeholder: a local broker URL, or its
+credentials, never reach the file. :func:`create_app` is also a factory for FastStream's
+own CLI, with ``faststream[cli]`` installed (``faststream docs serve
+services.asyncapi:create_app --factory``).
 
 Like ``services/__main__.py`` this module knows every service; no service imports it.
 """
 
 import json
-from dataclasses import dataclass
+import typing
 
 from faststream import FastStream
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.specification import AsyncAPI
 
-from contracts import (
-    SCHEMA_VERSION,
-    SPOOLED,
-    DiscoveredBatch,
-    DownloadedBatch,
-    FileDiscovered,
-    FileDownloaded,
-    FileDownloading,
-    FileReady,
-    FileStored,
-    JobRequested,
-    Stage,
-    StoredBatch,
-    Topology,
-)
+from contracts import SCHEMA_VERSION, SPOOLED, FileReady, Stage, Topology
 from infra.broker import SpoolQueues, exchange, stage_queue, stage_router
 from services.downloader.main import HANDLERS as DOWNLOADER
 from services.notifier.main import HANDLERS as NOTIFIER
@@ -48,27 +35,21 @@ SPOOL = SpoolQueues("{spool}", expires_seconds=0)
 PLACEHOLDER_URL = "amqp://rabbitmq:5672/"
 
 
-@dataclass(frozen=True)
-class Sent:
-    """Who sends a stage's messages, as the document says it, and which ones (a union)."""
-
-    by: str
-    messages: object
-
-
 # Who sends each stage's messages (retries and re-drives aside: see DESCRIPTION).
 SENDERS = {
-    Stage.DISCOVERED: Sent("discovery, for each new stable file (small ones in batches)",
-                           FileDiscovered | DiscoveredBatch),
-    Stage.DOWNLOADING: Sent("the downloader, when a large file's download begins",
-                            FileDownloading),
-    Stage.DOWNLOADED: Sent("the downloader, once a copy is complete in its spool",
-                           FileDownloaded | DownloadedBatch),
-    Stage.STORED: Sent("the uploader once an object is verified, and the admin for an upload",
-                       FileStored | StoredBatch),
-    Stage.JOBS: Sent("the admin (POST /api/jobs) and the processor for its servers' rules",
-                     JobRequested),
+    Stage.DISCOVERED: "discovery, for each new stable file (small ones in batches)",
+    Stage.DOWNLOADING: "the downloader, when a large file's download begins",
+    Stage.DOWNLOADED: "the downloader, once a copy is complete in its spool",
+    Stage.STORED: "the uploader once an object is verified, and the admin for an upload",
+    Stage.JOBS: "the admin (POST /api/jobs) and the processor for its servers' rules",
 }
+HANDLERS = {**DOWNLOADER, **UPLOADER, **NOTIFIER, **PROCESSOR}
+
+
+def taken(stage: Stage) -> object:
+    """The messages a stage's queue takes, and so is sent: its handler's first parameter."""
+    return next(iter(typing.get_type_hints(HANDLERS[stage]).values()))
+
 
 _NOTIFY = NotifierSettings.model_fields
 NOTIFY_EXCHANGE: str = _NOTIFY["notify_exchange"].default
@@ -112,15 +93,15 @@ def create_app() -> FastStream:
     )
     for handlers in (DOWNLOADER, UPLOADER, NOTIFIER, PROCESSOR):
         broker.include_router(stage_router(topology, handlers, spool=SPOOL))
-    for stage, sent in SENDERS.items():
+    for stage, sender in SENDERS.items():
         spool = SPOOL if stage in SPOOLED else None
         queue = stage_queue(topology, stage, spool)
         broker.publisher(
             queue, exchange(topology),
             routing_key=topology.routing_key(stage, None if spool is None else spool.spool),
-            persist=True, mandatory=True, schema=sent.messages,
+            persist=True, mandatory=True, schema=taken(stage),
             title=f"{queue.name}:Publisher",
-            description=f"Sent by {sent.by}, to the queue {queue.name}.",
+            description=f"Sent by {sender}, to the queue {queue.name}.",
         )
     notice_publisher(broker)
     return FastStream(broker, specification=AsyncAPI(

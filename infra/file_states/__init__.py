@@ -24,6 +24,7 @@ from infra.file_states.states import (
 )
 from infra.file_states.summaries import summarize_batch
 from infra.file_states.transitions import (
+    Claim,
     Finished,
     FinishedBatch,
     claim,
@@ -44,6 +45,7 @@ __all__ = [
     "SPOOL_HELD",
     "TRANSITIONS",
     "TRIMMED_EVENT",
+    "Claim",
     "Discovered",
     "FileRow",
     "FileWithServer",

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -129,59 +130,50 @@ async def get(pool: Pool, file_id: UUID) -> FileWithServer | None:
     return await _one_row(pool, _GET, {"id": file_id})
 
 
-async def claim(
-    pool: Pool,
-    file_id: UUID,
-    *,
-    expect: Status,
-    to: Status,
-    lease_seconds: int,
-    event: str | None,
-    into_spool: str | None = None,
-    from_spool: str | None = None,
-    credentials: bool = False,
-    **details: Any,
-) -> FileWithServer | None:
-    """Take the file for one stage, or return None when someone else has it or it moved on.
+@dataclass(frozen=True)
+class Claim:
+    """How a stage takes a file: from ``expect`` to ``to`` for ``lease_seconds``, journaled
+    as ``event`` (None: not at all).
 
     ``to`` may equal ``expect``: the lease alone then marks the file as taken. A download
     names the spool it writes to (``into_spool``); work on the copy names the spool it
     reads from (``from_spool``), and takes only a file whose copy is there. The row's
     server comes with its encrypted credentials only when asked (``credentials``: the
-    stage that connects to it). The event's details get the attempt's number and the spool.
+    stage that connects to it).
     """
-    rows = await claim_all(pool, [file_id], expect=expect, to=to, lease_seconds=lease_seconds,
-                           event=event, into_spool=into_spool, from_spool=from_spool,
-                           credentials=credentials, **details)
+
+    expect: Status
+    to: Status
+    lease_seconds: int
+    event: str | None
+    into_spool: str | None = None
+    from_spool: str | None = None
+    credentials: bool = False
+
+
+async def claim(pool: Pool, file_id: UUID, how: Claim, **details: Any) -> FileWithServer | None:
+    """Take the file for one stage, or return None when someone else has it or it moved on.
+    The event's details get the attempt's number and the spool."""
+    rows = await claim_all(pool, [file_id], how, **details)
     return rows[0] if rows else None
 
 
-async def claim_all(
-    pool: Pool,
-    file_ids: Sequence[UUID],
-    *,
-    expect: Status,
-    to: Status,
-    lease_seconds: int,
-    event: str | None,
-    into_spool: str | None = None,
-    from_spool: str | None = None,
-    credentials: bool = False,
-    **details: Any,
-) -> list[FileWithServer]:
+async def claim_all(pool: Pool, file_ids: Sequence[UUID], how: Claim,
+                    **details: Any) -> list[FileWithServer]:
     """:func:`claim` of many files in one statement (a batch): the rows of those taken,
     each journaled on its own; the others are someone else's, or moved on."""
-    check(expect, to, event)
-    statement = _CLAIM_WITH_CREDENTIALS if credentials else _CLAIM
+    check(how.expect, how.to, how.event)
+    statement = _CLAIM_WITH_CREDENTIALS if how.credentials else _CLAIM
     async with pool.connection() as conn, conn.cursor(row_factory=file_with_server) as cur:
         await cur.execute(statement, {
-            "ids": list(file_ids), "expect": expect, "to": to, "lease": lease_seconds,
-            "into_spool": into_spool, "from_spool": from_spool,
-            "event": event, "details": Jsonb(details)})
+            "ids": list(file_ids), "expect": how.expect, "to": how.to,
+            "lease": how.lease_seconds, "into_spool": how.into_spool,
+            "from_spool": how.from_spool, "event": how.event, "details": Jsonb(details)})
         rows = await cur.fetchall()
-    if event is not None:
+    if how.event is not None:
         for row in rows:
-            log.info(event, extra={"file_id": str(row.id), "event": event, "status": str(to)})
+            log.info(how.event, extra={"file_id": str(row.id), "event": how.event,
+                                       "status": str(how.to)})
     return rows
 
 

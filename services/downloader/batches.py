@@ -14,6 +14,7 @@ from faststream import Context
 
 from contracts import DiscoveredBatch, DownloadedBatch, FileDiscovered, FileDownloaded, Stage
 from infra import file_states
+from infra.batches import each_or_together
 from infra.crypto import SecretBoxError
 from infra.file_states import FileWithServer, Finished, Status
 from infra.outbox import Outgoing
@@ -37,21 +38,16 @@ log = logging.getLogger(__name__)
 async def take_discovered(msg: DiscoveredBatch | FileDiscovered,
                           deps: Annotated[DownloaderDeps, Context()]) -> None:
     """The ``discovered`` stage's subscriber: a file alone, or a batch of small ones."""
-    if isinstance(msg, FileDiscovered):
-        await download_discovered(msg, deps)
-        return
-    # A file too large to hold in memory with its neighbours is fetched on its own.
     window = deps.settings.read_window_bytes
-    await asyncio.gather(
-        *(download_discovered(file, deps) for file in msg.files if file.size > window),
-        download_batch(msg, [file for file in msg.files if file.size <= window], deps))
+    await each_or_together(
+        msg, FileDiscovered, alone=lambda file: download_discovered(file, deps),
+        together=lambda batch, files: download_batch(batch, files, deps),
+        too_large=lambda file: file.size > window)
 
 
 async def download_batch(batch: DiscoveredBatch, together: list[FileDiscovered],
                          deps: DownloaderDeps) -> None:
     """Download ``together``, the batch's files that fit its window, on one session."""
-    if not together:
-        return
     waiting = batch.model_copy(update={"files": together})  # what comes back if it waits
     if not await spool_takes(deps, waiting, sum(file.size for file in together)):
         return
@@ -67,11 +63,8 @@ async def download_batch(batch: DiscoveredBatch, together: list[FileDiscovered],
 async def _claim_and_copy(deps: DownloaderDeps, batch: DiscoveredBatch,
                           together: list[FileDiscovered], slot: HeldSlot) -> None:
     """The batch's work while its server's session slot is held: claim, copy, record."""
-    settings = deps.settings
-    rows = await file_states.claim_all(
-        deps.pool, [file.file_id for file in together], expect=Status.DISCOVERED,
-        to=Status.DOWNLOADING, lease_seconds=settings.lease_seconds, event="download_started",
-        into_spool=deps.spool_id, credentials=True, batch=str(batch.batch_id))
+    rows = await file_states.claim_all(deps.pool, [file.file_id for file in together],
+                                       deps.claiming, batch=str(batch.batch_id))
     if not rows:
         return
     messages = {file.file_id: file for file in together}

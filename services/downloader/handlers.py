@@ -10,7 +10,7 @@ from faststream import Context
 from contracts import DiscoveredBatch, FileDiscovered, FileDownloaded, FileDownloading, Stage
 from infra import file_states, transfer_progress
 from infra.crypto import SecretBox, SecretBoxError
-from infra.file_states import FileWithServer, Status
+from infra.file_states import Claim, FileWithServer, Status
 from infra.outbox import Outgoing
 from infra.retries import describe, retry_later
 from infra.runtime import StageDeps
@@ -41,6 +41,13 @@ class DownloaderDeps(StageDeps):
     sessions: SessionPool
     box: SecretBox
 
+    @property
+    def claiming(self) -> Claim:
+        """A discovered file, into this host's spool, with its server's credentials."""
+        return Claim(expect=Status.DISCOVERED, to=Status.DOWNLOADING,
+                     lease_seconds=self.settings.lease_seconds, event="download_started",
+                     into_spool=self.spool_id, credentials=True)
+
 
 async def download_discovered(msg: FileDiscovered,
                               deps: Annotated[DownloaderDeps, Context()]) -> None:
@@ -59,11 +66,7 @@ async def _claim_and_download(deps: DownloaderDeps, msg: FileDiscovered,
                               slot: HeldSlot) -> None:
     """The file's work while its server's session slot is held: claim, copy, record."""
     settings = deps.settings
-    row = await file_states.claim(
-        deps.pool, msg.file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
-        lease_seconds=settings.lease_seconds, event="download_started",
-        into_spool=deps.spool_id, credentials=True,
-    )
+    row = await file_states.claim(deps.pool, msg.file_id, deps.claiming)
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
         return

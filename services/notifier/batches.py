@@ -14,6 +14,7 @@ from faststream import Context
 
 from contracts import FileStored, Stage, StoredBatch
 from infra import file_states
+from infra.batches import each_or_together
 from infra.file_states import Finished, Status
 from infra.retries import retry_later
 from services.notifier.handlers import NotifierDeps, announce, announced, notify_stored
@@ -22,23 +23,20 @@ from services.notifier.handlers import NotifierDeps, announce, announced, notify
 async def take_stored(msg: StoredBatch | FileStored,
                       deps: Annotated[NotifierDeps, Context()]) -> None:
     """The ``stored`` stage's subscriber: a file alone, or a batch."""
-    if isinstance(msg, FileStored):
-        await notify_stored(msg, deps)
-    else:
-        await notify_batch(msg, deps)
+    await each_or_together(msg, FileStored, alone=lambda file: notify_stored(file, deps),
+                           together=lambda _, files: notify_batch(files, deps))
 
 
-async def notify_batch(batch: StoredBatch, deps: NotifierDeps) -> None:
+async def notify_batch(files: list[FileStored], deps: NotifierDeps) -> None:
     settings = deps.settings
-    rows = await file_states.claim_all(
-        deps.pool, [file.file_id for file in batch.files], expect=Status.STORED,
-        to=Status.STORED, lease_seconds=settings.lease_seconds, event=None)
+    rows = await file_states.claim_all(deps.pool, [file.file_id for file in files],
+                                       deps.claiming)
     if not rows:
         return
     started = time.perf_counter()
     results = await asyncio.gather(*(announce(deps, row) for row in rows),
                                    return_exceptions=True)
-    messages = {file.file_id: file for file in batch.files}
+    messages = {file.file_id: file for file in files}
     await asyncio.gather(*(
         retry_later(deps, messages[row.id], stage=Stage.STORED, claimed=Status.STORED,
                     back_to=Status.STORED, event="notify_failed", error=result,

@@ -11,7 +11,7 @@ from faststream.rabbit import RabbitBroker
 
 from contracts import FileStored, Stage
 from infra import file_states
-from infra.file_states import FileWithServer, Status
+from infra.file_states import Claim, FileWithServer, Status
 from infra.retries import retry_later
 from infra.runtime import StageDeps
 from services.notifier.notifying import file_ready
@@ -27,15 +27,17 @@ class NotifierDeps(StageDeps):
     settings: NotifierSettings
     external: RabbitBroker
 
+    @property
+    def claiming(self) -> Claim:
+        """A stored file, kept stored: the lease alone marks it as being announced, so two
+        replicas handed the same message do not both publish."""
+        return Claim(expect=Status.STORED, to=Status.STORED,
+                     lease_seconds=self.settings.lease_seconds, event=None)
+
 
 async def notify_stored(msg: FileStored, deps: Annotated[NotifierDeps, Context()]) -> None:
     settings = deps.settings
-    # The lease alone marks the file as being announced, so two replicas handed the
-    # same message do not both publish.
-    row = await file_states.claim(
-        deps.pool, msg.file_id, expect=Status.STORED, to=Status.STORED,
-        lease_seconds=settings.lease_seconds, event=None,
-    )
+    row = await file_states.claim(deps.pool, msg.file_id, deps.claiming)
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
         return

@@ -4,27 +4,18 @@ result, append it to the results log."""
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 from faststream import Context
 from minio import Minio
 
 from contracts import JobRequested
-from infra import jobs
+from infra import job_sources, jobs
 from infra.broker import backoff_seconds
-from infra.job_sources import (
-    LocalLocation,
-    S3Location,
-    SourceError,
-    SourceRefused,
-    open_local,
-    open_s3,
-)
+from infra.job_sources import SourceError
 from infra.jobs import JobRow
 from infra.retries import describe
 from infra.runtime import StageDeps
@@ -105,29 +96,12 @@ def _compute(deps: ProcessorDeps, job: JobRow, progress: _Progress) -> dict[str,
         options = SumOptions(**job.options)
     except (TypeError, ValueError) as exc:
         raise BadOptions(f"unusable job options {job.options}: {exc}") from None
-    with _opened(deps, job) as (stream, size):
+    settings = deps.settings
+    with job_sources.opened(job.source, client=deps.s3, allowed_buckets=settings.job_buckets,
+                            retries=settings.s3_read_retries,
+                            local_root=settings.jobs_local_root) as (stream, size):
         progress.bytes_total = size
         return sum_columns(stream, options, progress=progress.update)
-
-
-@contextlib.contextmanager
-def _opened(deps: ProcessorDeps, job: JobRow) -> Iterator[tuple[BinaryIO, int]]:
-    source, settings = job.source, deps.settings
-    if source.get("source") == "s3":
-        reader = open_s3(deps.s3, S3Location(source["bucket"], source["key"]),
-                         allowed_buckets=settings.job_buckets,
-                         retries=settings.s3_read_retries)
-        with reader:
-            yield reader, reader.size
-        return
-    if source.get("source") == "local":
-        if settings.jobs_local_root is None:
-            raise SourceRefused("this processor reads no local files"
-                                " (INTAKE_JOBS_LOCAL_ROOT is not set)")
-        with open_local(settings.jobs_local_root, LocalLocation(source["path"])) as local:
-            yield local, os.fstat(local.fileno()).st_size
-        return
-    raise SourceRefused(f"unknown job source {source.get('source')!r}")
 
 
 async def _keep_recording(deps: ProcessorDeps, job: JobRow, progress: _Progress) -> None:

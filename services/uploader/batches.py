@@ -17,6 +17,7 @@ from faststream import Context
 
 from contracts import DownloadedBatch, FileDownloaded, FileStored, Stage, StoredBatch
 from infra import file_states
+from infra.batches import each_or_together
 from infra.file_states import FileWithServer, Finished, Status
 from infra.object_keys import object_key
 from infra.outbox import Outgoing
@@ -35,23 +36,17 @@ log = logging.getLogger(__name__)
 async def take_downloaded(msg: DownloadedBatch | FileDownloaded,
                           deps: Annotated[UploaderDeps, Context()]) -> None:
     """The ``downloaded`` stage's subscriber: a file alone, or a batch of small ones."""
-    if isinstance(msg, FileDownloaded):
-        await upload_downloaded(msg, deps)
-        return
     large = deps.settings.large_file
-    await asyncio.gather(
-        *(upload_downloaded(file, deps) for file in msg.files if large(file.size)),
-        upload_batch([file for file in msg.files if not large(file.size)], deps))
+    await each_or_together(
+        msg, FileDownloaded, alone=lambda file: upload_downloaded(file, deps),
+        together=lambda _, files: upload_batch(files, deps),
+        too_large=lambda file: large(file.size))
 
 
 async def upload_batch(files: list[FileDownloaded], deps: UploaderDeps) -> None:
-    if not files:
-        return
     settings, objects = deps.settings, deps.objects
-    rows = await file_states.claim_all(
-        deps.pool, [file.file_id for file in files], expect=Status.DOWNLOADED,
-        to=Status.STORING, lease_seconds=settings.lease_seconds, event="upload_started",
-        from_spool=deps.spool_id, bucket=objects.bucket)
+    rows = await file_states.claim_all(deps.pool, [file.file_id for file in files],
+                                       deps.claiming, bucket=objects.bucket)
     if not rows:
         return
     spooled = {row.id: settings.spool.complete(row.id) for row in rows}

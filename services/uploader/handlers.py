@@ -16,7 +16,7 @@ from urllib3.exceptions import HTTPError
 
 from contracts import FileDownloaded, FileDownloading, FileStored, Stage
 from infra import file_states
-from infra.file_states import FileWithServer, Status
+from infra.file_states import Claim, FileWithServer, Status
 from infra.object_keys import object_key
 from infra.outbox import Outgoing
 from infra.retries import retry_later
@@ -46,6 +46,13 @@ class UploaderDeps(StageDeps):
     objects: ObjectStore
     puts: ThreadPoolExecutor
 
+    @property
+    def claiming(self) -> Claim:
+        """A downloaded file whose copy is in this host's spool, for the bucket."""
+        return Claim(expect=Status.DOWNLOADED, to=Status.STORING,
+                     lease_seconds=self.settings.lease_seconds, event="upload_started",
+                     from_spool=self.spool_id)
+
 
 async def stream_downloading(msg: FileDownloading,
                              deps: Annotated[UploaderDeps, Context()]) -> None:
@@ -61,11 +68,8 @@ async def stream_downloading(msg: FileDownloading,
 async def upload_downloaded(msg: FileDownloaded,
                             deps: Annotated[UploaderDeps, Context()]) -> None:
     settings, objects = deps.settings, deps.objects
-    row = await file_states.claim(
-        deps.pool, msg.file_id, expect=Status.DOWNLOADED, to=Status.STORING,
-        lease_seconds=settings.lease_seconds, event="upload_started",
-        from_spool=deps.spool_id, bucket=objects.bucket,
-    )
+    row = await file_states.claim(deps.pool, msg.file_id, deps.claiming,
+                                  bucket=objects.bucket)
     if row is None:
         log.debug("not claimable, ignored", extra={"file_id": str(msg.file_id)})
         return

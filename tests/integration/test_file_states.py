@@ -1,6 +1,7 @@
 """The state transitions against PostgreSQL: compare-and-set, each with its journal row and
 the outbox row of the message that follows it."""
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 
@@ -8,9 +9,13 @@ import pytest
 
 from contracts import FileDiscovered, FileDownloaded, FileStored, Stage
 from infra import file_states
-from infra.file_states import IllegalMove, Status
+from infra.file_states import Claim, IllegalMove, Status
 from infra.outbox import Outgoing
 from tests.integration.outbox_rows import take_outbox
+
+DOWNLOAD = Claim(expect=Status.DISCOVERED, to=Status.DOWNLOADING, lease_seconds=60,
+                 event="download_started")
+ANNOUNCE = Claim(expect=Status.STORED, to=Status.STORED, lease_seconds=60, event=None)
 
 
 async def _server(pool) -> int:
@@ -41,9 +46,7 @@ async def test_a_claim_journals_its_attempt_and_returns_the_server(pool) -> None
     server_id = await _server(pool)
     file_id = await _file(pool, server_id)
 
-    row = await file_states.claim(pool, file_id, expect=Status.DISCOVERED,
-                                  to=Status.DOWNLOADING, lease_seconds=60,
-                                  event="download_started", bucket="b")
+    row = await file_states.claim(pool, file_id, DOWNLOAD, bucket="b")
 
     assert row.status == Status.DOWNLOADING and row.attempts == 1
     assert row.server.id == server_id and row.server.host == "sftp.example"
@@ -54,12 +57,9 @@ async def test_a_claim_journals_its_attempt_and_returns_the_server(pool) -> None
 
 async def test_a_held_claim_is_refused_and_journals_nothing(pool) -> None:
     file_id = await _file(pool, await _server(pool))
-    await file_states.claim(pool, file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
-                            lease_seconds=60, event="download_started")
+    await file_states.claim(pool, file_id, DOWNLOAD)
 
-    again = await file_states.claim(pool, file_id, expect=Status.DISCOVERED,
-                                    to=Status.DOWNLOADING, lease_seconds=60,
-                                    event="download_started")
+    again = await file_states.claim(pool, file_id, DOWNLOAD)
 
     assert again is None
     assert [event for event, _ in await _journal(pool, file_id)] == ["download_started"]
@@ -68,8 +68,7 @@ async def test_a_held_claim_is_refused_and_journals_nothing(pool) -> None:
 async def test_a_lease_only_claim_journals_nothing(pool) -> None:
     file_id = await _file(pool, None, Status.STORED)
 
-    row = await file_states.claim(pool, file_id, expect=Status.STORED, to=Status.STORED,
-                                  lease_seconds=60, event=None)
+    row = await file_states.claim(pool, file_id, ANNOUNCE)
 
     assert row.lease_until is not None and row.server is None
     assert row.server_name is None
@@ -106,8 +105,7 @@ async def test_finish_stores_its_columns_and_only_from_the_expected_state(pool) 
 async def test_release_retries_or_fails_and_says_which(pool, permanent: bool, max_attempts: int,
                                                        status: Status) -> None:
     file_id = await _file(pool, None)
-    await file_states.claim(pool, file_id, expect=Status.DISCOVERED, to=Status.DOWNLOADING,
-                            lease_seconds=60, event="download_started")
+    await file_states.claim(pool, file_id, DOWNLOAD)
     again = FileDiscovered(file_id=file_id, server_id=1, remote_path="/in/a.csv", size=10)
 
     row = await file_states.release(
@@ -229,8 +227,7 @@ async def test_a_stage_s_finish_restarts_the_count_and_a_file_at_rest_keeps_it(p
     """The next stage starts from 0 attempts; a notified file shows its last stage's
     attempts, the number its journal gives."""
     file_id = await _file(pool, None, Status.STORED)
-    claimed = await file_states.claim(pool, file_id, expect=Status.STORED, to=Status.STORED,
-                                      lease_seconds=30, event=None)
+    claimed = await file_states.claim(pool, file_id, ANNOUNCE)
     notified = await file_states.finish(pool, file_id, expect=Status.STORED,
                                         to=Status.NOTIFIED, event="notified",
                                         columns={"notified_at": datetime.now(UTC)})
@@ -250,12 +247,9 @@ async def test_only_the_claim_that_connects_carries_the_credentials(pool) -> Non
         await conn.execute("UPDATE servers SET password_enc = 'sealed' WHERE id = %s",
                            (server_id,))
     first, second = [await _file(pool, server_id) for _ in range(2)]
-    download = await file_states.claim(pool, first, expect=Status.DISCOVERED,
-                                       to=Status.DOWNLOADING, lease_seconds=30,
-                                       event="download_started", credentials=True)
-    other = await file_states.claim(pool, second, expect=Status.DISCOVERED,
-                                    to=Status.DOWNLOADING, lease_seconds=30,
-                                    event="download_started")
+    download = await file_states.claim(pool, first,
+                                       dataclasses.replace(DOWNLOAD, credentials=True))
+    other = await file_states.claim(pool, second, DOWNLOAD)
     assert download.server.password_enc == "sealed"
     assert other.server.password_enc is None and other.server.name == download.server.name
     assert (await file_states.get(pool, download.id)).server.password_enc is None

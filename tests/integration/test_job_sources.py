@@ -13,7 +13,6 @@ import urllib3
 from minio import Minio
 
 from infra.job_sources import (
-    S3Location,
     S3Reader,
     SourceChanged,
     SourceError,
@@ -124,7 +123,7 @@ def test_an_object_replaced_between_resumes_is_an_error(direct, bucket, proxy, c
     _put(direct, bucket, "big.csv", first)
     proxy.latency = LATENCY
     got = bytearray()
-    reader = open_s3(client, S3Location(bucket, "big.csv"), allowed_buckets={bucket})
+    reader = open_s3(client, bucket, "big.csv", allowed_buckets={bucket})
     with reader, pytest.raises(SourceChanged) as failed:
         got += reader.read(MiB)
         _put(direct, bucket, "big.csv", second)
@@ -138,13 +137,13 @@ def test_an_object_replaced_between_resumes_is_an_error(direct, bucket, proxy, c
 
 def test_a_missing_object_is_not_found(bucket, client):
     with pytest.raises(SourceNotFound) as missing:
-        open_s3(client, S3Location(bucket, "x.csv"), allowed_buckets={bucket})
+        open_s3(client, bucket, "x.csv", allowed_buckets={bucket})
     assert str(missing.value) == f"no object 'x.csv' in bucket '{bucket}'"
 
 
 def test_a_bucket_not_allowed_is_refused_before_any_request(bucket, proxy, client):
     with pytest.raises(SourceRefused) as refused:
-        open_s3(client, S3Location(bucket, "x.csv"), allowed_buckets={"intake"})
+        open_s3(client, bucket, "x.csv", allowed_buckets={"intake"})
     assert repr(bucket) in str(refused.value)
     assert proxy.connections == 0
 
@@ -152,7 +151,7 @@ def test_a_bucket_not_allowed_is_refused_before_any_request(bucket, proxy, clien
 def test_closing_early_leaves_the_rest_of_the_body_unread(direct, bucket, proxy, client):
     _put(direct, bucket, "big.csv", os.urandom(SIZE))
     proxy.latency = LATENCY
-    with open_s3(client, S3Location(bucket, "big.csv"), allowed_buckets={bucket}) as reader:
+    with open_s3(client, bucket, "big.csv", allowed_buckets={bucket}) as reader:
         assert len(reader.read(MiB)) <= MiB
     assert reader.closed
     with pytest.raises(ValueError, match="closed"):

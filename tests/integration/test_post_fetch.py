@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from infra import file_states
-from infra.file_states import Status, remote_actions
+from infra.file_states import Claim, Status, remote_actions
 from infra.postgres import Pool
 from infra.telemetry import StageMetrics
 from services.discovery.post_fetch import PostFetch
@@ -84,9 +84,9 @@ async def file_ids(pool: Pool, server_id: int, count: int) -> list[uuid.UUID]:
 
 async def download(pool: Pool, file_id: uuid.UUID) -> None:
     """discovered → downloading, as the downloader's claim does."""
-    assert await file_states.claim(pool, file_id, expect=Status.DISCOVERED,
-                                   to=Status.DOWNLOADING, lease_seconds=60,
-                                   event="download_started", into_spool=SPOOL)
+    assert await file_states.claim(pool, file_id, Claim(
+        expect=Status.DISCOVERED, to=Status.DOWNLOADING, lease_seconds=60,
+        event="download_started", into_spool=SPOOL))
 
 
 async def store(pool: Pool, file_id: uuid.UUID) -> None:
@@ -95,8 +95,9 @@ async def store(pool: Pool, file_id: uuid.UUID) -> None:
     assert await file_states.finish(pool, file_id, expect=Status.DOWNLOADING,
                                     to=Status.DOWNLOADED, event="downloaded",
                                     columns={"sha256": "0" * 64, "md5": "0" * 32})
-    assert await file_states.claim(pool, file_id, expect=Status.DOWNLOADED, to=Status.STORING,
-                                   lease_seconds=60, event="upload_started", from_spool=SPOOL)
+    assert await file_states.claim(pool, file_id, Claim(
+        expect=Status.DOWNLOADED, to=Status.STORING, lease_seconds=60, event="upload_started",
+        from_spool=SPOOL))
     assert await file_states.finish(pool, file_id, expect=Status.STORING, to=Status.STORED,
                                     event="stored", columns={
                                         "stored_at": STORED_AT, "bucket": "b",
@@ -105,8 +106,8 @@ async def store(pool: Pool, file_id: uuid.UUID) -> None:
 
 async def notify(pool: Pool, file_id: uuid.UUID) -> None:
     """stored → notified, as the notifier's claim and finish do."""
-    assert await file_states.claim(pool, file_id, expect=Status.STORED, to=Status.STORED,
-                                   lease_seconds=60, event=None)
+    assert await file_states.claim(pool, file_id, Claim(
+        expect=Status.STORED, to=Status.STORED, lease_seconds=60, event=None))
     assert await file_states.finish(pool, file_id, expect=Status.STORED, to=Status.NOTIFIED,
                                     event="notified", columns={"notified_at": datetime.now(UTC)})
 

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from infra.job_sources import (
-    LocalLocation,
     SourceNotFound,
     SourceRefused,
     local_path,
-    open_local,
+    opened,
 )
 
 
@@ -97,7 +96,24 @@ def test_a_symlink_loop_is_refused(root: Path) -> None:
         local_path(root, "loop")
 
 
-def test_a_local_source_opens_with_its_size(root: Path) -> None:
-    with open_local(root, LocalLocation("sub/b.csv")) as stream:
-        assert os.fstat(stream.fileno()).st_size == 4
-        assert stream.read(1024 * 1024) == b"a\n3\n"
+def _opened(source: dict[str, str], local_root: Path | None):
+    """A job's source opened as the processor opens it; no S3 client is reached here."""
+    return opened(source, client=None, allowed_buckets={"intake"}, retries=0,
+                  local_root=local_root)
+
+
+def test_a_job_s_local_source_opens_with_its_size(root: Path) -> None:
+    with _opened({"source": "local", "path": "sub/b.csv"}, root) as (stream, size):
+        assert size == 4 and stream.read() == b"a\n3\n"
+
+
+@pytest.mark.parametrize(("source", "local_root", "refusal"), [
+    ({"source": "local", "path": "a.csv"}, None, "reads no local files"),
+    ({"source": "s3", "bucket": "other", "key": "a.csv"}, Path("/"), "not one the processor"),
+    ({"source": "ftp", "path": "a.csv"}, Path("/"), "unknown job source 'ftp'"),
+])
+def test_a_source_this_processor_does_not_read_is_refused(
+        source: dict[str, str], local_root: Path | None, refusal: str) -> None:
+    with pytest.raises(SourceRefused, match=refusal), _opened(source, local_root):
+        pass
+

@@ -13,7 +13,7 @@ import pytest
 
 from contracts import DiscoveredBatch, DownloadedBatch, FileDownloaded, Stage
 from infra import file_states
-from infra.file_states import Status
+from infra.file_states import Claim, Status
 from infra.sftp.pool import SessionPool
 from infra.sftp.slots import SessionSlots
 from services.admin.files.retrying import retry_file
@@ -288,9 +288,9 @@ async def test_a_failed_file_whose_copy_expired_is_downloaded_again_on_a_retry(
     deps = downloader_deps()
     await download_discovered(msg, deps)
     # Its upload fails for good; nobody retries it for more than a week.
-    storing = await file_states.claim(pool, msg.file_id, expect=Status.DOWNLOADED,
-                                      to=Status.STORING, lease_seconds=60,
-                                      event="upload_started", from_spool=deps.spool_id)
+    storing = await file_states.claim(pool, msg.file_id, Claim(
+        expect=Status.DOWNLOADED, to=Status.STORING, lease_seconds=60, event="upload_started",
+        from_spool=deps.spool_id))
     await file_states.release(
         pool, msg.file_id, expect=Status.STORING, back_to=Status.DOWNLOADED,
         event="upload_failed", error="bucket refused it", permanent=True, max_attempts=5,
