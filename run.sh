@@ -64,8 +64,9 @@ EOF
   fi
 }
 
-# register_demo HOST PORT HOST_KEY: add the demo server through the admin API, unless it
-# is there already (a refused POST would still use up a server id).
+# register_demo HOST PORT HOST_KEY: add the demo server through the admin API; when it is
+# there already, set its connection (address, account, password, host key) to this run's,
+# which a new .state makes anew: its stored password is sealed with INTAKE_SECRET_KEY.
 register_demo() {
   python3 - "$ADMIN/api/servers" "$1" "$2" "$3" <<'PY'
 import json
@@ -77,25 +78,28 @@ import urllib.request
 url, host, port, host_key = sys.argv[1:]
 headers = {"Content-Type": "application/json",
            "Authorization": f"Bearer {os.environ['INTAKE_ADMIN_TOKEN']}"}
-try:
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as got:
-        if any(server["name"] == "demo" for server in json.load(got)):
-            sys.exit(0)
-except urllib.error.HTTPError as exc:
-    sys.exit(f"error: GET {url} answered {exc.code}: {exc.read().decode(errors='replace')}")
-body = {
-    "name": "demo", "host": host, "port": int(port), "username": "intake-demo",
-    "password": os.environ["DEMO_SFTP_PASSWORD"], "remote_dir": "inbox", "pattern": "*",
-    "recursive": False, "poll_interval_s": 5, "min_file_age_s": 2, "host_key": host_key.strip(),
-}
-request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers=headers)
-try:
-    urllib.request.urlopen(request, timeout=10).close()
+
+
+def call(method: str, target: str, body: dict | None = None) -> object:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(target, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as exc:
+        sys.exit(f"error: {method} {target} answered {exc.code}: "
+                 f"{exc.read().decode(errors='replace')}")
+
+
+connection = {"host": host, "port": int(port), "username": "intake-demo",
+              "password": os.environ["DEMO_SFTP_PASSWORD"], "host_key": host_key.strip()}
+demo = next((server for server in call("GET", url) if server["name"] == "demo"), None)
+if demo is None:
+    call("POST", url, {"name": "demo", **connection, "remote_dir": "inbox", "pattern": "*",
+                       "recursive": False, "poll_interval_s": 5, "min_file_age_s": 2})
     print("registered the demo SFTP server as 'demo'")
-except urllib.error.HTTPError as exc:
-    if exc.code != 409:
-        sys.exit(f"error: POST {url} answered {exc.code}: {exc.read().decode(errors='replace')}")
+else:
+    call("PATCH", f"{url}/{demo['id']}", connection)
 PY
 }
 

@@ -1,5 +1,7 @@
-"""run.sh registers the demo SFTP server only when the admin does not list it yet: a POST
-that the admin refuses as a duplicate would still use up a server id on every run."""
+"""run.sh registers the demo SFTP server only when the admin does not list it yet (a POST
+that the admin refuses as a duplicate would still use up a server id on every run), and
+otherwise sets its connection to this run's: a new .state brings a new host key, password
+and INTAKE_SECRET_KEY, which the stored password was sealed with."""
 
 import json
 import re
@@ -47,6 +49,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests.append(("POST", self.path, sent))
         self._answer(201, {"id": 1, **sent})
 
+    def do_PATCH(self) -> None:
+        sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(("PATCH", self.path, sent))
+        self._answer(200, {"id": 7, "name": "demo", **sent})
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
@@ -76,10 +83,13 @@ def register_demo(admin_url: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("admin", [[{"id": 7, "name": "demo"}]], indirect=True)
-def test_a_registered_demo_server_is_left_alone(admin: FakeAdmin) -> None:
+def test_a_registered_demo_server_gets_this_run_s_connection(admin: FakeAdmin) -> None:
     result = register_demo(admin.url)
     assert result.returncode == 0, result.stderr
-    assert [(method, path) for method, path, _ in admin.requests] == [("GET", "/api/servers")]
+    assert admin.requests[1:] == [("PATCH", "/api/servers/7", {
+        "host": "127.0.0.1", "port": 2222, "username": "intake-demo", "password": "pw",
+        "host_key": "ssh-ed25519 AAAA"})]
+    assert admin.requests[0][:2] == ("GET", "/api/servers")
 
 
 @pytest.mark.parametrize("admin", [[{"id": 3, "name": "partner"}]], indirect=True)
