@@ -6,7 +6,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -126,9 +126,15 @@ class Scanner:
             # The partner's sessions are all in use by Intake: not the partner's failure.
             log.info("scan of %s postponed to its next poll: %s", name, exc,
                      extra={"server": name})
-            async with self._pool.connection() as conn:
-                await conn.execute(queries.SCAN_POSTPONED, {"id": server["id"]})
+            await self._postpone(server)
             return ScanResult()
+        except asyncio.CancelledError:
+            # The replica is stopping: the server is free for the next one at once, not
+            # only once its lease runs out (a restart would otherwise wait a minute).
+            with suppress(Exception):
+                async with asyncio.timeout(5):
+                    await self._postpone(server)
+            raise
         except Exception as exc:
             error = str(exc) or exc.__class__.__name__
             failures = server["scan_failures"] + 1
@@ -152,6 +158,11 @@ class Scanner:
                                         "refused": result.passed_over.refusals,
                                         "recovered": recovered})
         return result
+
+    async def _postpone(self, server: dict[str, Any]) -> None:
+        """Give the server's claim back; its next scan is at its next poll."""
+        async with self._pool.connection() as conn:
+            await conn.execute(queries.SCAN_POSTPONED, {"id": server["id"]})
 
     async def _scan_in_time(self, server: dict[str, Any]) -> ScanResult:
         """The scan, its connection cut once the deadline passes.

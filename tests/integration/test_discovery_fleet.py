@@ -146,6 +146,31 @@ async def test_a_stalled_scan_keeps_its_server_until_its_deadline(settings, pool
         assert pit.accepted == 1
 
 
+async def test_a_scan_stopped_with_its_replica_frees_its_server_at_once(settings, pool,
+                                                                        sftp_server):
+    """A replica stopping mid-scan gives the server back: its successor, or another
+    replica, scans it at its next poll rather than once the lease has run out."""
+    with Tarpit() as pit:
+        server = await add_server(pool, settings, sftp_server, sftp_server.inbox,
+                                  port=pit.port, poll_interval_s=10, enabled=False)
+        scanner, _ = make_scanner(settings, pool, scan_lease_seconds=60,
+                                  scan_deadline_seconds=30, sftp_connect_timeout=30)
+        async with pool.connection() as conn:
+            await conn.execute("UPDATE servers SET scan_lease_until = now() + interval '60 s'"
+                               " WHERE id = %s", (server["id"],))
+        scan = asyncio.create_task(scanner.scan(await reload(pool, server["id"])))
+
+        async def connected() -> bool:
+            return pit.accepted == 1
+        await wait_for(connected, within=10, what="the scan connected to the tarpit")
+        scan.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await scan
+    row = await reload(pool, server["id"])
+    assert row["scan_lease_until"] is None
+    assert (row["scan_failures"], row["last_scan_error"]) == (0, None)  # not a failure
+
+
 async def test_a_listing_that_never_comes_is_cut_at_the_deadline(settings, pool):
     hold = threading.Event()
     with fake_sftp_server([entry("late.csv", 1)], hold=hold) as (host, port, key):
