@@ -14,10 +14,13 @@ The child reads the file from its first byte, so a resumed download needs no sep
 over what an earlier attempt wrote. Started as ``python -m services.downloader.spool_hashing
 PATH SIZE``, it prints ``<sha256> <md5>`` once it has hashed SIZE bytes; it waits for the
 file to grow as long as its parent lives, and the parent kills it when the download fails.
+It runs in a process group of its own: a SIGTERM to the downloader's group (supervisord's
+stop) lets the downloader finish its download gracefully, and the child its hashes.
 """
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +46,7 @@ class SpoolHasher:
         self._child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", __name__, str(path), str(size)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            process_group=0,
         )
 
     def result(self, timeout: float) -> tuple[str, str]:
@@ -52,8 +56,8 @@ class SpoolHasher:
         except subprocess.TimeoutExpired as exc:
             raise SpoolHashError(f"hashing the spool file took longer than {timeout}s") from exc
         if self._child.returncode != 0:
-            raise SpoolHashError(
-                f"hashing the spool file failed: {err.decode(errors='replace').strip()}")
+            why = err.decode(errors="replace").strip() or _ended(self._child.returncode)
+            raise SpoolHashError(f"hashing the spool file failed: {why}")
         sha256, md5 = out.decode().split()
         return sha256, md5
 
@@ -65,6 +69,16 @@ class SpoolHasher:
         if self._child.returncode is None:  # the download failed: nobody needs the hashes
             self._child.kill()
             self._child.communicate()
+
+
+def _ended(code: int) -> str:
+    """How a child that said nothing ended: its exit status, or the signal that killed it."""
+    if code >= 0:
+        return f"exit status {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
 
 
 def _follow(path: str, size: int, parent: int) -> int:
