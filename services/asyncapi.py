@@ -43,7 +43,9 @@ SENDERS = {
     Stage.STORED: "the uploader once an object is verified, and the admin for an upload",
     Stage.JOBS: "the admin (POST /api/jobs) and the processor for its servers' rules",
 }
-HANDLERS = {**DOWNLOADER, **UPLOADER, **NOTIFIER, **PROCESSOR}
+# Each consuming service's handler table, one router each; and every queue's handler.
+TABLES = (DOWNLOADER, UPLOADER, NOTIFIER, PROCESSOR)
+HANDLERS = {stage: handler for table in TABLES for stage, handler in table.items()}
 
 
 def taken(stage: Stage) -> object:
@@ -91,7 +93,7 @@ def create_app() -> FastStream:
         PLACEHOLDER_URL,
         description="The pipeline's RabbitMQ (INTAKE_AMQP_URL)",
     )
-    for handlers in (DOWNLOADER, UPLOADER, NOTIFIER, PROCESSOR):
+    for handlers in TABLES:
         broker.include_router(stage_router(topology, handlers, spool=SPOOL))
     for stage, sender in SENDERS.items():
         spool = SPOOL if stage in SPOOLED else None
